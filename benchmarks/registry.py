@@ -1,0 +1,76 @@
+"""The benchmark registry: real-network pooling shapes, ours vs torch.
+Later families add their cases with `register`."""
+import dataclasses
+from typing import Callable
+
+import torch
+import torch.nn.functional as TF
+
+import pooling_ext.functional as PF
+
+
+@dataclasses.dataclass
+class Case:
+    name: str            # network and layer
+    family: str          # "max", "unpool", ...
+    shape: tuple         # full input shape at the reference batch size
+    ours: Callable       # (inputs) -> output
+    theirs: Callable     # (inputs) -> output
+    make_inputs: Callable = None  # (x) -> tuple passed to ours/theirs; default (x,)
+    channels_last: bool = False
+    backward: bool = True
+    cpu_batch: int = None  # smaller batch on the CPU keeps the run short
+
+    def inputs(self, device, dtype, batch=None):
+        shape = (batch or self.shape[0],) + tuple(self.shape[1:])
+        x = torch.randn(shape, device=device, dtype=torch.float32).to(dtype)
+        if self.channels_last:
+            x = x.to(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+        return self.make_inputs(x) if self.make_inputs else (x,)
+
+
+CASES = []
+
+
+def register(case):
+    CASES.append(case)
+    return case
+
+
+def _pool_pair(ours, theirs, *args, **kwargs):
+    return (lambda x: ours(x, *args, **kwargs)), (lambda x: theirs(x, *args, **kwargs))
+
+
+def _max_cases():
+    specs = [
+        # name, shape, functional pair, args, cpu batch
+        ("resnet stem max 3x3 s2 p1", (32, 64, 112, 112), 2, (3, 2, 1), 4),
+        ("vgg max 2x2 s2", (32, 128, 112, 112), 2, (2, 2), 2),
+        ("yolo spp max 5x5 s1 p2", (32, 512, 20, 20), 2, (5, 1, 2), 4),
+        ("global max head 7x7", (64, 2048, 7, 7), 2, (7,), 8),
+        ("video max3d 2x2x2", (8, 64, 16, 56, 56), 3, (2,), 2),
+        ("video max3d 3x3x3 s2 p1", (8, 64, 16, 56, 56), 3, ((3, 3, 3), 2, 1), 2),
+        ("audio/text max1d 3 s2 p1", (32, 256, 4000), 1, (3, 2, 1), 8),
+    ]
+    pairs = {1: (PF.max_pool1d, TF.max_pool1d), 2: (PF.max_pool2d, TF.max_pool2d), 3: (PF.max_pool3d, TF.max_pool3d)}
+    for name, shape, dims, args, cpu_batch in specs:
+        ours, theirs = _pool_pair(*pairs[dims], *args)
+        register(Case(name, "max", shape, ours, theirs, cpu_batch=cpu_batch))
+        if dims >= 2 and "global" not in name:
+            register(Case(name + " (channels_last)", "max", shape, ours, theirs, channels_last=True,
+                          cpu_batch=cpu_batch))
+
+
+def _unpool_inputs(x):
+    out, idx = TF.max_pool2d(x.float(), 2, return_indices=True)
+    return out.to(x.dtype), idx
+
+
+def _unpool_cases():
+    register(Case("segnet max_unpool2d 2x2", "unpool", (32, 64, 224, 224),
+                  lambda v, i: PF.max_unpool2d(v, i, 2), lambda v, i: TF.max_unpool2d(v, i, 2),
+                  make_inputs=_unpool_inputs, cpu_batch=2))
+
+
+_max_cases()
+_unpool_cases()

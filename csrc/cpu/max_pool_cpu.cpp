@@ -1,0 +1,353 @@
+// CPU kernels of max pooling and unpooling. They run the shared per-element
+// bodies (kernels/max_pool_bodies.h) from loops in memory order, parallel
+// with at::parallel_for, except where a channels-last loop over the
+// contiguous channel dim is faster: there the same window rule runs once per
+// spatial position for all channels.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <atomic>
+
+#include "../max_pool_plan.h"
+#include "../ops.h"
+
+namespace pooling_ext {
+namespace {
+
+// Grain sizes in elements: enough work per task to amortise its start.
+constexpr int64_t kGrainElements = 32768;
+
+int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, work_per_item));
+}
+
+template <class Body>
+void parallel_for_each_index(int64_t count, const Body& body) {
+  at::parallel_for(0, count, kGrainElements, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) body(i);
+  });
+}
+
+// ---------------------------------------------------------------- forward
+
+template <typename scalar_t, typename offset_t>
+void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  const PoolGeometry& g = body.g;
+  const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  at::parallel_for(0, rows, grain_for(g.out[2] * g.kernel_volume()), [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t oh = row % g.out[1];
+      const int64_t od = (row / g.out[1]) % g.out[0];
+      const int64_t nc = row / (g.out[1] * g.out[0]);
+      const int64_t n = nc / g.channels, c = nc % g.channels;
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) body.compute(n, c, od, oh, ow, row * g.out[2] + ow);
+    }
+  });
+}
+
+// Channels-last: the window rule runs once per output position, then each
+// tap is a pass over the contiguous channels, which the compiler vectorises.
+template <typename scalar_t, typename offset_t>
+void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  const int64_t positions = g.batch * g.out_plane();
+  const int64_t empty = empty_window_offset(g.kernel_volume());
+  at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t end) {
+    for (int64_t pos = begin; pos < end; ++pos) {
+      const int64_t n = pos / g.out_plane();
+      const Spatial3 o = split_spatial(pos % g.out_plane(), g.out);
+      const TapRange rd = window_taps(o.d, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+      const TapRange rh = window_taps(o.h, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+      const TapRange rw = window_taps(o.w, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
+      scalar_t* __restrict__ best = body.output + pos * C;
+      offset_t* __restrict__ best_tap = body.window_offset + pos * C;
+      bool first = true;
+      for (int64_t td = rd.first; td < rd.end; ++td) {
+        for (int64_t th = rh.first; th < rh.end; ++th) {
+          for (int64_t tw = rw.first; tw < rw.end; ++tw) {
+            const int64_t spatial = ((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) *
+                                        g.in[2] + rw.start + tw * g.dilation[2];
+            const scalar_t* __restrict__ v = body.input + (n * g.in_plane() + spatial) * C;
+            const offset_t tap = static_cast<offset_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
+            if (first) {
+              for (int64_t c = 0; c < C; ++c) {
+                best[c] = v[c];
+                best_tap[c] = tap;
+              }
+              first = false;
+              continue;
+            }
+            for (int64_t c = 0; c < C; ++c) {
+              const bool take = replaces_max(v[c], best[c]);
+              best[c] = take ? v[c] : best[c];
+              best_tap[c] = take ? tap : best_tap[c];
+            }
+          }
+        }
+      }
+      if (first) {  // window wholly in the padding
+        for (int64_t c = 0; c < C; ++c) {
+          best[c] = max_identity<scalar_t>();
+          best_tap[c] = static_cast<offset_t>(empty);
+        }
+      }
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                        at::IntArrayRef stride, at::IntArrayRef padding,
+                                                        at::IntArrayRef dilation, bool ceil_mode) {
+  MaxPoolForwardPlan plan = plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode);
+  if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
+  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      const MaxPoolForwardBody<scalar_t, offset_t> body{plan.input.const_data_ptr<scalar_t>(),
+                                                        plan.output.mutable_data_ptr<scalar_t>(),
+                                                        plan.window_offset.mutable_data_ptr<offset_t>(), plan.geometry};
+      if (plan.geometry.channels_last) {
+        forward_channels_last(body);
+      } else {
+        forward_contiguous(body);
+      }
+    });
+  });
+  return {plan.output, plan.window_offset};
+}
+
+// ---------------------------------------------------------------- backward
+
+// For each input position along one dim, the (output position, tap) pairs of
+// the windows covering it; computed once per call so the gather loops do no
+// division.
+struct CoverTable {
+  int64_t kernel = 1;
+  std::vector<int32_t> count;
+  std::vector<int64_t> out_pos;
+  std::vector<int64_t> tap;
+
+  CoverTable(const PoolGeometry& g, int d) : kernel(g.kernel[d]) {
+    count.resize(g.in[d]);
+    out_pos.resize(g.in[d] * kernel);
+    tap.resize(g.in[d] * kernel);
+    for (int64_t i = 0; i < g.in[d]; ++i) {
+      count[i] = covering_outputs(i, g.out[d], kernel, g.stride[d], g.pad[d], g.dilation[d], &out_pos[i * kernel],
+                                  &tap[i * kernel], static_cast<int>(kernel));
+    }
+  }
+};
+
+// The (flat output position, flat tap) pairs covering one input position.
+struct Cover {
+  int64_t out_spatial;
+  int64_t tap;
+};
+
+inline int collect_covers(const PoolGeometry& g, const CoverTable* t, int64_t id, int64_t ih, int64_t iw,
+                          Cover* covers) {
+  int count = 0;
+  for (int a = 0; a < t[0].count[id]; ++a) {
+    const int64_t od = t[0].out_pos[id * t[0].kernel + a], td = t[0].tap[id * t[0].kernel + a];
+    for (int b = 0; b < t[1].count[ih]; ++b) {
+      const int64_t oh = t[1].out_pos[ih * t[1].kernel + b], th = t[1].tap[ih * t[1].kernel + b];
+      for (int e = 0; e < t[2].count[iw]; ++e) {
+        const int64_t ow = t[2].out_pos[iw * t[2].kernel + e], tw = t[2].tap[iw * t[2].kernel + e];
+        covers[count++] = Cover{(od * g.out[1] + oh) * g.out[2] + ow, (td * g.kernel[1] + th) * g.kernel[2] + tw};
+      }
+    }
+  }
+  return count;
+}
+
+template <typename scalar_t, typename offset_t>
+void backward_gather(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const CoverTable tables[kMaxSpatialDims] = {CoverTable(g, 0), CoverTable(g, 1), CoverTable(g, 2)};
+  const int64_t C = g.channels;
+  const int64_t max_covers = g.kernel_volume();
+  if (g.channels_last) {
+    const int64_t positions = g.batch * g.in_plane();
+    at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t end) {
+      std::vector<Cover> covers(max_covers);
+      std::vector<acc_t> acc(C);
+      for (int64_t pos = begin; pos < end; ++pos) {
+        const int64_t n = pos / g.in_plane();
+        const Spatial3 i = split_spatial(pos % g.in_plane(), g.in);
+        const int count = collect_covers(g, tables, i.d, i.h, i.w, covers.data());
+        std::fill(acc.begin(), acc.end(), acc_t(0));
+        for (int k = 0; k < count; ++k) {
+          const int64_t o = (n * g.out_plane() + covers[k].out_spatial) * C;
+          const scalar_t* __restrict__ grad = body.grad_output + o;
+          const offset_t* __restrict__ off = body.window_offset + o;
+          const int64_t tap = covers[k].tap;
+          for (int64_t c = 0; c < C; ++c) {
+            acc[c] += static_cast<int64_t>(off[c]) == tap ? static_cast<acc_t>(grad[c]) : acc_t(0);
+          }
+        }
+        scalar_t* __restrict__ out = body.grad_input + pos * C;
+        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(acc[c]);
+      }
+    });
+    return;
+  }
+  const int64_t rows = g.batch * C * g.in[0] * g.in[1];
+  at::parallel_for(0, rows, grain_for(g.in[2] * 4), [&](int64_t begin, int64_t end) {
+    std::vector<Cover> covers(max_covers);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ih = row % g.in[1];
+      const int64_t id = (row / g.in[1]) % g.in[0];
+      const int64_t nc = row / (g.in[1] * g.in[0]);
+      const scalar_t* grad = body.grad_output + nc * g.out_plane();
+      const offset_t* off = body.window_offset + nc * g.out_plane();
+      for (int64_t iw = 0; iw < g.in[2]; ++iw) {
+        const int count = collect_covers(g, tables, id, ih, iw, covers.data());
+        acc_t acc = acc_t(0);
+        for (int k = 0; k < count; ++k) {
+          if (static_cast<int64_t>(off[covers[k].out_spatial]) == covers[k].tap) {
+            acc += static_cast<acc_t>(grad[covers[k].out_spatial]);
+          }
+        }
+        body.grad_input[row * g.in[2] + iw] = static_cast<scalar_t>(acc);
+      }
+    }
+  });
+}
+
+at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                 at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                 at::IntArrayRef padding, at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+  const at::Tensor grad = prepare_grad_output(plan, grad_output, window_offset);
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
+  if (grad_input.numel() == 0) return grad_input;
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward_cpu", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      backward_gather(MaxPoolBackwardBody<scalar_t, offset_t>{grad.const_data_ptr<scalar_t>(),
+                                                              plan.window_offset.const_data_ptr<offset_t>(),
+                                                              grad_input.mutable_data_ptr<scalar_t>(), plan.geometry});
+    });
+  });
+  return grad_input;
+}
+
+// ---------------------------------------------------------------- unpool
+
+// Each (n, c) plane is written by one thread in input order, so when indices
+// repeat the last element wins, deterministically.
+at::Tensor max_unpool_cpu(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
+  check_unpool_inputs("max_unpool", self, indices);
+  UnpoolPlan plan = plan_max_unpool("max_unpool", indices, output_size);
+  check_unpool_dtype("max_unpool", self);
+  const at::Tensor input = self.contiguous(plan.format);
+  at::Tensor output = at::empty(plan.output_sizes, self.options().memory_format(plan.format)).zero_();
+  if (input.numel() == 0) return output;
+  const UnpoolGeometry g = plan.geometry;
+  const int64_t* idx = plan.indices.const_data_ptr<int64_t>();
+  std::atomic<bool> found_bad{false};
+  std::atomic<int64_t> bad_value{0};
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(input.scalar_type(), "max_unpool_cpu", [&] {
+    const scalar_t* in = input.const_data_ptr<scalar_t>();
+    scalar_t* out = output.mutable_data_ptr<scalar_t>();
+    // Channels-last runs all channels of a batch item per task: within each
+    // plane the spatial order is still the input order.
+    const int64_t tasks = g.channels_last ? g.batch : g.batch * g.channels;
+    const int64_t lanes = g.channels_last ? g.channels : 1;
+    at::parallel_for(0, tasks, grain_for(g.in_plane * lanes), [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t in_base = task * g.in_plane * lanes, out_base = task * g.out_plane * lanes;
+        for (int64_t p = 0; p < g.in_plane; ++p) {
+          for (int64_t c = 0; c < lanes; ++c) {
+            const int64_t src = in_base + p * lanes + c;
+            const int64_t target = idx[src];
+            if (target < 0 || target >= g.out_plane) {
+              bad_value.store(target);
+              found_bad.store(true);
+              continue;
+            }
+            out[out_base + target * lanes + c] = in[src];
+          }
+        }
+      }
+    });
+  });
+  if (found_bad.load()) throw_bad_unpool_index(bad_value.load(), output_size);
+  return output;
+}
+
+at::Tensor max_unpool_gather_cpu(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  UnpoolPlan plan = plan_max_unpool("max_unpool_gather", indices, unpooled_spatial_size(grad_output, indices, dims));
+  check_unpool_dtype("max_unpool_gather", grad_output);
+  const at::Tensor grad = grad_output.contiguous(plan.format);
+  at::Tensor grad_input = at::empty(indices.sizes(), grad_output.options().memory_format(plan.format));
+  if (grad_input.numel() == 0) return grad_input;
+  int64_t bad_index = 0;  // 0 is always a valid index, so it means "none"
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_unpool_gather_cpu", [&] {
+    std::atomic<int64_t> bad{0};
+    const MaxUnpoolGatherBody<scalar_t> body{grad.const_data_ptr<scalar_t>(), plan.indices.const_data_ptr<int64_t>(),
+                                             grad_input.mutable_data_ptr<scalar_t>(), nullptr, plan.geometry};
+    at::parallel_for(0, grad_input.numel(), kGrainElements, [&](int64_t begin, int64_t end) {
+      int64_t local_bad = 0;
+      MaxUnpoolGatherBody<scalar_t> local = body;
+      local.bad_index_slot = &local_bad;
+      for (int64_t i = begin; i < end; ++i) local(i);
+      if (local_bad != 0) bad.store(local_bad);
+    });
+    bad_index = bad.load();
+  });
+  if (bad_index != 0) throw_bad_unpool_index(bad_index, grad_output.sizes().slice(grad_output.dim() - dims));
+  return grad_input;
+}
+
+// ---------------------------------------------------------------- element-wise ops
+
+at::Tensor max_pool_gather_cpu(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_gather", window_offset, source.sizes(), kernel_size, stride, padding, dilation);
+  check_max_pool_dtype("max_pool_gather", source, /*need_floating=*/false);
+  const at::Tensor src = source.contiguous(plan.format);
+  at::Tensor output = at::empty(window_offset.sizes(), source.options().memory_format(plan.format));
+  if (output.numel() == 0) return output;
+  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(src.scalar_type(), "max_pool_gather_cpu", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      parallel_for_each_index(output.numel(), MaxPoolGatherBody<scalar_t, offset_t>{
+                                                  src.const_data_ptr<scalar_t>(),
+                                                  plan.window_offset.const_data_ptr<offset_t>(),
+                                                  output.mutable_data_ptr<scalar_t>(), plan.geometry});
+    });
+  });
+  return output;
+}
+
+at::Tensor max_pool_indices_cpu(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_indices", window_offset, input_size, kernel_size, stride, padding, dilation);
+  at::Tensor indices =
+      at::empty(window_offset.sizes(), window_offset.options().dtype(at::kLong).memory_format(plan.format));
+  if (indices.numel() == 0) return indices;
+  POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    parallel_for_each_index(indices.numel(),
+                            MaxPoolIndicesBody<offset_t>{plan.window_offset.const_data_ptr<offset_t>(),
+                                                         indices.mutable_data_ptr<int64_t>(), plan.geometry});
+  });
+  return indices;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
+  m.impl("max_pool_forward", &max_pool_forward_cpu);
+  m.impl("max_pool_backward", &max_pool_backward_cpu);
+  m.impl("max_pool_gather", &max_pool_gather_cpu);
+  m.impl("max_pool_indices", &max_pool_indices_cpu);
+  m.impl("max_unpool", &max_unpool_cpu);
+  m.impl("max_unpool_gather", &max_unpool_gather_cpu);
+}
+
+}  // namespace pooling_ext

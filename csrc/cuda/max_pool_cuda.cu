@@ -1,0 +1,83 @@
+// CUDA kernels of max pooling and unpooling: each is a grid-stride
+// __global__ loop over a per-element body from kernels/max_pool_bodies.h,
+// launched by the device-independent code in max_pool_grid.h on the current
+// stream under a device guard.
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "../max_pool_grid.h"
+
+namespace pooling_ext {
+namespace {
+
+constexpr int kThreadsPerBlock = 256;
+
+template <class Body>
+__global__ void __launch_bounds__(kThreadsPerBlock) grid_stride_kernel(int64_t count, Body body) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step) body(i);
+}
+
+struct CudaLauncher {
+  template <class Body>
+  static void launch(int64_t count, const Body& body) {
+    // Enough blocks to fill every SM several times; the loop covers the rest.
+    const int64_t max_blocks = static_cast<int64_t>(at::cuda::getCurrentDeviceProperties()->multiProcessorCount) * 32;
+    const int64_t blocks = std::min<int64_t>((count + kThreadsPerBlock - 1) / kThreadsPerBlock, max_blocks);
+    grid_stride_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock, 0, at::cuda::getCurrentCUDAStream()>>>(
+        count, body);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward_cuda(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef stride, at::IntArrayRef padding,
+                                                         at::IntArrayRef dilation, bool ceil_mode) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  return grid_max_pool_forward<CudaLauncher>(self, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+at::Tensor max_pool_backward_cuda(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                  at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  return grid_max_pool_backward<CudaLauncher>(grad_output, window_offset, input_size, kernel_size, stride, padding,
+                                              dilation);
+}
+
+at::Tensor max_pool_gather_cuda(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                                at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const c10::cuda::CUDAGuard guard(source.device());
+  return grid_max_pool_gather<CudaLauncher>(source, window_offset, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_pool_indices_cuda(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                 at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation) {
+  const c10::cuda::CUDAGuard guard(window_offset.device());
+  return grid_max_pool_indices<CudaLauncher>(window_offset, input_size, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_unpool_cuda(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  return grid_max_unpool<CudaLauncher>(self, indices, output_size);
+}
+
+at::Tensor max_unpool_gather_cuda(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  return grid_max_unpool_gather<CudaLauncher>(grad_output, indices, dims);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pooling_ext, CUDA, m) {
+  m.impl("max_pool_forward", &max_pool_forward_cuda);
+  m.impl("max_pool_backward", &max_pool_backward_cuda);
+  m.impl("max_pool_gather", &max_pool_gather_cuda);
+  m.impl("max_pool_indices", &max_pool_indices_cuda);
+  m.impl("max_unpool", &max_unpool_cuda);
+  m.impl("max_unpool_gather", &max_unpool_gather_cuda);
+}
+
+}  // namespace pooling_ext

@@ -1,0 +1,250 @@
+// Per-element bodies of the max pooling and unpooling kernels.
+//
+// Each body is a functor whose operator()(linear_index) is what one CUDA thread
+// runs; the CUDA launcher wraps it in a grid-stride __global__ loop and the
+// CPU grid emulation calls it for every index in turn. The CPU kernels call
+// the same `compute` functions from cache-friendly nested loops, so the
+// arithmetic is shared by all three.
+#pragma once
+
+#include <ATen/OpMathType.h>
+
+#include "window.h"
+
+namespace pooling_ext {
+
+// Spatial coordinates (d, h, w) of a flat index within a plane of `size`.
+struct Spatial3 {
+  int64_t d, h, w;
+};
+
+POOL_HD Spatial3 split_spatial(int64_t flat, const int64_t size[kMaxSpatialDims]) {
+  Spatial3 s;
+  s.w = flat % size[2];
+  const int64_t dh = flat / size[2];
+  s.h = dh % size[1];
+  s.d = dh / size[1];
+  return s;
+}
+
+// Forward: the maximum of each window and the tap (window offset) it came from.
+template <typename scalar_t, typename offset_t>
+struct MaxPoolForwardBody {
+  const scalar_t* input;
+  scalar_t* output;
+  offset_t* window_offset;
+  PoolGeometry g;
+
+  POOL_HD void operator()(int64_t out_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const Spatial3 o = split_spatial(p.spatial, g.out);
+    compute(p.n, p.c, o.d, o.h, o.w, out_linear);
+  }
+
+  POOL_HD void compute(int64_t n, int64_t c, int64_t od, int64_t oh, int64_t ow,
+                       int64_t out_linear) const {
+    const int64_t step = g.channels_last ? g.channels : 1;
+    const scalar_t* plane = input + layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, 0);
+    const TapRange rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+    const TapRange rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+    const TapRange rw = window_taps(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
+    const int64_t empty = empty_window_offset(g.kernel_volume());
+    scalar_t best = max_identity<scalar_t>();
+    int64_t best_tap = empty;
+    for (int64_t td = rd.first; td < rd.end; ++td) {
+      const int64_t id = rd.start + td * g.dilation[0];
+      for (int64_t th = rh.first; th < rh.end; ++th) {
+        const int64_t ih = rh.start + th * g.dilation[1];
+        const scalar_t* row = plane + (id * g.in[1] + ih) * g.in[2] * step;
+        const int64_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
+        for (int64_t tw = rw.first; tw < rw.end; ++tw) {
+          const scalar_t v = row[(rw.start + tw * g.dilation[2]) * step];
+          if (best_tap == empty || replaces_max(v, best)) {
+            best = v;
+            best_tap = tap_row + tw;
+          }
+        }
+      }
+    }
+    output[out_linear] = best;
+    window_offset[out_linear] = static_cast<offset_t>(best_tap);
+  }
+};
+
+// Backward as a gather: each input element sums the output gradients of the
+// windows whose maximum it was. No atomics, so the result is deterministic.
+template <typename scalar_t, typename offset_t>
+struct MaxPoolBackwardBody {
+  const scalar_t* grad_output;
+  const offset_t* window_offset;
+  scalar_t* grad_input;
+  PoolGeometry g;
+
+  POOL_HD void operator()(int64_t in_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
+    const Spatial3 i = split_spatial(p.spatial, g.in);
+    compute(p.n, p.c, i.d, i.h, i.w, in_linear);
+  }
+
+  POOL_HD void compute(int64_t n, int64_t c, int64_t id, int64_t ih, int64_t iw,
+                       int64_t in_linear) const {
+    using acc_t = at::opmath_type<scalar_t>;
+    const int64_t step = g.channels_last ? g.channels : 1;
+    const int64_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), n, c, 0);
+    acc_t acc = acc_t(0);
+    for (int64_t td = 0; td < g.kernel[0]; ++td) {
+      const int64_t sd = id + g.pad[0] - td * g.dilation[0];
+      if (sd < 0) break;
+      if (sd % g.stride[0] != 0 || sd / g.stride[0] >= g.out[0]) continue;
+      const int64_t od = sd / g.stride[0];
+      for (int64_t th = 0; th < g.kernel[1]; ++th) {
+        const int64_t sh = ih + g.pad[1] - th * g.dilation[1];
+        if (sh < 0) break;
+        if (sh % g.stride[1] != 0 || sh / g.stride[1] >= g.out[1]) continue;
+        const int64_t out_row = (od * g.out[1] + sh / g.stride[1]) * g.out[2];
+        const int64_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
+        for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+          const int64_t sw = iw + g.pad[2] - tw * g.dilation[2];
+          if (sw < 0) break;
+          if (sw % g.stride[2] != 0 || sw / g.stride[2] >= g.out[2]) continue;
+          const int64_t o = plane_base + (out_row + sw / g.stride[2]) * step;
+          if (static_cast<int64_t>(window_offset[o]) == tap_row + tw) {
+            acc += static_cast<acc_t>(grad_output[o]);
+          }
+        }
+      }
+    }
+    grad_input[in_linear] = static_cast<scalar_t>(acc);
+  }
+};
+
+// The value of an input-shaped tensor at each window's argmax (zero for an
+// empty window). It is the derivative of the backward with respect to its
+// grad_output, so it serves double backward.
+template <typename scalar_t, typename offset_t>
+struct MaxPoolGatherBody {
+  const scalar_t* source;
+  const offset_t* window_offset;
+  scalar_t* output;
+  PoolGeometry g;
+
+  POOL_HD void operator()(int64_t out_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const int64_t tap = static_cast<int64_t>(window_offset[out_linear]);
+    if (tap >= g.kernel_volume()) {
+      output[out_linear] = scalar_t(0);
+      return;
+    }
+    const int64_t in_spatial = tap_to_plane_index(g, p.spatial, tap);
+    output[out_linear] = source[layout_offset(g.channels_last, g.channels, g.in_plane(), p.n, p.c, in_spatial)];
+  }
+};
+
+// torch's return_indices: the flat index of the argmax within its input plane,
+// or -1 for a window that lies wholly in the padding.
+template <typename offset_t>
+struct MaxPoolIndicesBody {
+  const offset_t* window_offset;
+  int64_t* indices;
+  PoolGeometry g;
+
+  POOL_HD void operator()(int64_t out_linear) const {
+    const int64_t tap = static_cast<int64_t>(window_offset[out_linear]);
+    if (tap >= g.kernel_volume()) {
+      indices[out_linear] = -1;
+      return;
+    }
+    const int64_t spatial = g.channels_last ? (out_linear / g.channels) % g.out_plane()
+                                            : out_linear % g.out_plane();
+    indices[out_linear] = tap_to_plane_index(g, spatial, tap);
+  }
+};
+
+// Unpooling: input, indices and output share one layout; indices point into
+// the output plane of the same (n, c).
+struct UnpoolGeometry {
+  int64_t batch;
+  int64_t channels;
+  int64_t in_plane;
+  int64_t out_plane;
+  bool channels_last;
+
+  POOL_HD int64_t in_numel() const { return batch * channels * in_plane; }
+  POOL_HD int64_t out_numel() const { return batch * channels * out_plane; }
+};
+
+// Records an out-of-range index; the host reads it after the launch and raises.
+POOL_HD void record_bad_index(int64_t* bad_index_slot, int64_t value) {
+  *bad_index_slot = value;
+}
+
+POOL_HD void atomic_max_u64(unsigned long long* address, unsigned long long value) {
+#if defined(__CUDA_ARCH__)
+  atomicMax(address, value);
+#else
+  // The CPU grid emulation runs one index at a time.
+  if (*address < value) *address = value;
+#endif
+}
+
+// Unpool pass 1: every input element claims its output slot; the largest
+// input position (+1) wins, so the last element in input order wins, as on
+// torch's CPU. Integer atomics only: the winner does not depend on timing.
+struct MaxUnpoolClaimBody {
+  const int64_t* indices;
+  unsigned long long* winner;  // output-shaped, zero-initialised
+  int64_t* bad_index_slot;
+  UnpoolGeometry g;
+
+  POOL_HD void operator()(int64_t in_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const int64_t target = indices[in_linear];
+    if (target < 0 || target >= g.out_plane) {
+      record_bad_index(bad_index_slot, target);
+      return;
+    }
+    const int64_t o = layout_offset(g.channels_last, g.channels, g.out_plane, p.n, p.c, target);
+    atomic_max_u64(winner + o, static_cast<unsigned long long>(p.spatial) + 1ull);
+  }
+};
+
+// Unpool pass 2: the winning input element writes its value.
+template <typename scalar_t>
+struct MaxUnpoolWriteBody {
+  const scalar_t* input;
+  const int64_t* indices;
+  const unsigned long long* winner;
+  scalar_t* output;  // zero-initialised
+  UnpoolGeometry g;
+
+  POOL_HD void operator()(int64_t in_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const int64_t target = indices[in_linear];
+    if (target < 0 || target >= g.out_plane) return;
+    const int64_t o = layout_offset(g.channels_last, g.channels, g.out_plane, p.n, p.c, target);
+    if (winner[o] == static_cast<unsigned long long>(p.spatial) + 1ull) output[o] = input[in_linear];
+  }
+};
+
+// Unpool backward: each input element takes the gradient at its index.
+template <typename scalar_t>
+struct MaxUnpoolGatherBody {
+  const scalar_t* grad_output;
+  const int64_t* indices;
+  scalar_t* grad_input;
+  int64_t* bad_index_slot;
+  UnpoolGeometry g;
+
+  POOL_HD void operator()(int64_t in_linear) const {
+    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const int64_t target = indices[in_linear];
+    if (target < 0 || target >= g.out_plane) {
+      record_bad_index(bad_index_slot, target);
+      grad_input[in_linear] = scalar_t(0);
+      return;
+    }
+    grad_input[in_linear] = grad_output[layout_offset(g.channels_last, g.channels, g.out_plane, p.n, p.c, target)];
+  }
+};
+
+}  // namespace pooling_ext

@@ -1,0 +1,133 @@
+// Max pooling / unpooling ops as launches of per-element bodies over a grid.
+//
+// `Launcher` is the CUDA launcher (cuda/max_pool_cuda.cu) or the CPU grid
+// emulation (cpu/grid_emulation.cpp), which runs the very same bodies one
+// index at a time so CPU tests check the GPU kernels' arithmetic.
+// A Launcher provides: static void launch(int64_t count, const Body& body).
+#pragma once
+
+#include <ATen/Dispatch.h>
+
+#include "max_pool_plan.h"
+
+namespace pooling_ext {
+
+template <class Launcher>
+std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef stride, at::IntArrayRef padding,
+                                                         at::IntArrayRef dilation, bool ceil_mode) {
+  MaxPoolForwardPlan plan = plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode);
+  const int64_t count = plan.output.numel();
+  if (count == 0) return {plan.output, plan.window_offset};
+  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      Launcher::launch(count, MaxPoolForwardBody<scalar_t, offset_t>{
+                                  plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
+                                  plan.window_offset.mutable_data_ptr<offset_t>(), plan.geometry});
+    });
+  });
+  return {plan.output, plan.window_offset};
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                  at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+  const at::Tensor grad = prepare_grad_output(plan, grad_output, window_offset);
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
+  const int64_t count = grad_input.numel();
+  if (count == 0) return grad_input;
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      Launcher::launch(count, MaxPoolBackwardBody<scalar_t, offset_t>{
+                                  grad.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
+                                  grad_input.mutable_data_ptr<scalar_t>(), plan.geometry});
+    });
+  });
+  return grad_input;
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_gather", window_offset, source.sizes(), kernel_size, stride, padding, dilation);
+  check_max_pool_dtype("max_pool_gather", source, /*need_floating=*/false);
+  const at::Tensor src = source.contiguous(plan.format);
+  at::Tensor output = at::empty(window_offset.sizes(), source.options().memory_format(plan.format));
+  const int64_t count = output.numel();
+  if (count == 0) return output;
+  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(src.scalar_type(), "max_pool_gather", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      Launcher::launch(count, MaxPoolGatherBody<scalar_t, offset_t>{
+                                  src.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
+                                  output.mutable_data_ptr<scalar_t>(), plan.geometry});
+    });
+  });
+  return output;
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                 at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation) {
+  WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_indices", window_offset, input_size, kernel_size, stride, padding, dilation);
+  at::Tensor indices = at::empty(window_offset.sizes(), window_offset.options().dtype(at::kLong).memory_format(plan.format));
+  const int64_t count = indices.numel();
+  if (count == 0) return indices;
+  POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    Launcher::launch(count, MaxPoolIndicesBody<offset_t>{plan.window_offset.const_data_ptr<offset_t>(),
+                                                         indices.mutable_data_ptr<int64_t>(), plan.geometry});
+  });
+  return indices;
+}
+
+template <class Launcher>
+at::Tensor grid_max_unpool(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
+  check_unpool_inputs("max_unpool", self, indices);
+  UnpoolPlan plan = plan_max_unpool("max_unpool", indices, output_size);
+  check_unpool_dtype("max_unpool", self);
+  const at::Tensor input = self.contiguous(plan.format);
+  at::Tensor output = at::empty(plan.output_sizes, self.options().memory_format(plan.format)).zero_();
+  const int64_t count = input.numel();
+  if (count == 0) return output;
+  at::Tensor winner = at::empty(plan.output_sizes, self.options().dtype(at::kLong).memory_format(plan.format)).zero_();
+  at::Tensor bad_index = at::zeros({1}, self.options().dtype(at::kLong));
+  auto* winner_ptr = reinterpret_cast<unsigned long long*>(winner.mutable_data_ptr<int64_t>());
+  Launcher::launch(count, MaxUnpoolClaimBody{plan.indices.const_data_ptr<int64_t>(), winner_ptr,
+                                             bad_index.mutable_data_ptr<int64_t>(), plan.geometry});
+  const int64_t bad = bad_index.item<int64_t>();
+  if (bad != 0) throw_bad_unpool_index(bad, output_size);
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(input.scalar_type(), "max_unpool", [&] {
+    Launcher::launch(count, MaxUnpoolWriteBody<scalar_t>{input.const_data_ptr<scalar_t>(),
+                                                         plan.indices.const_data_ptr<int64_t>(), winner_ptr,
+                                                         output.mutable_data_ptr<scalar_t>(), plan.geometry});
+  });
+  return output;
+}
+
+template <class Launcher>
+at::Tensor grid_max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  UnpoolPlan plan = plan_max_unpool("max_unpool_gather", indices, unpooled_spatial_size(grad_output, indices, dims));
+  check_unpool_dtype("max_unpool_gather", grad_output);
+  const at::Tensor grad = grad_output.contiguous(plan.format);
+  at::Tensor grad_input = at::empty(indices.sizes(), grad_output.options().memory_format(plan.format));
+  const int64_t count = grad_input.numel();
+  if (count == 0) return grad_input;
+  at::Tensor bad_index = at::zeros({1}, grad_output.options().dtype(at::kLong));
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_unpool_gather", [&] {
+    Launcher::launch(count, MaxUnpoolGatherBody<scalar_t>{grad.const_data_ptr<scalar_t>(),
+                                                          plan.indices.const_data_ptr<int64_t>(),
+                                                          grad_input.mutable_data_ptr<scalar_t>(),
+                                                          bad_index.mutable_data_ptr<int64_t>(), plan.geometry});
+  });
+  const int64_t bad = bad_index.item<int64_t>();
+  if (bad != 0) throw_bad_unpool_index(bad, grad_output.sizes().slice(grad_output.dim() - dims));
+  return grad_input;
+}
+
+}  // namespace pooling_ext

@@ -1,0 +1,395 @@
+// Schemas, Meta kernels, autograd and the C++ API of the pooling_ext ops.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "max_pool_plan.h"
+#include "ops.h"
+
+#ifndef POOLING_EXT_TORCH_VERSION
+#define POOLING_EXT_TORCH_VERSION "unknown"
+#endif
+
+namespace pooling_ext {
+
+// One list of schemas, defined for the public namespace and for the CPU grid
+// emulation of the CUDA kernels (tests only).
+static void define_schemas(torch::Library& m) {
+  m.def(
+      "max_pool_forward(Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, "
+      "bool ceil_mode) -> (Tensor, Tensor)");
+  m.def(
+      "max_pool_backward(Tensor grad_output, Tensor window_offset, SymInt[] input_size, int[] kernel_size, "
+      "int[] stride, int[] padding, int[] dilation) -> Tensor");
+  m.def(
+      "max_pool_gather(Tensor source, Tensor window_offset, int[] kernel_size, int[] stride, int[] padding, "
+      "int[] dilation) -> Tensor");
+  m.def(
+      "max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] kernel_size, int[] stride, "
+      "int[] padding, int[] dilation) -> Tensor");
+  m.def("max_unpool(Tensor self, Tensor indices, SymInt[] output_size) -> Tensor");
+  m.def("max_unpool_gather(Tensor grad_output, Tensor indices, int dims) -> Tensor");
+}
+
+TORCH_LIBRARY(pooling_ext, m) { define_schemas(m); }
+TORCH_LIBRARY(pooling_ext_grid_emulation, m) { define_schemas(m); }
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+// ---------------------------------------------------------------- Meta kernels
+
+at::MemoryFormat meta_format(const at::Tensor& t, int dims) { return pooling_memory_format(t, dims); }
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward_meta(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef stride, at::IntArrayRef padding,
+                                                         at::IntArrayRef dilation, bool ceil_mode) {
+  const WindowArgs args = check_window_args("max_pool", kernel_size, stride, padding, dilation);
+  check_max_pool_dtype(args.op_name("max_pool").c_str(), self, /*need_floating=*/false);
+  const std::vector<c10::SymInt> out = pooled_shape<c10::SymInt>("max_pool", self.sym_sizes(), args, ceil_mode);
+  const at::MemoryFormat format = meta_format(self, args.dims);
+  return {at::empty_symint(out, self.options().memory_format(format)),
+          at::empty_symint(out, self.options().dtype(window_offset_dtype(args.kernel_volume())).memory_format(format))};
+}
+
+at::Tensor max_pool_backward_meta(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                  c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const WindowArgs args = check_window_args("max_pool_backward", kernel_size, stride, padding, dilation);
+  check_max_pool_dtype("max_pool_backward", grad_output, /*need_floating=*/true);
+  return at::empty_symint(input_size, grad_output.options().memory_format(meta_format(window_offset, args.dims)));
+}
+
+at::Tensor max_pool_gather_meta(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                                at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const WindowArgs args = check_window_args("max_pool_gather", kernel_size, stride, padding, dilation);
+  return at::empty_symint(window_offset.sym_sizes(), source.options().memory_format(meta_format(window_offset, args.dims)));
+}
+
+at::Tensor max_pool_indices_meta(const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                 at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation) {
+  const WindowArgs args = check_window_args("max_pool_indices", kernel_size, stride, padding, dilation);
+  return at::empty_symint(window_offset.sym_sizes(),
+                          window_offset.options().dtype(at::kLong).memory_format(meta_format(window_offset, args.dims)));
+}
+
+at::MemoryFormat unpool_format(const at::Tensor& indices, int64_t dims) {
+  return dims == 2 ? pooling_memory_format(indices, 2) : at::MemoryFormat::Contiguous;
+}
+
+at::Tensor max_unpool_meta(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  check_unpool_inputs("max_unpool", self, indices);
+  check_unpool_dtype("max_unpool", self);
+  const int64_t dims = static_cast<int64_t>(output_size.size());
+  TORCH_CHECK(dims >= 1 && dims <= kMaxSpatialDims && self.dim() > dims, "max_unpool: output_size ", output_size,
+              " does not fit input of shape ", self.sym_sizes());
+  std::vector<c10::SymInt> out(self.sym_sizes().begin(), self.sym_sizes().end());
+  for (int64_t d = 0; d < dims; ++d) out[self.dim() - dims + d] = output_size[d];
+  return at::empty_symint(out, self.options().memory_format(unpool_format(indices, dims)));
+}
+
+at::Tensor max_unpool_gather_meta(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  check_unpool_dtype("max_unpool_gather", grad_output);
+  return at::empty_symint(indices.sym_sizes(), grad_output.options().memory_format(unpool_format(indices, dims)));
+}
+
+// ---------------------------------------------------------------- autograd
+
+// Calls below the autograd key, to the device kernels.
+std::tuple<at::Tensor, at::Tensor> call_max_pool_forward(const at::Tensor& self, at::IntArrayRef k, at::IntArrayRef s,
+                                                         at::IntArrayRef p, at::IntArrayRef d, bool ceil_mode) {
+  static auto op = op_handle<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+                                                                at::IntArrayRef, at::IntArrayRef, bool)>(
+      "pooling_ext::max_pool_forward");
+  return op.call(self, k, s, p, d, ceil_mode);
+}
+
+at::Tensor call_max_pool_backward(const at::Tensor& grad, const at::Tensor& offset, c10::SymIntArrayRef input_size,
+                                  at::IntArrayRef k, at::IntArrayRef s, at::IntArrayRef p, at::IntArrayRef d) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef, at::IntArrayRef,
+                                        at::IntArrayRef, at::IntArrayRef, at::IntArrayRef)>(
+      "pooling_ext::max_pool_backward");
+  return op.call(grad, offset, input_size, k, s, p, d);
+}
+
+at::Tensor call_max_pool_gather(const at::Tensor& source, const at::Tensor& offset, at::IntArrayRef k,
+                                at::IntArrayRef s, at::IntArrayRef p, at::IntArrayRef d) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+                                        at::IntArrayRef, at::IntArrayRef)>("pooling_ext::max_pool_gather");
+  return op.call(source, offset, k, s, p, d);
+}
+
+at::Tensor call_max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef)>(
+      "pooling_ext::max_unpool");
+  return op.call(self, indices, output_size);
+}
+
+at::Tensor call_max_unpool_gather(const at::Tensor& grad, const at::Tensor& indices, int64_t dims) {
+  static auto op =
+      op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>("pooling_ext::max_unpool_gather");
+  return op.call(grad, indices, dims);
+}
+
+// The window arguments an autograd node keeps.
+struct SavedWindow {
+  std::vector<int64_t> kernel, stride, padding, dilation;
+
+  void save(AutogradContext* ctx) const {
+    ctx->saved_data["kernel"] = kernel;
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["dilation"] = dilation;
+  }
+  static SavedWindow load(AutogradContext* ctx) {
+    return SavedWindow{ctx->saved_data["kernel"].toIntVector(), ctx->saved_data["stride"].toIntVector(),
+                       ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector()};
+  }
+};
+
+void save_sizes(AutogradContext* ctx, const char* key, c10::SymIntArrayRef sizes) {
+  ctx->saved_data[key] = c10::IValue(sizes);
+}
+
+std::vector<c10::SymInt> load_sizes(AutogradContext* ctx, const char* key) {
+  std::vector<c10::SymInt> sizes;
+  for (const c10::IValue& v : ctx->saved_data[key].toListRef()) sizes.push_back(v.toSymInt());
+  return sizes;
+}
+
+class MaxPoolGatherFunction;
+
+// d(grad_input)/d(grad_output) is the gather at the argmax.
+class MaxPoolBackwardFunction : public torch::autograd::Function<MaxPoolBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, const at::Tensor& window_offset,
+                               c10::SymIntArrayRef input_size, const SavedWindow& w);
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+// d(gather)/d(source) is the backward scatter-as-gather.
+class MaxPoolGatherFunction : public torch::autograd::Function<MaxPoolGatherFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& source, const at::Tensor& window_offset,
+                               const SavedWindow& w) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({window_offset});
+    save_sizes(ctx, "source_size", source.sym_sizes());
+    w.save(ctx);
+    return {call_max_pool_gather(source, window_offset, w.kernel, w.stride, w.padding, w.dilation)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor offset = ctx->get_saved_variables()[0];
+    const SavedWindow w = SavedWindow::load(ctx);
+    const std::vector<c10::SymInt> size = load_sizes(ctx, "source_size");
+    return {MaxPoolBackwardFunction::apply(grads[0], offset, size, w)[0], at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list MaxPoolBackwardFunction::forward(AutogradContext* ctx, const at::Tensor& grad_output,
+                                               const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                               const SavedWindow& w) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  ctx->save_for_backward({window_offset});
+  w.save(ctx);
+  return {call_max_pool_backward(grad_output, window_offset, input_size, w.kernel, w.stride, w.padding, w.dilation)};
+}
+
+variable_list MaxPoolBackwardFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor offset = ctx->get_saved_variables()[0];
+  const SavedWindow w = SavedWindow::load(ctx);
+  return {MaxPoolGatherFunction::apply(grads[0], offset, w)[0], at::Tensor(), at::Tensor(), at::Tensor()};
+}
+
+class MaxPoolFunction : public torch::autograd::Function<MaxPoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const SavedWindow& w, bool ceil_mode) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [output, window_offset] = call_max_pool_forward(self, w.kernel, w.stride, w.padding, w.dilation, ceil_mode);
+    ctx->save_for_backward({window_offset});
+    save_sizes(ctx, "input_size", self.sym_sizes());
+    w.save(ctx);
+    ctx->mark_non_differentiable({window_offset});
+    return {output, window_offset};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor offset = ctx->get_saved_variables()[0];
+    const SavedWindow w = SavedWindow::load(ctx);
+    const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
+    return {MaxPoolBackwardFunction::apply(grads[0], offset, size, w)[0], at::Tensor(), at::Tensor()};
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward_autograd(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                                             at::IntArrayRef dilation, bool ceil_mode) {
+  const SavedWindow w{kernel_size.vec(), stride.vec(), padding.vec(), dilation.vec()};
+  variable_list out = MaxPoolFunction::apply(self, w, ceil_mode);
+  return {out[0], out[1]};
+}
+
+at::Tensor max_pool_backward_autograd(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                      c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const SavedWindow w{kernel_size.vec(), stride.vec(), padding.vec(), dilation.vec()};
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, w)[0];
+}
+
+at::Tensor max_pool_gather_autograd(const at::Tensor& source, const at::Tensor& window_offset,
+                                    at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                    at::IntArrayRef dilation) {
+  const SavedWindow w{kernel_size.vec(), stride.vec(), padding.vec(), dilation.vec()};
+  return MaxPoolGatherFunction::apply(source, window_offset, w)[0];
+}
+
+class MaxUnpoolGatherFunction;
+
+// Unpool backward: every input element takes the gradient at its index (torch's rule).
+class MaxUnpoolFunction : public torch::autograd::Function<MaxUnpoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const at::Tensor& indices,
+                               c10::SymIntArrayRef output_size) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({indices});
+    ctx->saved_data["dims"] = static_cast<int64_t>(output_size.size());
+    return {call_max_unpool(self, indices, output_size)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+// The gather's adjoint is a scatter-add into the unpooled shape (aten's
+// scatter_add, deterministic on the CPU and, in deterministic mode, on CUDA).
+class MaxUnpoolGatherFunction : public torch::autograd::Function<MaxUnpoolGatherFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, const at::Tensor& indices,
+                               int64_t dims) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({indices});
+    ctx->saved_data["dims"] = dims;
+    save_sizes(ctx, "unpooled_size", grad_output.sym_sizes());
+    return {call_max_unpool_gather(grad_output, indices, dims)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor indices = ctx->get_saved_variables()[0];
+    const int64_t dims = ctx->saved_data["dims"].toInt();
+    const std::vector<c10::SymInt> unpooled_size = load_sizes(ctx, "unpooled_size");
+    const int64_t lead = indices.dim() - dims;
+    std::vector<c10::SymInt> flat_unpooled(unpooled_size.begin(), unpooled_size.begin() + lead);
+    flat_unpooled.push_back(c10::SymInt(-1));
+    const at::Tensor flat_grad = grads[0].flatten(lead);
+    const at::Tensor flat_indices = indices.flatten(lead);
+    std::vector<c10::SymInt> zeros_size(unpooled_size.begin(), unpooled_size.begin() + lead);
+    c10::SymInt plane = 1;
+    for (size_t i = lead; i < unpooled_size.size(); ++i) plane = plane * unpooled_size[i];
+    zeros_size.push_back(plane);
+    at::Tensor flat = at::zeros_symint(zeros_size, grads[0].options()).scatter_add(lead, flat_indices, flat_grad);
+    return {flat.view_symint(unpooled_size), at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list MaxUnpoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor indices = ctx->get_saved_variables()[0];
+  const int64_t dims = ctx->saved_data["dims"].toInt();
+  return {MaxUnpoolGatherFunction::apply(grads[0], indices, dims)[0], at::Tensor(), at::Tensor()};
+}
+
+at::Tensor max_unpool_autograd(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  return MaxUnpoolFunction::apply(self, indices, output_size)[0];
+}
+
+at::Tensor max_unpool_gather_autograd(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  return MaxUnpoolGatherFunction::apply(grad_output, indices, dims)[0];
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pooling_ext, Meta, m) {
+  m.impl("max_pool_forward", &max_pool_forward_meta);
+  m.impl("max_pool_backward", &max_pool_backward_meta);
+  m.impl("max_pool_gather", &max_pool_gather_meta);
+  m.impl("max_pool_indices", &max_pool_indices_meta);
+  m.impl("max_unpool", &max_unpool_meta);
+  m.impl("max_unpool_gather", &max_unpool_gather_meta);
+}
+
+TORCH_LIBRARY_IMPL(pooling_ext, Autograd, m) {
+  m.impl("max_pool_forward", &max_pool_forward_autograd);
+  m.impl("max_pool_backward", &max_pool_backward_autograd);
+  m.impl("max_pool_gather", &max_pool_gather_autograd);
+  m.impl("max_unpool", &max_unpool_autograd);
+  m.impl("max_unpool_gather", &max_unpool_gather_autograd);
+}
+
+// ---------------------------------------------------------------- C++ API
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                    at::IntArrayRef stride, at::IntArrayRef padding,
+                                                    at::IntArrayRef dilation, bool ceil_mode) {
+  return call_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+at::Tensor max_pool_indices(const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                            at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                            at::IntArrayRef dilation) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                                        at::IntArrayRef, at::IntArrayRef)>("pooling_ext::max_pool_indices");
+  return op.call(window_offset, input_size, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                             c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                             at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return call_max_pool_backward(grad_output, window_offset, input_size, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return call_max_pool_gather(source, window_offset, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  return call_max_unpool(self, indices, output_size);
+}
+
+at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  return call_max_unpool_gather(grad_output, indices, dims);
+}
+
+at::Tensor max_pool2d(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  const at::IntArrayRef effective_stride = stride.empty() ? kernel_size : stride;
+  return std::get<0>(max_pool_forward(self, kernel_size, effective_stride, padding, dilation, ceil_mode));
+}
+
+bool compiled_with_cuda() {
+#ifdef POOLING_EXT_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+const char* built_torch_version() { return POOLING_EXT_TORCH_VERSION; }
+
+const char* cpu_capability() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return "avx512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
+  return "sse2";
+#elif defined(__aarch64__)
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+}  // namespace pooling_ext

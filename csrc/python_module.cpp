@@ -1,0 +1,11 @@
+// The Python module: importing it runs the static op registrations; it also
+// tells pooling_ext.info() what this binary holds.
+#include <torch/extension.h>
+
+#include "ops.h"
+
+PYBIND11_MODULE(_C, m) {
+  m.def("compiled_with_cuda", &pooling_ext::compiled_with_cuda, "Whether the CUDA kernels were compiled in");
+  m.def("cpu_capability", &pooling_ext::cpu_capability, "CPU instruction set detected at run time");
+  m.def("built_torch_version", &pooling_ext::built_torch_version, "torch version the binary was built against");
+}

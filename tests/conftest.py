@@ -1,0 +1,64 @@
+import os
+
+import pytest
+import torch
+
+import pooling_ext  # noqa: F401  (registers the ops)
+
+CUDA = torch.cuda.is_available()
+DEVICES = ["cpu"] + (["cuda"] if CUDA else [])
+
+requires_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests named *_cuda* need a GPU; everywhere else they skip cleanly.
+    for item in items:
+        if "cuda" in item.keywords and not CUDA:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def assert_same(ours, ref, exact=True, rtol=None, atol=None):
+    """Values equal (NaN where torch has NaN), same shape, dtype and strides
+    layout class."""
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    assert ours.dtype == ref.dtype, (ours.dtype, ref.dtype)
+    if exact:
+        torch.testing.assert_close(ours, ref, rtol=0, atol=0, equal_nan=True)
+    else:
+        torch.testing.assert_close(ours, ref, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def same_layout(a, b):
+    """Same memory-format class (strides may differ where sizes are 1)."""
+    formats = [torch.contiguous_format]
+    if a.dim() == 4:
+        formats.append(torch.channels_last)
+    if a.dim() == 5:
+        formats.append(torch.channels_last_3d)
+    return all(a.is_contiguous(memory_format=f) == b.is_contiguous(memory_format=f) for f in formats)
+
+
+def make_input(shape, dtype=torch.float32, device="cpu", ties=False, nans=False):
+    if dtype.is_floating_point:
+        if ties:  # few distinct values: many ties
+            x = torch.randint(-3, 3, shape, device=device).to(dtype)
+        else:
+            x = torch.randn(shape, device=device, dtype=torch.float64).to(dtype)
+        if nans and x.numel():
+            mask = torch.rand(shape, device=device) < 0.1
+            x = x.masked_fill(mask, float("nan"))
+        return x
+    info = torch.iinfo(dtype)
+    low, high = max(info.min, -100), min(info.max, 100)
+    return torch.randint(low, high, shape, device=device, dtype=dtype)

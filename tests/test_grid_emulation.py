@@ -1,0 +1,144 @@
+"""CPU emulation of every CUDA kernel: the ops of pooling_ext_grid_emulation
+run the same per-thread bodies and launch code as the CUDA ops, one global
+index at a time, and must match torch. A body without a test here fails
+test_every_cuda_body_is_emulated."""
+import pathlib
+import re
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from conftest import assert_same, make_input
+from pool_cases import has_empty_window, torch_accepts, window_cases
+
+emu = torch.ops.pooling_ext_grid_emulation
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TORCH_POOL = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}
+
+
+def normalize(dims, kwargs):
+    def lst(v):
+        return list(v) if isinstance(v, (list, tuple)) else [v] * dims
+    k = lst(kwargs["kernel_size"])
+    s = k if kwargs.get("stride") is None else lst(kwargs["stride"])
+    return k, s, lst(kwargs.get("padding", 0)), lst(kwargs.get("dilation", 1)), kwargs.get("ceil_mode", False)
+
+
+def emulated_cases():
+    for dims in (1, 2, 3):
+        for shape, kwargs in window_cases(dims, 14, seed=200 + dims):
+            yield dims, shape, kwargs
+
+
+def check_forward_backward(dims, x, kwargs):
+    k, s, p, d, ceil = normalize(dims, kwargs)
+    out, offset = emu.max_pool_forward(x, k, s, p, d, ceil)
+    idx = emu.max_pool_indices(offset, list(x.shape), k, s, p, d)
+    ref, ref_idx = TORCH_POOL[dims](x, return_indices=True, **kwargs)
+    assert_same(out, ref)
+    if has_empty_window(idx, ref_idx, x.shape, dims):
+        assert bool((idx[idx != ref_idx] == -1).all())
+        return
+    assert_same(idx, ref_idx)
+    # Backward body against torch's gradient.
+    grad = torch.randint(-4, 5, out.shape).to(x.dtype)
+    xr = x.detach().clone().requires_grad_()
+    TORCH_POOL[dims](xr, **kwargs).backward(grad)
+    assert_same(emu.max_pool_backward(grad, offset, list(x.shape), k, s, p, d), xr.grad)
+    # Gather body: the value at each argmax is the output itself.
+    assert_same(emu.max_pool_gather(x, offset, k, s, p, d), ref)
+
+
+def test_forward_backward_gather_indices_bodies():
+    checked = 0
+    for dims, shape, kwargs in emulated_cases():
+        x = make_input(shape, ties=True)
+        if not torch_accepts(TORCH_POOL[dims], x, kwargs):
+            continue
+        check_forward_backward(dims, x, kwargs)
+        if dims >= 2:
+            fmt = torch.channels_last if dims == 2 else torch.channels_last_3d
+            check_forward_backward(dims, x.to(memory_format=fmt), kwargs)
+        checked += 1
+    assert checked > 15
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.uint8])
+def test_bodies_on_dtypes(dtype):
+    x = make_input((2, 3, 7, 6), dtype=dtype, nans=True)
+    kwargs = dict(kernel_size=3, stride=2, padding=1)
+    out, offset = emu.max_pool_forward(x, [3, 3], [2, 2], [1, 1], [1, 1], False)
+    ref, ref_idx = TF.max_pool2d(x, return_indices=True, **kwargs)
+    assert_same(out, ref)
+    assert_same(emu.max_pool_indices(offset, list(x.shape), [3, 3], [2, 2], [1, 1], [1, 1]), ref_idx)
+
+
+def test_large_kernel_int32_offsets():
+    x = make_input((1, 2, 20, 20))
+    out, offset = emu.max_pool_forward(x, [16, 16], [2, 2], [8, 8], [1, 1], True)
+    assert offset.dtype == torch.int32
+    ref, ref_idx = TF.max_pool2d(x, 16, 2, 8, ceil_mode=True, return_indices=True)
+    assert_same(out, ref)
+    assert_same(emu.max_pool_indices(offset, list(x.shape), [16, 16], [2, 2], [8, 8], [1, 1]), ref_idx)
+
+
+def test_empty_window_body():
+    x = torch.randn(3, 1, 1, 4, 5)
+    out, offset = emu.max_pool_forward(x, [2, 2, 1], [3, 3, 3], [1, 0, 0], [2, 2, 2], False)
+    assert bool((out == float("-inf")).all())
+    idx = emu.max_pool_indices(offset, list(x.shape), [2, 2, 1], [3, 3, 3], [1, 0, 0], [2, 2, 2])
+    assert bool((idx == -1).all())
+    grad = emu.max_pool_backward(torch.ones_like(out), offset, list(x.shape), [2, 2, 1], [3, 3, 3], [1, 0, 0],
+                                 [2, 2, 2])
+    assert bool((grad == 0).all())
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_unpool_claim_write_gather_bodies(dims):
+    for fmt in [None] + ([torch.channels_last] if dims == 2 else []):
+        x = make_input((2, 3) + (6,) * dims)
+        if fmt is not None:
+            x = x.to(memory_format=fmt)
+        out, idx = TORCH_POOL[dims](x, 3, 2, 1, return_indices=True)
+        size = list(x.shape[-dims:])
+        ref = [None, TF.max_unpool1d, TF.max_unpool2d, TF.max_unpool3d][dims](out, idx, 3, 2, 1, output_size=size)
+        mine = emu.max_unpool(out, idx, size)
+        assert_same(mine, ref)
+        assert mine.stride() == ref.stride()
+        grad = torch.randn(ref.shape)
+        assert_same(emu.max_unpool_gather(grad, idx, dims), grad.flatten(-dims).gather(-1, idx.flatten(-dims)).view_as(idx))
+
+
+def test_unpool_bodies_repeated_and_bad_indices():
+    values = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])
+    indices = torch.tensor([[[1, 1, 3, 1]]])
+    assert emu.max_unpool(values, indices, [8]).tolist() == [[[0.0, 4.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0]]]
+    with pytest.raises(RuntimeError, match="invalid index 9"):
+        emu.max_unpool(values, torch.tensor([[[1, 9, 3, 1]]]), [8])
+    with pytest.raises(RuntimeError, match="invalid index -2"):
+        emu.max_unpool_gather(torch.randn(1, 1, 8), torch.tensor([[[1, -2, 3, 1]]]), 1)
+
+
+# Each kernel body launched by the CUDA code, and the test that emulates it.
+EMULATION_TESTS = {
+    "MaxPoolForwardBody": test_forward_backward_gather_indices_bodies,
+    "MaxPoolBackwardBody": test_forward_backward_gather_indices_bodies,
+    "MaxPoolGatherBody": test_forward_backward_gather_indices_bodies,
+    "MaxPoolIndicesBody": test_bodies_on_dtypes,
+    "MaxUnpoolClaimBody": test_unpool_claim_write_gather_bodies,
+    "MaxUnpoolWriteBody": test_unpool_claim_write_gather_bodies,
+    "MaxUnpoolGatherBody": test_unpool_claim_write_gather_bodies,
+}
+
+
+def test_every_cuda_body_is_emulated():
+    """Every body a CUDA kernel launches (the `Launcher::launch(..., Body{...})`
+    calls in the grid code the CUDA file instantiates) has an emulation test,
+    and every __global__ in the CUDA sources is the one generic grid wrapper."""
+    grid_code = (ROOT / "csrc" / "max_pool_grid.h").read_text()
+    launched = set(re.findall(r"Launcher::launch\(\s*\w+,\s*(\w+Body)", grid_code))
+    assert launched == set(EMULATION_TESTS), launched ^ set(EMULATION_TESTS)
+    for cu in (ROOT / "csrc").rglob("*.cu"):
+        kernels = re.findall(r"__global__\s+void(?:\s+__launch_bounds__\([^)]*\))?\s+(\w+)", cu.read_text())
+        assert set(kernels) <= {"grid_stride_kernel"}, (cu, kernels)

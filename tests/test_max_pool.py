@@ -1,0 +1,229 @@
+"""Max pooling forward and backward against torch over broad grids, against
+an independent NumPy reference, and on dtypes, layouts, NaN, ties, errors."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import pooling_ext.functional as PF
+from conftest import assert_same, make_input, same_layout
+from pool_cases import has_empty_window, torch_accepts, window_cases
+
+FUNCS = {1: (PF.max_pool1d, TF.max_pool1d), 2: (PF.max_pool2d, TF.max_pool2d), 3: (PF.max_pool3d, TF.max_pool3d)}
+
+
+def integer_grad(shape, dtype, device):
+    # Small integers: sums are exact, so any accumulation order gives the same bits.
+    return torch.randint(-4, 5, shape, device=device).to(dtype)
+
+
+def check_against_torch(dims, x, kwargs, check_backward=True):
+    ours_fn, torch_fn = FUNCS[dims]
+    out, idx = ours_fn(x, return_indices=True, **kwargs)
+    ref, ref_idx = torch_fn(x, return_indices=True, **kwargs)
+    assert same_layout(out, ref)
+    if has_empty_window(idx, ref_idx, x.shape, dims):
+        # Documented difference: torch returns out-of-range indices; ours -1.
+        assert_same(out, ref)
+        assert bool((idx == -1).any())
+        valid = ref_idx == idx
+        assert bool((idx[~valid] == -1).all())
+        return
+    assert_same(out, ref)
+    assert_same(idx, ref_idx)
+    if check_backward and x.is_floating_point():
+        xa = x.detach().clone().requires_grad_()
+        xb = x.detach().clone().requires_grad_()
+        grad = integer_grad(out.shape, x.dtype, x.device)
+        ours_fn(xa, **kwargs).backward(grad)
+        torch_fn(xb, **kwargs).backward(grad)
+        assert_same(xa.grad, xb.grad)
+        assert same_layout(xa.grad, xb.grad)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_grid_matches_torch(dims, device):
+    checked = 0
+    for shape, kwargs in window_cases(dims, 70, seed=dims):
+        x = make_input(shape, device=device)
+        if not torch_accepts(FUNCS[dims][1], x, kwargs):
+            with pytest.raises(RuntimeError):
+                FUNCS[dims][0](x, **kwargs)
+            continue
+        check_against_torch(dims, x, kwargs)
+        checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_grid_channels_last_and_views(dims, device):
+    fmt = torch.channels_last if dims == 2 else torch.channels_last_3d
+    for shape, kwargs in window_cases(dims, 30, seed=10 + dims):
+        base = make_input(shape, device=device)
+        if not torch_accepts(FUNCS[dims][1], base, kwargs):
+            continue
+        check_against_torch(dims, base.to(memory_format=fmt), kwargs)
+        # A strided view: every other element of a wider tensor.
+        wide = make_input((*shape[:-1], shape[-1] * 2), device=device)[..., ::2]
+        check_against_torch(dims, wide, kwargs)
+        # A permuted (non-contiguous, not channels-last) view.
+        check_against_torch(dims, base.transpose(0, 1).contiguous().transpose(0, 1), kwargs)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_unbatched_and_empty_batch(dims, device):
+    ours_fn, torch_fn = FUNCS[dims]
+    x = make_input((3,) + (7,) * dims, device=device)
+    check_against_torch(dims, x, dict(kernel_size=3, stride=2, padding=1))
+    empty = make_input((0, 3) + (7,) * dims, device=device)
+    out = ours_fn(empty, 3, 2, 1)
+    assert out.shape == torch_fn(empty, 3, 2, 1).shape
+    empty.requires_grad_()
+    ours_fn(empty, 3, 2, 1).sum().backward()
+    assert empty.grad.shape == empty.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8,
+                                   torch.int8, torch.int16, torch.int32, torch.int64])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_dtypes(dims, dtype, device):
+    x = make_input((2, 3) + (9,) * dims, dtype=dtype, device=device)
+    check_against_torch(dims, x, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True))
+    check_against_torch(dims, make_input((2, 3) + (9,) * dims, dtype=dtype, device=device, ties=dtype.is_floating_point),
+                        dict(kernel_size=2, stride=1, dilation=2))
+
+
+def test_integer_max_pool1d_needs_indices():
+    x = torch.arange(12).view(1, 2, 6)
+    with pytest.raises(NotImplementedError):
+        TF.max_pool1d(x, 2)
+    with pytest.raises(NotImplementedError):
+        PF.max_pool1d(x, 2)
+    assert_same(PF.max_pool1d(x, 2, return_indices=True)[1], TF.max_pool1d(x, 2, return_indices=True)[1])
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_bool_rejected_like_torch(dims):
+    x = torch.zeros((1, 1) + (4,) * dims, dtype=torch.bool)
+    with pytest.raises(NotImplementedError):
+        FUNCS[dims][1](x, 2, return_indices=True)
+    with pytest.raises(NotImplementedError, match="Bool"):
+        FUNCS[dims][0](x, 2, return_indices=True)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_nan_and_ties(dims, device):
+    for dtype in (torch.float32, torch.bfloat16):
+        x = make_input((2, 4) + (8,) * dims, dtype=dtype, device=device, ties=True, nans=True)
+        check_against_torch(dims, x, dict(kernel_size=3, stride=1, padding=1))
+        check_against_torch(dims, x, dict(kernel_size=2, stride=2))
+    # All -inf windows: torch's index is the first valid tap.
+    x = torch.full((1, 2) + (5,) * dims, float("-inf"), device=device)
+    check_against_torch(dims, x, dict(kernel_size=3, stride=2, padding=1))
+
+
+def numpy_max_pool(x, kernel, stride, padding, dilation, ceil_mode):
+    """Independent reference from the definition: loops over windows, NaN wins
+    (the last NaN), ties keep the first element."""
+    dims = len(kernel)
+    spatial = x.shape[2:]
+    out_sizes = []
+    for d in range(dims):
+        span = spatial[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1
+        n = (span + (stride[d] - 1 if ceil_mode else 0)) // stride[d] + 1
+        if ceil_mode and (n - 1) * stride[d] >= spatial[d] + padding[d]:
+            n -= 1
+        out_sizes.append(n)
+    out = np.empty(x.shape[:2] + tuple(out_sizes), dtype=x.dtype)
+    idx = np.empty(out.shape, dtype=np.int64)
+    for b, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for o in itertools.product(*[range(n) for n in out_sizes]):
+            best, best_index = None, None
+            for taps in itertools.product(*[range(k) for k in kernel]):
+                pos = [o[d] * stride[d] - padding[d] + taps[d] * dilation[d] for d in range(dims)]
+                if any(p < 0 or p >= spatial[d] for d, p in enumerate(pos)):
+                    continue
+                v = x[(b, c, *pos)]
+                if best is None or v > best or np.isnan(v):
+                    best, best_index = v, int(np.ravel_multi_index(pos, spatial))
+            out[(b, c, *o)] = best
+            idx[(b, c, *o)] = best_index
+    return out, idx
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_numpy_reference(dims):
+    for shape, kwargs in window_cases(dims, 12, seed=100 + dims):
+        x = make_input(shape, dtype=torch.float64, ties=True, nans=True)
+        if not torch_accepts(FUNCS[dims][1], x, kwargs):
+            continue
+        k = kwargs["kernel_size"]
+        k = [k] * dims if isinstance(k, int) else k
+        s = kwargs["stride"]
+        s = k if s is None else ([s] * dims if isinstance(s, int) else s)
+        p = kwargs["padding"]
+        p = [p] * dims if isinstance(p, int) else p
+        d = kwargs["dilation"]
+        d = [d] * dims if isinstance(d, int) else d
+        out, idx = FUNCS[dims][0](x, return_indices=True, **kwargs)
+        if bool((idx < 0).any()):
+            continue  # empty windows: see test_empty_dilated_window
+        ref_out, ref_idx = numpy_max_pool(x.numpy(), k, s, p, d, kwargs["ceil_mode"])
+        np.testing.assert_array_equal(out.numpy(), ref_out)
+        np.testing.assert_array_equal(idx.numpy(), ref_idx)
+
+
+def test_empty_dilated_window(device):
+    """torch 2.14.1 bug not copied: a dilated max_pool3d window wholly in the
+    padding. Torch returns out-of-range indices and its CPU backward corrupts
+    the heap; ours gives -inf, index -1, and no gradient from that window."""
+    x = torch.randn(3, 1, 1, 4, 5, device=device, requires_grad=True)
+    kwargs = dict(kernel_size=(2, 2, 1), stride=3, padding=(1, 0, 0), dilation=2)
+    out, idx = PF.max_pool3d(x, return_indices=True, **kwargs)
+    ref = TF.max_pool3d(x.detach(), **kwargs)  # forward only: its backward is unsafe
+    assert_same(out.detach(), ref)
+    assert bool((out == float("-inf")).all())
+    assert bool((idx == -1).all())
+    PF.max_pool3d(x, **kwargs).sum().backward()
+    assert bool((x.grad == 0).all())
+
+
+def test_overlapping_windows_accumulate(device):
+    x = torch.tensor([[[1.0, 5.0, 2.0, 0.0, 3.0]]], device=device, requires_grad=True)
+    PF.max_pool1d(x, 3, stride=1).backward(torch.tensor([[[1.0, 10.0, 100.0]]], device=device))
+    assert x.grad.tolist() == [[[0.0, 11.0, 0.0, 0.0, 100.0]]]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_deterministic_across_threads(threads):
+    x = make_input((2, 16, 33, 35), dtype=torch.bfloat16)
+    grad_shape = TF.max_pool2d(x, 3, 1, 1).shape
+    grad = torch.randn(grad_shape, dtype=torch.float64).to(torch.bfloat16)
+    results = {}
+    previous = torch.get_num_threads()
+    try:
+        for n in (1, threads):
+            torch.set_num_threads(n)
+            for layout in (torch.contiguous_format, torch.channels_last):
+                xi = x.detach().clone(memory_format=layout).requires_grad_()
+                out = PF.max_pool2d(xi, 3, 1, 1)
+                out.backward(grad)
+                results.setdefault(layout, []).append((out.detach().clone(), xi.grad.clone()))
+    finally:
+        torch.set_num_threads(previous)
+    for runs in results.values():
+        for out, grad_in in runs[1:]:
+            assert torch.equal(out.view(torch.int16), runs[0][0].view(torch.int16))
+            assert torch.equal(grad_in.view(torch.int16), runs[0][1].view(torch.int16))
+
+
+def test_deterministic_across_runs(device):
+    x = make_input((2, 8, 20, 20, 20), device=device).requires_grad_()
+    grads = []
+    for _ in range(3):
+        x.grad = None
+        PF.max_pool3d(x, 3, 1, 1).backward(torch.ones(2, 8, 20, 20, 20, device=device))
+        grads.append(x.grad.clone())
+    assert all(torch.equal(g, grads[0]) for g in grads)

@@ -1,0 +1,139 @@
+"""max_unpool1d/2d/3d against torch: values, output_size, repeated indices,
+layouts, gradients and errors."""
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import pooling_ext.functional as PF
+from conftest import assert_same, make_input
+
+POOL = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}
+UNPOOL = {1: (PF.max_unpool1d, TF.max_unpool1d), 2: (PF.max_unpool2d, TF.max_unpool2d),
+          3: (PF.max_unpool3d, TF.max_unpool3d)}
+CASES = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=1, padding=1),
+         dict(kernel_size=2, stride=3)]
+
+
+def pooled(dims, shape, kwargs, device, dtype=torch.float32, memory_format=None):
+    x = make_input(shape, dtype=dtype, device=device)
+    if memory_format is not None:
+        x = x.to(memory_format=memory_format)
+    return POOL[dims](x, return_indices=True, **kwargs)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_matches_torch(dims, case, device):
+    kwargs = CASES[case]
+    ours_fn, torch_fn = UNPOOL[dims]
+    unpool_kwargs = {k: v for k, v in kwargs.items() if k in ("kernel_size", "stride", "padding")}
+    for shape in [(2, 3) + (8,) * dims, (3,) + (6,) * dims]:
+        out, idx = pooled(dims, shape, kwargs, device)
+        size = shape[-dims:]
+        if kwargs == dict(kernel_size=2):  # the default size holds every index
+            assert_same(ours_fn(out, idx, **unpool_kwargs), torch_fn(out, idx, **unpool_kwargs))
+        # Explicit output_size: the input's own size, with (N, C) when batched.
+        ref = torch_fn(out, idx, output_size=size, **unpool_kwargs)
+        assert_same(ours_fn(out, idx, output_size=size, **unpool_kwargs), ref)
+        if len(shape) == dims + 2:
+            assert_same(ours_fn(out, idx, output_size=shape, **unpool_kwargs),
+                        torch_fn(out, idx, output_size=shape, **unpool_kwargs))
+        # Gradient: each input element takes the gradient at its index.
+        a, b = out.clone().requires_grad_(), out.clone().requires_grad_()
+        g = torch.randn(ref.shape, device=device)
+        ours_fn(a, idx, output_size=size, **unpool_kwargs).backward(g)
+        torch_fn(b, idx, output_size=size, **unpool_kwargs).backward(g)
+        assert_same(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_dtypes(dtype, device):
+    out, idx = pooled(2, (2, 3, 8, 8), dict(kernel_size=2), device, dtype)
+    assert_same(PF.max_unpool2d(out, idx, 2), TF.max_unpool2d(out, idx, 2))
+
+
+def test_integer_input_rejected_like_torch():
+    out = torch.zeros(1, 1, 2, 2, dtype=torch.int64)
+    idx = torch.zeros(1, 1, 2, 2, dtype=torch.int64)
+    with pytest.raises(NotImplementedError):
+        TF.max_unpool2d(out, idx, 2)
+    with pytest.raises(NotImplementedError):
+        PF.max_unpool2d(out, idx, 2)
+
+
+@pytest.mark.parametrize("dims,fmt", [(2, torch.channels_last), (3, torch.channels_last_3d)])
+def test_channels_last(dims, fmt, device):
+    out, idx = pooled(dims, (2, 5) + (6,) * dims, dict(kernel_size=2), device, memory_format=fmt)
+    ref = UNPOOL[dims][1](out, idx, 2)
+    mine = UNPOOL[dims][0](out, idx, 2)
+    assert_same(mine, ref)
+    assert mine.stride() == ref.stride()
+
+
+def test_repeated_indices_last_wins(device):
+    values = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]], device=device)
+    indices = torch.tensor([[[1, 1, 3, 1]]], device=device)
+    mine = PF.max_unpool1d(values, indices, 2)
+    assert mine.tolist() == [[[0.0, 4.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0]]]
+    if device == "cpu":
+        # torch's CPU rule holds on one thread; with more, torch 2.14.1 splits
+        # a plane between threads and which duplicate wins varies.
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            assert_same(mine, TF.max_unpool1d(values, indices, 2))
+        finally:
+            torch.set_num_threads(previous)
+    values.requires_grad_()
+    PF.max_unpool1d(values, indices, 2).backward(torch.arange(8.0, device=device).view(1, 1, 8))
+    assert values.grad.tolist() == [[[1.0, 1.0, 3.0, 1.0]]]
+
+
+def test_empty_batch(device):
+    out = torch.randn(0, 3, 2, 2, device=device)
+    idx = torch.zeros(0, 3, 2, 2, dtype=torch.long, device=device)
+    assert PF.max_unpool2d(out, idx, 2).shape == TF.max_unpool2d(out, idx, 2).shape
+
+
+def same_exception(ours, theirs):
+    try:
+        theirs()
+    except Exception as error:  # noqa: BLE001
+        expected = type(error)
+    else:
+        expected = None
+    if expected is None:
+        return None
+    with pytest.raises(expected):
+        ours()
+    return expected
+
+
+def test_errors_match_torch_types(device):
+    out, idx = pooled(2, (1, 1, 4, 4), dict(kernel_size=2), device)
+    bad_calls = {
+        "index out of range": lambda f: f(out, idx + 100, 2),
+        "negative index": lambda f: f(out, idx - 100, 2),
+        "int32 indices": lambda f: f(out, idx.int(), 2),
+        "indices shape": lambda f: f(out, idx[..., :1], 2),
+        "output_size length": lambda f: f(out, idx, 2, output_size=(1, 4, 4)),
+        "output_size range": lambda f: f(out, idx, 2, output_size=(9, 9)),
+        "rank": lambda f: f(out[0, 0], idx[0, 0], 2),
+    }
+    for name, call in bad_calls.items():
+        expected = same_exception(lambda: call(PF.max_unpool2d), lambda: call(TF.max_unpool2d))
+        assert expected is not None, name
+    with pytest.raises(RuntimeError, match="indices"):
+        PF.max_unpool2d(out, idx + 100, 2)
+    with pytest.raises(ValueError, match="output_size"):
+        PF.max_unpool2d(out, idx, 2, output_size=(9, 9))
+
+
+def test_kernel_size_zero_rejected():
+    """torch 2.14.1 returns an empty tensor for kernel_size=0, silently dropping
+    every value; ours raises, naming the argument."""
+    out, idx = pooled(2, (1, 1, 4, 4), dict(kernel_size=2), "cpu")
+    with pytest.raises(RuntimeError, match="kernel_size"):
+        PF.max_unpool2d(out, idx, 0)
+    with pytest.raises(RuntimeError, match="stride"):
+        PF.max_unpool2d(out, idx, 2, stride=-1)
