@@ -20,7 +20,8 @@ import time
 import torch
 import torch.utils.benchmark as tb
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # the registry; the source tree
 import pooling_ext  # noqa: E402
 from registry import CASES  # noqa: E402
 

@@ -3,7 +3,8 @@
 // `Launcher` is the CUDA launcher (cuda/max_pool_cuda.cu) or the CPU grid
 // emulation (cpu/grid_emulation.cpp), which runs the very same bodies one
 // index at a time so CPU tests check the GPU kernels' arithmetic.
-// A Launcher provides: static void launch(int64_t count, const Body& body).
+// A Launcher provides: static void launch(int64_t count, const Body& body),
+// and kAllowInt32Index.
 #pragma once
 
 #include <ATen/Dispatch.h>
@@ -11,6 +12,23 @@
 #include "max_pool_plan.h"
 
 namespace pooling_ext {
+
+// Calls f(geometry) with 32-bit index arithmetic when every index of the
+// problem fits in int32 (much faster on GPUs), else with 64-bit. A launcher
+// can forbid the 32-bit path (the emulation does, to test the 64-bit one).
+template <class Launcher, typename F>
+void with_index_type(const PoolGeometry& g, const F& f) {
+  constexpr int64_t kInt32Limit = (int64_t(1) << 31) - 1;
+  int64_t largest = std::max(g.in_numel(), g.out_numel());
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    largest = std::max(largest, (g.out[d] + 1) * g.stride[d] + g.kernel[d] * g.dilation[d]);
+  }
+  if (Launcher::kAllowInt32Index && largest < kInt32Limit) {
+    f(g.as<int32_t>());
+  } else {
+    f(g);
+  }
+}
 
 template <class Launcher>
 std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
@@ -21,9 +39,12 @@ std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self,
   if (count == 0) return {plan.output, plan.window_offset};
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      Launcher::launch(count, MaxPoolForwardBody<scalar_t, offset_t>{
-                                  plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-                                  plan.window_offset.mutable_data_ptr<offset_t>(), plan.geometry});
+      with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
+        using index_t = decltype(geometry.batch);
+        Launcher::launch(count, MaxPoolForwardBody<scalar_t, offset_t, index_t>{
+                                    plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
+                                    plan.window_offset.mutable_data_ptr<offset_t>(), geometry});
+      });
     });
   });
   return {plan.output, plan.window_offset};
@@ -41,9 +62,12 @@ at::Tensor grid_max_pool_backward(const at::Tensor& grad_output, const at::Tenso
   if (count == 0) return grad_input;
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      Launcher::launch(count, MaxPoolBackwardBody<scalar_t, offset_t>{
-                                  grad.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
-                                  grad_input.mutable_data_ptr<scalar_t>(), plan.geometry});
+      with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
+        using index_t = decltype(geometry.batch);
+        Launcher::launch(count, MaxPoolBackwardBody<scalar_t, offset_t, index_t>{
+                                    grad.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
+                                    grad_input.mutable_data_ptr<scalar_t>(), geometry});
+      });
     });
   });
   return grad_input;
@@ -62,9 +86,12 @@ at::Tensor grid_max_pool_gather(const at::Tensor& source, const at::Tensor& wind
   if (count == 0) return output;
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(src.scalar_type(), "max_pool_gather", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      Launcher::launch(count, MaxPoolGatherBody<scalar_t, offset_t>{
-                                  src.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
-                                  output.mutable_data_ptr<scalar_t>(), plan.geometry});
+      with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
+        using index_t = decltype(geometry.batch);
+        Launcher::launch(count, MaxPoolGatherBody<scalar_t, offset_t, index_t>{
+                                    src.const_data_ptr<scalar_t>(), plan.window_offset.const_data_ptr<offset_t>(),
+                                    output.mutable_data_ptr<scalar_t>(), geometry});
+      });
     });
   });
   return output;
@@ -80,8 +107,11 @@ at::Tensor grid_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRe
   const int64_t count = indices.numel();
   if (count == 0) return indices;
   POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-    Launcher::launch(count, MaxPoolIndicesBody<offset_t>{plan.window_offset.const_data_ptr<offset_t>(),
-                                                         indices.mutable_data_ptr<int64_t>(), plan.geometry});
+    with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
+      using index_t = decltype(geometry.batch);
+      Launcher::launch(count, MaxPoolIndicesBody<offset_t, index_t>{plan.window_offset.const_data_ptr<offset_t>(),
+                                                                    indices.mutable_data_ptr<int64_t>(), geometry});
+    });
   });
   return indices;
 }

@@ -13,7 +13,8 @@
 namespace pooling_ext {
 
 // One list of schemas, defined for the public namespace and for the CPU grid
-// emulation of the CUDA kernels (tests only).
+// emulation of the CUDA kernels (tests only; with 32-bit and with 64-bit
+// index arithmetic).
 static void define_schemas(torch::Library& m) {
   m.def(
       "max_pool_forward(Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, "
@@ -33,6 +34,7 @@ static void define_schemas(torch::Library& m) {
 
 TORCH_LIBRARY(pooling_ext, m) { define_schemas(m); }
 TORCH_LIBRARY(pooling_ext_grid_emulation, m) { define_schemas(m); }
+TORCH_LIBRARY(pooling_ext_grid_emulation_int64, m) { define_schemas(m); }
 
 namespace {
 

@@ -12,7 +12,14 @@ import torch.nn.functional as TF
 from conftest import assert_same, make_input
 from pool_cases import has_empty_window, torch_accepts, window_cases
 
-emu = torch.ops.pooling_ext_grid_emulation
+# The 32-bit index path (what the GPU runs below 2^31 elements) and the
+# 64-bit one (above), both emulated on the CPU.
+EMULATIONS = {"int32": torch.ops.pooling_ext_grid_emulation, "int64": torch.ops.pooling_ext_grid_emulation_int64}
+
+
+@pytest.fixture(params=sorted(EMULATIONS))
+def emu(request):
+    return EMULATIONS[request.param]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TORCH_POOL = {1: TF.max_pool1d, 2: TF.max_pool2d, 3: TF.max_pool3d}
 
@@ -31,7 +38,7 @@ def emulated_cases():
             yield dims, shape, kwargs
 
 
-def check_forward_backward(dims, x, kwargs):
+def check_forward_backward(emu, dims, x, kwargs):
     k, s, p, d, ceil = normalize(dims, kwargs)
     out, offset = emu.max_pool_forward(x, k, s, p, d, ceil)
     idx = emu.max_pool_indices(offset, list(x.shape), k, s, p, d)
@@ -50,22 +57,22 @@ def check_forward_backward(dims, x, kwargs):
     assert_same(emu.max_pool_gather(x, offset, k, s, p, d), ref)
 
 
-def test_forward_backward_gather_indices_bodies():
+def test_forward_backward_gather_indices_bodies(emu):
     checked = 0
     for dims, shape, kwargs in emulated_cases():
         x = make_input(shape, ties=True)
         if not torch_accepts(TORCH_POOL[dims], x, kwargs):
             continue
-        check_forward_backward(dims, x, kwargs)
+        check_forward_backward(emu, dims, x, kwargs)
         if dims >= 2:
             fmt = torch.channels_last if dims == 2 else torch.channels_last_3d
-            check_forward_backward(dims, x.to(memory_format=fmt), kwargs)
+            check_forward_backward(emu, dims, x.to(memory_format=fmt), kwargs)
         checked += 1
     assert checked > 15
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64, torch.int32, torch.uint8])
-def test_bodies_on_dtypes(dtype):
+def test_bodies_on_dtypes(emu, dtype):
     x = make_input((2, 3, 7, 6), dtype=dtype, nans=True)
     kwargs = dict(kernel_size=3, stride=2, padding=1)
     out, offset = emu.max_pool_forward(x, [3, 3], [2, 2], [1, 1], [1, 1], False)
@@ -74,7 +81,7 @@ def test_bodies_on_dtypes(dtype):
     assert_same(emu.max_pool_indices(offset, list(x.shape), [3, 3], [2, 2], [1, 1], [1, 1]), ref_idx)
 
 
-def test_large_kernel_int32_offsets():
+def test_large_kernel_int32_offsets(emu):
     x = make_input((1, 2, 20, 20))
     out, offset = emu.max_pool_forward(x, [16, 16], [2, 2], [8, 8], [1, 1], True)
     assert offset.dtype == torch.int32
@@ -83,7 +90,7 @@ def test_large_kernel_int32_offsets():
     assert_same(emu.max_pool_indices(offset, list(x.shape), [16, 16], [2, 2], [8, 8], [1, 1]), ref_idx)
 
 
-def test_empty_window_body():
+def test_empty_window_body(emu):
     x = torch.randn(3, 1, 1, 4, 5)
     out, offset = emu.max_pool_forward(x, [2, 2, 1], [3, 3, 3], [1, 0, 0], [2, 2, 2], False)
     assert bool((out == float("-inf")).all())
@@ -95,7 +102,7 @@ def test_empty_window_body():
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
-def test_unpool_claim_write_gather_bodies(dims):
+def test_unpool_claim_write_gather_bodies(emu, dims):
     for fmt in [None] + ([torch.channels_last] if dims == 2 else []):
         x = make_input((2, 3) + (6,) * dims)
         if fmt is not None:
@@ -110,7 +117,7 @@ def test_unpool_claim_write_gather_bodies(dims):
         assert_same(emu.max_unpool_gather(grad, idx, dims), grad.flatten(-dims).gather(-1, idx.flatten(-dims)).view_as(idx))
 
 
-def test_unpool_bodies_repeated_and_bad_indices():
+def test_unpool_bodies_repeated_and_bad_indices(emu):
     values = torch.tensor([[[1.0, 2.0, 3.0, 4.0]]])
     indices = torch.tensor([[[1, 1, 3, 1]]])
     assert emu.max_unpool(values, indices, [8]).tolist() == [[[0.0, 4.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0]]]

@@ -10,7 +10,12 @@
 namespace pooling_ext {
 namespace {
 
+// kAllowInt32Index as on the GPU; the _int64 namespace forces the 64-bit
+// index path that the GPU takes only for tensors of over 2^31 elements.
+template <bool allow_int32_index>
 struct HostGridLauncher {
+  static constexpr bool kAllowInt32Index = allow_int32_index;
+
   template <class Body>
   static void launch(int64_t count, const Body& body) {
     for (int64_t i = 0; i < count; ++i) body(i);
@@ -19,13 +24,17 @@ struct HostGridLauncher {
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pooling_ext_grid_emulation, CPU, m) {
-  m.impl("max_pool_forward", &grid_max_pool_forward<HostGridLauncher>);
-  m.impl("max_pool_backward", &grid_max_pool_backward<HostGridLauncher>);
-  m.impl("max_pool_gather", &grid_max_pool_gather<HostGridLauncher>);
-  m.impl("max_pool_indices", &grid_max_pool_indices<HostGridLauncher>);
-  m.impl("max_unpool", &grid_max_unpool<HostGridLauncher>);
-  m.impl("max_unpool_gather", &grid_max_unpool_gather<HostGridLauncher>);
+template <class Launcher>
+void register_emulation(torch::Library& m) {
+  m.impl("max_pool_forward", &grid_max_pool_forward<Launcher>);
+  m.impl("max_pool_backward", &grid_max_pool_backward<Launcher>);
+  m.impl("max_pool_gather", &grid_max_pool_gather<Launcher>);
+  m.impl("max_pool_indices", &grid_max_pool_indices<Launcher>);
+  m.impl("max_unpool", &grid_max_unpool<Launcher>);
+  m.impl("max_unpool_gather", &grid_max_unpool_gather<Launcher>);
 }
+
+TORCH_LIBRARY_IMPL(pooling_ext_grid_emulation, CPU, m) { register_emulation<HostGridLauncher<true>>(m); }
+TORCH_LIBRARY_IMPL(pooling_ext_grid_emulation_int64, CPU, m) { register_emulation<HostGridLauncher<false>>(m); }
 
 }  // namespace pooling_ext

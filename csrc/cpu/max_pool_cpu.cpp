@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <atomic>
+#include <type_traits>
 
 #include "../max_pool_plan.h"
 #include "../ops.h"
@@ -47,22 +48,30 @@ void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
 }
 
 // Channels-last: the window rule runs once per output position, then each
-// tap is a pass over the contiguous channels, which the compiler vectorises.
+// tap is one pass over the contiguous channels. The running maxima live in
+// float (or the integer type) and the taps in int32, so the compare-select
+// loop has lanes of one width and vectorises.
+template <typename scalar_t>
+using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
+
 template <typename scalar_t, typename offset_t>
 void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  using value_t = running_t<scalar_t>;
   const PoolGeometry& g = body.g;
   const int64_t C = g.channels;
   const int64_t positions = g.batch * g.out_plane();
   const int64_t empty = empty_window_offset(g.kernel_volume());
   at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t end) {
+    std::vector<value_t> best_buffer(C);
+    std::vector<int32_t> tap_buffer(C);
+    value_t* __restrict__ best = best_buffer.data();
+    int32_t* __restrict__ best_tap = tap_buffer.data();
     for (int64_t pos = begin; pos < end; ++pos) {
       const int64_t n = pos / g.out_plane();
-      const Spatial3 o = split_spatial(pos % g.out_plane(), g.out);
-      const TapRange rd = window_taps(o.d, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-      const TapRange rh = window_taps(o.h, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
-      const TapRange rw = window_taps(o.w, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
-      scalar_t* __restrict__ best = body.output + pos * C;
-      offset_t* __restrict__ best_tap = body.window_offset + pos * C;
+      const Spatial3<int64_t> o = split_spatial(pos % g.out_plane(), g.out);
+      const TapRange<int64_t> rd = window_taps(o.d, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+      const TapRange<int64_t> rh = window_taps(o.h, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+      const TapRange<int64_t> rw = window_taps(o.w, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
       bool first = true;
       for (int64_t td = rd.first; td < rd.end; ++td) {
         for (int64_t th = rh.first; th < rh.end; ++th) {
@@ -70,28 +79,36 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
             const int64_t spatial = ((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) *
                                         g.in[2] + rw.start + tw * g.dilation[2];
             const scalar_t* __restrict__ v = body.input + (n * g.in_plane() + spatial) * C;
-            const offset_t tap = static_cast<offset_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
+            const int32_t tap = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
             if (first) {
               for (int64_t c = 0; c < C; ++c) {
-                best[c] = v[c];
+                best[c] = static_cast<value_t>(v[c]);
                 best_tap[c] = tap;
               }
               first = false;
               continue;
             }
             for (int64_t c = 0; c < C; ++c) {
-              const bool take = replaces_max(v[c], best[c]);
-              best[c] = take ? v[c] : best[c];
+              const value_t x = static_cast<value_t>(v[c]);
+              const bool take = (x > best[c]) | (x != x);
+              best[c] = take ? x : best[c];
               best_tap[c] = take ? tap : best_tap[c];
             }
           }
         }
       }
+      scalar_t* __restrict__ out = body.output + pos * C;
+      offset_t* __restrict__ off = body.window_offset + pos * C;
       if (first) {  // window wholly in the padding
         for (int64_t c = 0; c < C; ++c) {
-          best[c] = max_identity<scalar_t>();
-          best_tap[c] = static_cast<offset_t>(empty);
+          out[c] = max_identity<scalar_t>();
+          off[c] = static_cast<offset_t>(empty);
         }
+        continue;
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        out[c] = static_cast<scalar_t>(best[c]);
+        off[c] = static_cast<offset_t>(best_tap[c]);
       }
     }
   });
@@ -119,98 +136,58 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, 
 
 // ---------------------------------------------------------------- backward
 
-// For each input position along one dim, the (output position, tap) pairs of
-// the windows covering it; computed once per call so the gather loops do no
-// division.
-struct CoverTable {
-  int64_t kernel = 1;
-  std::vector<int32_t> count;
-  std::vector<int64_t> out_pos;
-  std::vector<int64_t> tap;
-
-  CoverTable(const PoolGeometry& g, int d) : kernel(g.kernel[d]) {
-    count.resize(g.in[d]);
-    out_pos.resize(g.in[d] * kernel);
-    tap.resize(g.in[d] * kernel);
-    for (int64_t i = 0; i < g.in[d]; ++i) {
-      count[i] = covering_outputs(i, g.out[d], kernel, g.stride[d], g.pad[d], g.dilation[d], &out_pos[i * kernel],
-                                  &tap[i * kernel], static_cast<int>(kernel));
-    }
-  }
-};
-
-// The (flat output position, flat tap) pairs covering one input position.
-struct Cover {
-  int64_t out_spatial;
-  int64_t tap;
-};
-
-inline int collect_covers(const PoolGeometry& g, const CoverTable* t, int64_t id, int64_t ih, int64_t iw,
-                          Cover* covers) {
-  int count = 0;
-  for (int a = 0; a < t[0].count[id]; ++a) {
-    const int64_t od = t[0].out_pos[id * t[0].kernel + a], td = t[0].tap[id * t[0].kernel + a];
-    for (int b = 0; b < t[1].count[ih]; ++b) {
-      const int64_t oh = t[1].out_pos[ih * t[1].kernel + b], th = t[1].tap[ih * t[1].kernel + b];
-      for (int e = 0; e < t[2].count[iw]; ++e) {
-        const int64_t ow = t[2].out_pos[iw * t[2].kernel + e], tw = t[2].tap[iw * t[2].kernel + e];
-        covers[count++] = Cover{(od * g.out[1] + oh) * g.out[2] + ow, (td * g.kernel[1] + th) * g.kernel[2] + tw};
-      }
-    }
-  }
-  return count;
-}
-
+// Backward on the CPU: each (batch item, channel block) is accumulated by one
+// task in a fixed order (outputs in memory order), in float for half and
+// bfloat16: no atomics, the same bits for any thread count. Each output adds
+// its gradient at its argmax, found from the window start plus a per-tap
+// offset table, so the loop does no division.
 template <typename scalar_t, typename offset_t>
-void backward_gather(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+void backward_accumulate(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
-  const CoverTable tables[kMaxSpatialDims] = {CoverTable(g, 0), CoverTable(g, 1), CoverTable(g, 2)};
   const int64_t C = g.channels;
-  const int64_t max_covers = g.kernel_volume();
-  if (g.channels_last) {
-    const int64_t positions = g.batch * g.in_plane();
-    at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t end) {
-      std::vector<Cover> covers(max_covers);
-      std::vector<acc_t> acc(C);
-      for (int64_t pos = begin; pos < end; ++pos) {
-        const int64_t n = pos / g.in_plane();
-        const Spatial3 i = split_spatial(pos % g.in_plane(), g.in);
-        const int count = collect_covers(g, tables, i.d, i.h, i.w, covers.data());
-        std::fill(acc.begin(), acc.end(), acc_t(0));
-        for (int k = 0; k < count; ++k) {
-          const int64_t o = (n * g.out_plane() + covers[k].out_spatial) * C;
-          const scalar_t* __restrict__ grad = body.grad_output + o;
-          const offset_t* __restrict__ off = body.window_offset + o;
-          const int64_t tap = covers[k].tap;
-          for (int64_t c = 0; c < C; ++c) {
-            acc[c] += static_cast<int64_t>(off[c]) == tap ? static_cast<acc_t>(grad[c]) : acc_t(0);
-          }
-        }
-        scalar_t* __restrict__ out = body.grad_input + pos * C;
-        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(acc[c]);
+  const int64_t kernel_volume = g.kernel_volume();
+  std::vector<int64_t> tap_offset(kernel_volume);
+  for (int64_t td = 0; td < g.kernel[0]; ++td) {
+    for (int64_t th = 0; th < g.kernel[1]; ++th) {
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+        tap_offset[(td * g.kernel[1] + th) * g.kernel[2] + tw] =
+            (td * g.dilation[0] * g.in[1] + th * g.dilation[1]) * g.in[2] + tw * g.dilation[2];
       }
-    });
-    return;
+    }
   }
-  const int64_t rows = g.batch * C * g.in[0] * g.in[1];
-  at::parallel_for(0, rows, grain_for(g.in[2] * 4), [&](int64_t begin, int64_t end) {
-    std::vector<Cover> covers(max_covers);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t ih = row % g.in[1];
-      const int64_t id = (row / g.in[1]) % g.in[0];
-      const int64_t nc = row / (g.in[1] * g.in[0]);
-      const scalar_t* grad = body.grad_output + nc * g.out_plane();
-      const offset_t* off = body.window_offset + nc * g.out_plane();
-      for (int64_t iw = 0; iw < g.in[2]; ++iw) {
-        const int count = collect_covers(g, tables, id, ih, iw, covers.data());
-        acc_t acc = acc_t(0);
-        for (int k = 0; k < count; ++k) {
-          if (static_cast<int64_t>(off[covers[k].out_spatial]) == covers[k].tap) {
-            acc += static_cast<acc_t>(grad[covers[k].out_spatial]);
+  // Channels-last: blocks of channels share a cache line per position.
+  const int64_t block = g.channels_last ? std::min<int64_t>(C, 16) : 1;
+  const int64_t blocks_per_item = (C + block - 1) / block;
+  const int64_t position_stride = g.channels_last ? C : 1;
+  const int64_t tasks = g.batch * blocks_per_item;
+  at::parallel_for(0, tasks, grain_for(g.in_plane() * block), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> acc(g.in_plane() * block);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks_per_item;
+      const int64_t c0 = (task % blocks_per_item) * block;
+      const int64_t width = std::min(block, C - c0);
+      std::fill(acc.begin(), acc.begin() + g.in_plane() * width, acc_t(0));
+      const int64_t out_base = layout_offset(g.channels_last, C, g.out_plane(), n, c0, int64_t(0));
+      const scalar_t* grad = body.grad_output + out_base;
+      const offset_t* off = body.window_offset + out_base;
+      int64_t o = 0;
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+          const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
+          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+            const int64_t window_start = row_start + ow * g.stride[2] - g.pad[2];
+            for (int64_t j = 0; j < width; ++j) {
+              const int64_t tap = static_cast<int64_t>(off[o * position_stride + j]);
+              if (tap >= kernel_volume) continue;  // empty window: no gradient
+              acc[(window_start + tap_offset[tap]) * width + j] += static_cast<acc_t>(grad[o * position_stride + j]);
+            }
           }
         }
-        body.grad_input[row * g.in[2] + iw] = static_cast<scalar_t>(acc);
+      }
+      scalar_t* out = body.grad_input + layout_offset(g.channels_last, C, g.in_plane(), n, c0, int64_t(0));
+      for (int64_t i = 0; i < g.in_plane(); ++i) {
+        for (int64_t j = 0; j < width; ++j) out[i * position_stride + j] = static_cast<scalar_t>(acc[i * width + j]);
       }
     }
   });
@@ -226,7 +203,7 @@ at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor
   if (grad_input.numel() == 0) return grad_input;
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      backward_gather(MaxPoolBackwardBody<scalar_t, offset_t>{grad.const_data_ptr<scalar_t>(),
+      backward_accumulate(MaxPoolBackwardBody<scalar_t, offset_t>{grad.const_data_ptr<scalar_t>(),
                                                               plan.window_offset.const_data_ptr<offset_t>(),
                                                               grad_input.mutable_data_ptr<scalar_t>(), plan.geometry});
     });

@@ -20,6 +20,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock) grid_stride_kernel(int64_t c
 }
 
 struct CudaLauncher {
+  static constexpr bool kAllowInt32Index = true;
+
   template <class Body>
   static void launch(int64_t count, const Body& body) {
     // Enough blocks to fill every SM several times; the loop covers the rest.

@@ -13,51 +13,37 @@
 
 namespace pooling_ext {
 
-// Spatial coordinates (d, h, w) of a flat index within a plane of `size`.
-struct Spatial3 {
-  int64_t d, h, w;
-};
-
-POOL_HD Spatial3 split_spatial(int64_t flat, const int64_t size[kMaxSpatialDims]) {
-  Spatial3 s;
-  s.w = flat % size[2];
-  const int64_t dh = flat / size[2];
-  s.h = dh % size[1];
-  s.d = dh / size[1];
-  return s;
-}
-
 // Forward: the maximum of each window and the tap (window offset) it came from.
-template <typename scalar_t, typename offset_t>
+template <typename scalar_t, typename offset_t, typename index_t = int64_t>
 struct MaxPoolForwardBody {
   const scalar_t* input;
   scalar_t* output;
   offset_t* window_offset;
-  PoolGeometry g;
+  PoolGeometryT<index_t> g;
 
-  POOL_HD void operator()(int64_t out_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
-    const Spatial3 o = split_spatial(p.spatial, g.out);
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t out_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
     compute(p.n, p.c, o.d, o.h, o.w, out_linear);
   }
 
-  POOL_HD void compute(int64_t n, int64_t c, int64_t od, int64_t oh, int64_t ow,
-                       int64_t out_linear) const {
-    const int64_t step = g.channels_last ? g.channels : 1;
-    const scalar_t* plane = input + layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, 0);
-    const TapRange rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-    const TapRange rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
-    const TapRange rw = window_taps(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
-    const int64_t empty = empty_window_offset(g.kernel_volume());
+  POOL_HD void compute(index_t n, index_t c, index_t od, index_t oh, index_t ow, index_t out_linear) const {
+    const index_t step = g.channels_last ? g.channels : index_t(1);
+    const scalar_t* plane = input + layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, index_t(0));
+    const TapRange<index_t> rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+    const TapRange<index_t> rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+    const TapRange<index_t> rw = window_taps(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
+    const index_t empty = empty_window_offset(g.kernel_volume());
     scalar_t best = max_identity<scalar_t>();
-    int64_t best_tap = empty;
-    for (int64_t td = rd.first; td < rd.end; ++td) {
-      const int64_t id = rd.start + td * g.dilation[0];
-      for (int64_t th = rh.first; th < rh.end; ++th) {
-        const int64_t ih = rh.start + th * g.dilation[1];
+    index_t best_tap = empty;
+    for (index_t td = rd.first; td < rd.end; ++td) {
+      const index_t id = rd.start + td * g.dilation[0];
+      for (index_t th = rh.first; th < rh.end; ++th) {
+        const index_t ih = rh.start + th * g.dilation[1];
         const scalar_t* row = plane + (id * g.in[1] + ih) * g.in[2] * step;
-        const int64_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
-        for (int64_t tw = rw.first; tw < rw.end; ++tw) {
+        const index_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
+        for (index_t tw = rw.first; tw < rw.end; ++tw) {
           const scalar_t v = row[(rw.start + tw * g.dilation[2]) * step];
           if (best_tap == empty || replaces_max(v, best)) {
             best = v;
@@ -73,42 +59,41 @@ struct MaxPoolForwardBody {
 
 // Backward as a gather: each input element sums the output gradients of the
 // windows whose maximum it was. No atomics, so the result is deterministic.
-template <typename scalar_t, typename offset_t>
+template <typename scalar_t, typename offset_t, typename index_t = int64_t>
 struct MaxPoolBackwardBody {
   const scalar_t* grad_output;
   const offset_t* window_offset;
   scalar_t* grad_input;
-  PoolGeometry g;
+  PoolGeometryT<index_t> g;
 
-  POOL_HD void operator()(int64_t in_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
-    const Spatial3 i = split_spatial(p.spatial, g.in);
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t in_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
+    const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
     compute(p.n, p.c, i.d, i.h, i.w, in_linear);
   }
 
-  POOL_HD void compute(int64_t n, int64_t c, int64_t id, int64_t ih, int64_t iw,
-                       int64_t in_linear) const {
+  POOL_HD void compute(index_t n, index_t c, index_t id, index_t ih, index_t iw, index_t in_linear) const {
     using acc_t = at::opmath_type<scalar_t>;
-    const int64_t step = g.channels_last ? g.channels : 1;
-    const int64_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), n, c, 0);
+    const index_t step = g.channels_last ? g.channels : index_t(1);
+    const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), n, c, index_t(0));
+    const OutRange<index_t> rd = covering_outputs(id, g.out[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+    const OutRange<index_t> rh = covering_outputs(ih, g.out[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+    const OutRange<index_t> rw = covering_outputs(iw, g.out[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
     acc_t acc = acc_t(0);
-    for (int64_t td = 0; td < g.kernel[0]; ++td) {
-      const int64_t sd = id + g.pad[0] - td * g.dilation[0];
-      if (sd < 0) break;
-      if (sd % g.stride[0] != 0 || sd / g.stride[0] >= g.out[0]) continue;
-      const int64_t od = sd / g.stride[0];
-      for (int64_t th = 0; th < g.kernel[1]; ++th) {
-        const int64_t sh = ih + g.pad[1] - th * g.dilation[1];
-        if (sh < 0) break;
-        if (sh % g.stride[1] != 0 || sh / g.stride[1] >= g.out[1]) continue;
-        const int64_t out_row = (od * g.out[1] + sh / g.stride[1]) * g.out[2];
-        const int64_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
-        for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
-          const int64_t sw = iw + g.pad[2] - tw * g.dilation[2];
-          if (sw < 0) break;
-          if (sw % g.stride[2] != 0 || sw / g.stride[2] >= g.out[2]) continue;
-          const int64_t o = plane_base + (out_row + sw / g.stride[2]) * step;
-          if (static_cast<int64_t>(window_offset[o]) == tap_row + tw) {
+    for (index_t od = rd.first; od <= rd.last; ++od) {
+      const index_t td = tap_landing_on(id, od, g.stride[0], g.pad[0], g.dilation[0]);
+      if (td < 0) continue;
+      for (index_t oh = rh.first; oh <= rh.last; ++oh) {
+        const index_t th = tap_landing_on(ih, oh, g.stride[1], g.pad[1], g.dilation[1]);
+        if (th < 0) continue;
+        const index_t out_row = (od * g.out[1] + oh) * g.out[2];
+        const index_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
+        for (index_t ow = rw.first; ow <= rw.last; ++ow) {
+          const index_t tw = tap_landing_on(iw, ow, g.stride[2], g.pad[2], g.dilation[2]);
+          if (tw < 0) continue;
+          const index_t o = plane_base + (out_row + ow) * step;
+          if (static_cast<index_t>(window_offset[o]) == tap_row + tw) {
             acc += static_cast<acc_t>(grad_output[o]);
           }
         }
@@ -121,41 +106,42 @@ struct MaxPoolBackwardBody {
 // The value of an input-shaped tensor at each window's argmax (zero for an
 // empty window). It is the derivative of the backward with respect to its
 // grad_output, so it serves double backward.
-template <typename scalar_t, typename offset_t>
+template <typename scalar_t, typename offset_t, typename index_t = int64_t>
 struct MaxPoolGatherBody {
   const scalar_t* source;
   const offset_t* window_offset;
   scalar_t* output;
-  PoolGeometry g;
+  PoolGeometryT<index_t> g;
 
-  POOL_HD void operator()(int64_t out_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
-    const int64_t tap = static_cast<int64_t>(window_offset[out_linear]);
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t out_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const index_t tap = static_cast<index_t>(window_offset[out_linear]);
     if (tap >= g.kernel_volume()) {
       output[out_linear] = scalar_t(0);
       return;
     }
-    const int64_t in_spatial = tap_to_plane_index(g, p.spatial, tap);
+    const index_t in_spatial = tap_to_plane_index(g, p.spatial, tap);
     output[out_linear] = source[layout_offset(g.channels_last, g.channels, g.in_plane(), p.n, p.c, in_spatial)];
   }
 };
 
 // torch's return_indices: the flat index of the argmax within its input plane,
 // or -1 for a window that lies wholly in the padding.
-template <typename offset_t>
+template <typename offset_t, typename index_t = int64_t>
 struct MaxPoolIndicesBody {
   const offset_t* window_offset;
   int64_t* indices;
-  PoolGeometry g;
+  PoolGeometryT<index_t> g;
 
-  POOL_HD void operator()(int64_t out_linear) const {
-    const int64_t tap = static_cast<int64_t>(window_offset[out_linear]);
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t out_linear = static_cast<index_t>(linear);
+    const index_t tap = static_cast<index_t>(window_offset[out_linear]);
     if (tap >= g.kernel_volume()) {
       indices[out_linear] = -1;
       return;
     }
-    const int64_t spatial = g.channels_last ? (out_linear / g.channels) % g.out_plane()
-                                            : out_linear % g.out_plane();
+    const index_t spatial = g.channels_last ? (out_linear / g.channels) % g.out_plane() : out_linear % g.out_plane();
     indices[out_linear] = tap_to_plane_index(g, spatial, tap);
   }
 };
@@ -197,7 +183,7 @@ struct MaxUnpoolClaimBody {
   UnpoolGeometry g;
 
   POOL_HD void operator()(int64_t in_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const PlaneCoord<int64_t> p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
     const int64_t target = indices[in_linear];
     if (target < 0 || target >= g.out_plane) {
       record_bad_index(bad_index_slot, target);
@@ -218,7 +204,7 @@ struct MaxUnpoolWriteBody {
   UnpoolGeometry g;
 
   POOL_HD void operator()(int64_t in_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const PlaneCoord<int64_t> p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
     const int64_t target = indices[in_linear];
     if (target < 0 || target >= g.out_plane) return;
     const int64_t o = layout_offset(g.channels_last, g.channels, g.out_plane, p.n, p.c, target);
@@ -236,7 +222,7 @@ struct MaxUnpoolGatherBody {
   UnpoolGeometry g;
 
   POOL_HD void operator()(int64_t in_linear) const {
-    const PlaneCoord p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
+    const PlaneCoord<int64_t> p = layout_coord(g.channels_last, g.channels, g.in_plane, in_linear);
     const int64_t target = indices[in_linear];
     if (target < 0 || target >= g.out_plane) {
       record_bad_index(bad_index_slot, target);

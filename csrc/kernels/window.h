@@ -1,7 +1,9 @@
 // Window geometry shared by the CPU kernels, the CUDA kernels and the CPU grid
 // emulation of the CUDA kernels. Everything here is plain data plus
 // __host__ __device__ inline functions, so each CPU test also exercises the
-// index arithmetic the GPU runs.
+// index arithmetic the GPU runs. Index arithmetic is templated on the index
+// type: the GPU runs 32-bit arithmetic whenever the tensors allow it (64-bit
+// division is many times slower there), 64-bit otherwise.
 #pragma once
 
 #include <cmath>
@@ -24,113 +26,166 @@ constexpr int kMaxSpatialDims = 3;
 // One pooling problem: sizes of input and output, the fixed window policy, and
 // the memory layout shared by input and output (contiguous NCDHW, or
 // channels-last NDHWC).
-struct PoolGeometry {
-  int64_t batch;
-  int64_t channels;
-  int64_t in[kMaxSpatialDims];
-  int64_t out[kMaxSpatialDims];
-  int64_t kernel[kMaxSpatialDims];
-  int64_t stride[kMaxSpatialDims];
-  int64_t pad[kMaxSpatialDims];
-  int64_t dilation[kMaxSpatialDims];
+template <typename I>
+struct PoolGeometryT {
+  I batch;
+  I channels;
+  I in[kMaxSpatialDims];
+  I out[kMaxSpatialDims];
+  I kernel[kMaxSpatialDims];
+  I stride[kMaxSpatialDims];
+  I pad[kMaxSpatialDims];
+  I dilation[kMaxSpatialDims];
   bool channels_last;
 
-  POOL_HD int64_t kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
-  POOL_HD int64_t in_plane() const { return in[0] * in[1] * in[2]; }
-  POOL_HD int64_t out_plane() const { return out[0] * out[1] * out[2]; }
-  POOL_HD int64_t in_numel() const { return batch * channels * in_plane(); }
-  POOL_HD int64_t out_numel() const { return batch * channels * out_plane(); }
+  POOL_HD I kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
+  POOL_HD I in_plane() const { return in[0] * in[1] * in[2]; }
+  POOL_HD I out_plane() const { return out[0] * out[1] * out[2]; }
+  POOL_HD I in_numel() const { return batch * channels * in_plane(); }
+  POOL_HD I out_numel() const { return batch * channels * out_plane(); }
+
+  // The same geometry with another index type (the caller checks it fits).
+  template <typename J>
+  PoolGeometryT<J> as() const {
+    PoolGeometryT<J> g;
+    g.batch = static_cast<J>(batch);
+    g.channels = static_cast<J>(channels);
+    for (int d = 0; d < kMaxSpatialDims; ++d) {
+      g.in[d] = static_cast<J>(in[d]);
+      g.out[d] = static_cast<J>(out[d]);
+      g.kernel[d] = static_cast<J>(kernel[d]);
+      g.stride[d] = static_cast<J>(stride[d]);
+      g.pad[d] = static_cast<J>(pad[d]);
+      g.dilation[d] = static_cast<J>(dilation[d]);
+    }
+    g.channels_last = channels_last;
+    return g;
+  }
 };
 
+using PoolGeometry = PoolGeometryT<int64_t>;
+
 // Position of element (n, c, spatial index within the plane) in memory.
-POOL_HD int64_t layout_offset(bool channels_last, int64_t channels, int64_t plane_size,
-                              int64_t n, int64_t c, int64_t spatial) {
-  return channels_last ? (n * plane_size + spatial) * channels + c
-                       : (n * channels + c) * plane_size + spatial;
+template <typename I>
+POOL_HD I layout_offset(bool channels_last, I channels, I plane_size, I n, I c, I spatial) {
+  return channels_last ? (n * plane_size + spatial) * channels + c : (n * channels + c) * plane_size + spatial;
 }
 
 // Coordinates of the element stored at `linear` in a tensor of the given
 // layout: batch n, channel c and the flat spatial index within the plane.
+template <typename I>
 struct PlaneCoord {
-  int64_t n;
-  int64_t c;
-  int64_t spatial;
+  I n;
+  I c;
+  I spatial;
 };
 
-POOL_HD PlaneCoord layout_coord(bool channels_last, int64_t channels, int64_t plane_size,
-                                int64_t linear) {
-  PlaneCoord p;
+template <typename I>
+POOL_HD PlaneCoord<I> layout_coord(bool channels_last, I channels, I plane_size, I linear) {
+  PlaneCoord<I> p;
   if (channels_last) {
     p.c = linear % channels;
-    const int64_t rest = linear / channels;
+    const I rest = linear / channels;
     p.spatial = rest % plane_size;
     p.n = rest / plane_size;
   } else {
     p.spatial = linear % plane_size;
-    const int64_t nc = linear / plane_size;
+    const I nc = linear / plane_size;
     p.c = nc % channels;
     p.n = nc / channels;
   }
   return p;
 }
 
-// Taps t in [first, end) of a window put input position start + t * dilation
-// inside [0, size). first >= end means the window lies wholly in the padding.
-struct TapRange {
-  int64_t first;
-  int64_t end;
-  int64_t start;  // input position of tap 0 (may be negative: left padding)
+// Spatial coordinates (d, h, w) of a flat index within a plane of `size`.
+template <typename I>
+struct Spatial3 {
+  I d, h, w;
 };
 
-POOL_HD TapRange window_taps(int64_t out_pos, int64_t size, int64_t kernel, int64_t stride,
-                             int64_t pad, int64_t dilation) {
-  TapRange r;
+template <typename I>
+POOL_HD Spatial3<I> split_spatial(I flat, const I size[kMaxSpatialDims]) {
+  Spatial3<I> s;
+  s.w = flat % size[2];
+  const I dh = flat / size[2];
+  s.h = dh % size[1];
+  s.d = dh / size[1];
+  return s;
+}
+
+// Taps t in [first, end) of a window put input position start + t * dilation
+// inside [0, size). first >= end means the window lies wholly in the padding.
+template <typename I>
+struct TapRange {
+  I first;
+  I end;
+  I start;  // input position of tap 0 (may be negative: left padding)
+};
+
+template <typename I>
+POOL_HD TapRange<I> window_taps(I out_pos, I size, I kernel, I stride, I pad, I dilation) {
+  TapRange<I> r;
   r.start = out_pos * stride - pad;
-  // Smallest t with start + t*dilation >= 0.
-  r.first = r.start >= 0 ? 0 : (-r.start + dilation - 1) / dilation;
-  // One past the largest t with start + t*dilation <= size - 1.
-  const int64_t room = size - 1 - r.start;
-  r.end = room < 0 ? 0 : room / dilation + 1;
+  if (dilation == 1) {  // the common case, without division
+    r.first = r.start >= 0 ? I(0) : -r.start;
+    r.end = size - r.start;
+  } else {
+    // Smallest t with start + t*dilation >= 0.
+    r.first = r.start >= 0 ? I(0) : (-r.start + dilation - 1) / dilation;
+    // One past the largest t with start + t*dilation <= size - 1.
+    const I room = size - 1 - r.start;
+    r.end = room < 0 ? I(0) : room / dilation + 1;
+  }
   if (r.end > kernel) r.end = kernel;
   if (r.first > r.end) r.first = r.end;
   return r;
 }
 
-// Output positions whose window covers input position `in_pos` along one dim,
-// with the tap that lands on it: out * stride - pad + tap * dilation == in_pos.
-// At most `kernel` of them; callers pass arrays of kMaxKernelPerDim.
-POOL_HD int covering_outputs(int64_t in_pos, int64_t out_size, int64_t kernel, int64_t stride,
-                             int64_t pad, int64_t dilation, int64_t* out_positions,
-                             int64_t* taps, int max_count) {
-  int count = 0;
-  for (int64_t t = 0; t < kernel && count < max_count; ++t) {
-    const int64_t shifted = in_pos + pad - t * dilation;
-    if (shifted < 0) break;  // grows more negative with t
-    if (shifted % stride != 0) continue;
-    const int64_t o = shifted / stride;
-    if (o < out_size) {
-      out_positions[count] = o;
-      taps[count] = t;
-      ++count;
-    }
-  }
-  return count;
+// Output positions [first, last] whose window may cover input position
+// `in_pos` along one dim: out * stride - pad + tap * dilation == in_pos for
+// some tap in [0, kernel). Empty when first > last.
+template <typename I>
+struct OutRange {
+  I first;
+  I last;
+};
+
+template <typename I>
+POOL_HD OutRange<I> covering_outputs(I in_pos, I out_size, I kernel, I stride, I pad, I dilation) {
+  const I high = in_pos + pad;                        // out * stride at tap 0
+  const I low = high - (kernel - 1) * dilation;       // out * stride at the last tap
+  OutRange<I> r;
+  r.first = low <= 0 ? I(0) : (low + stride - 1) / stride;
+  r.last = high / stride;
+  if (r.last > out_size - 1) r.last = out_size - 1;
+  return r;
+}
+
+// The tap of output `out_pos`'s window that lands on `in_pos`, or -1 if that
+// window steps over it (dilation > 1).
+template <typename I>
+POOL_HD I tap_landing_on(I in_pos, I out_pos, I stride, I pad, I dilation) {
+  const I offset = in_pos + pad - out_pos * stride;
+  if (dilation == 1) return offset;
+  return offset % dilation == 0 ? offset / dilation : I(-1);
 }
 
 // Sentinel stored as the window offset of a window with no input element.
-POOL_HD int64_t empty_window_offset(int64_t kernel_volume) { return kernel_volume; }
+template <typename I>
+POOL_HD I empty_window_offset(I kernel_volume) {
+  return kernel_volume;
+}
 
 // The input plane index (torch's return_indices convention) of a window tap.
-POOL_HD int64_t tap_to_plane_index(const PoolGeometry& g, int64_t out_spatial, int64_t tap) {
-  const int64_t ow = out_spatial % g.out[2];
-  const int64_t oh = (out_spatial / g.out[2]) % g.out[1];
-  const int64_t od = out_spatial / (g.out[2] * g.out[1]);
-  const int64_t tw = tap % g.kernel[2];
-  const int64_t th = (tap / g.kernel[2]) % g.kernel[1];
-  const int64_t td = tap / (g.kernel[2] * g.kernel[1]);
-  const int64_t id = od * g.stride[0] - g.pad[0] + td * g.dilation[0];
-  const int64_t ih = oh * g.stride[1] - g.pad[1] + th * g.dilation[1];
-  const int64_t iw = ow * g.stride[2] - g.pad[2] + tw * g.dilation[2];
+template <typename I>
+POOL_HD I tap_to_plane_index(const PoolGeometryT<I>& g, I out_spatial, I tap) {
+  const Spatial3<I> o = split_spatial(out_spatial, g.out);
+  const I tw = tap % g.kernel[2];
+  const I th = (tap / g.kernel[2]) % g.kernel[1];
+  const I td = tap / (g.kernel[2] * g.kernel[1]);
+  const I id = o.d * g.stride[0] - g.pad[0] + td * g.dilation[0];
+  const I ih = o.h * g.stride[1] - g.pad[1] + th * g.dilation[1];
+  const I iw = o.w * g.stride[2] - g.pad[2] + tw * g.dilation[2];
   return (id * g.in[1] + ih) * g.in[2] + iw;
 }
 
