@@ -7,7 +7,9 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <atomic>
+#include <utility>
 #include <type_traits>
 
 #include "../max_pool_plan.h"
@@ -32,27 +34,105 @@ void parallel_for_each_index(int64_t count, const Body& body) {
 
 // ---------------------------------------------------------------- forward
 
-template <typename scalar_t, typename offset_t>
-void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+template <typename scalar_t>
+using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
+
+// Output positions [first, end) along W whose whole window lies inside the
+// input: the vectorised row loop handles them, the per-element body the rest.
+inline std::pair<int64_t, int64_t> interior_outputs(const PoolGeometry& g) {
+  const int64_t s = g.stride[2], p = g.pad[2], span = (g.kernel[2] - 1) * g.dilation[2];
+  const int64_t first = std::min(g.out[2], (p + s - 1) / s);
+  const int64_t last_ok = g.in[2] - 1 - span + p;  // ow * s <= last_ok
+  const int64_t end = last_ok < 0 ? 0 : std::min(g.out[2], last_ok / s + 1);
+  return {first, std::max(first, end)};
+}
+
+// Contiguous layout, one output row (n, c, od, oh) at a time. Interior outputs
+// run tap by tap over the whole row: `x[ow * stride]` with a compile-time
+// stride (1 and 2 cover most networks; 0 means "runtime stride") is a loop
+// the compiler vectorises. Taps are visited in the body's order, so NaN and
+// tie rules match it exactly; border outputs run the body itself.
+template <int kStride, typename scalar_t, typename offset_t>
+void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  using value_t = running_t<scalar_t>;
   const PoolGeometry& g = body.g;
   const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  auto [inner_first, inner_end] = interior_outputs(g);
+  if (inner_end - inner_first < 4) inner_first = inner_end = 0;  // too short to pay: all through the body
+  const int64_t stride = kStride > 0 ? kStride : g.stride[2];
+  const int64_t empty = empty_window_offset(g.kernel_volume());
   at::parallel_for(0, rows, grain_for(g.out[2] * g.kernel_volume()), [&](int64_t begin, int64_t end) {
+    std::vector<value_t> best_buffer(g.out[2]);
+    std::vector<int32_t> tap_buffer(g.out[2]);
+    value_t* __restrict__ best = best_buffer.data();
+    int32_t* __restrict__ best_tap = tap_buffer.data();
     for (int64_t row = begin; row < end; ++row) {
       const int64_t oh = row % g.out[1];
       const int64_t od = (row / g.out[1]) % g.out[0];
       const int64_t nc = row / (g.out[1] * g.out[0]);
       const int64_t n = nc / g.channels, c = nc % g.channels;
-      for (int64_t ow = 0; ow < g.out[2]; ++ow) body.compute(n, c, od, oh, ow, row * g.out[2] + ow);
+      const int64_t out_base = row * g.out[2];
+      for (int64_t ow = 0; ow < inner_first; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
+      for (int64_t ow = inner_end; ow < g.out[2]; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
+      if (inner_first >= inner_end) continue;
+      const TapRange<int64_t> rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
+      const TapRange<int64_t> rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+      scalar_t* out = body.output + out_base;
+      offset_t* off = body.window_offset + out_base;
+      if (rd.first >= rd.end || rh.first >= rh.end) {  // the row's windows lie in the padding
+        for (int64_t ow = inner_first; ow < inner_end; ++ow) {
+          out[ow] = max_identity<scalar_t>();
+          off[ow] = static_cast<offset_t>(empty);
+        }
+        continue;
+      }
+      const int64_t count = inner_end - inner_first;
+      const scalar_t* plane = body.input + nc * g.in_plane();
+      bool first = true;
+      for (int64_t td = rd.first; td < rd.end; ++td) {
+        for (int64_t th = rh.first; th < rh.end; ++th) {
+          const scalar_t* in_row = plane + ((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) * g.in[2];
+          for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+            const scalar_t* __restrict__ x = in_row + inner_first * stride - g.pad[2] + tw * g.dilation[2];
+            const int32_t tap = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
+            if (first) {
+              for (int64_t i = 0; i < count; ++i) {
+                best[i] = static_cast<value_t>(x[i * stride]);
+                best_tap[i] = tap;
+              }
+              first = false;
+              continue;
+            }
+            for (int64_t i = 0; i < count; ++i) {
+              const value_t v = static_cast<value_t>(x[i * stride]);
+              const bool take = (v > best[i]) | (v != v);
+              best[i] = take ? v : best[i];
+              best_tap[i] = take ? tap : best_tap[i];
+            }
+          }
+        }
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        out[inner_first + i] = static_cast<scalar_t>(best[i]);
+        off[inner_first + i] = static_cast<offset_t>(best_tap[i]);
+      }
     }
   });
+}
+
+template <typename scalar_t, typename offset_t>
+void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  switch (body.g.stride[2]) {
+    case 1: return forward_contiguous_rows<1>(body);
+    case 2: return forward_contiguous_rows<2>(body);
+    default: return forward_contiguous_rows<0>(body);
+  }
 }
 
 // Channels-last: the window rule runs once per output position, then each
 // tap is one pass over the contiguous channels. The running maxima live in
 // float (or the integer type) and the taps in int32, so the compare-select
 // loop has lanes of one width and vectorises.
-template <typename scalar_t>
-using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
 
 template <typename scalar_t, typename offset_t>
 void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
@@ -161,33 +241,60 @@ void backward_accumulate(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
   const int64_t blocks_per_item = (C + block - 1) / block;
   const int64_t position_stride = g.channels_last ? C : 1;
   const int64_t tasks = g.batch * blocks_per_item;
+  // float and double accumulate in grad_input itself; half and bfloat16 in a
+  // float buffer written back at the end.
+  constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
   at::parallel_for(0, tasks, grain_for(g.in_plane() * block), [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(g.in_plane() * block);
+    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane() * block);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks_per_item;
       const int64_t c0 = (task % blocks_per_item) * block;
       const int64_t width = std::min(block, C - c0);
-      std::fill(acc.begin(), acc.begin() + g.in_plane() * width, acc_t(0));
+      scalar_t* grad_in = body.grad_input + layout_offset(g.channels_last, C, g.in_plane(), n, c0, int64_t(0));
+      // acc[i * acc_stride + j]: input position i, channel c0 + j
+      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
+      const int64_t acc_stride = kInPlace ? position_stride : width;
       const int64_t out_base = layout_offset(g.channels_last, C, g.out_plane(), n, c0, int64_t(0));
-      const scalar_t* grad = body.grad_output + out_base;
-      const offset_t* off = body.window_offset + out_base;
-      int64_t o = 0;
-      for (int64_t od = 0; od < g.out[0]; ++od) {
-        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-          const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
-          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-            const int64_t window_start = row_start + ow * g.stride[2] - g.pad[2];
-            for (int64_t j = 0; j < width; ++j) {
-              const int64_t tap = static_cast<int64_t>(off[o * position_stride + j]);
+      const scalar_t* __restrict__ grad = body.grad_output + out_base;
+      const offset_t* __restrict__ off = body.window_offset + out_base;
+      if (acc_stride == 1) {  // one channel per task: a plain plane
+        std::fill(acc, acc + g.in_plane(), acc_t(0));
+        const int64_t* __restrict__ tap_to_input = tap_offset.data();
+        int64_t o = 0;
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
+            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+              const int64_t tap = static_cast<int64_t>(off[o]);
               if (tap >= kernel_volume) continue;  // empty window: no gradient
-              acc[(window_start + tap_offset[tap]) * width + j] += static_cast<acc_t>(grad[o * position_stride + j]);
+              acc[row_start + ow * g.stride[2] - g.pad[2] + tap_to_input[tap]] += static_cast<acc_t>(grad[o]);
+            }
+          }
+        }
+      } else {  // channels-last: a block of channels per position
+        for (int64_t i = 0; i < g.in_plane(); ++i) {
+          for (int64_t j = 0; j < width; ++j) acc[i * acc_stride + j] = acc_t(0);
+        }
+        int64_t o = 0;
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
+            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+              const int64_t window_start = row_start + ow * g.stride[2] - g.pad[2];
+              for (int64_t j = 0; j < width; ++j) {
+                const int64_t tap = static_cast<int64_t>(off[o * position_stride + j]);
+                if (tap >= kernel_volume) continue;  // empty window: no gradient
+                acc[(window_start + tap_offset[tap]) * acc_stride + j] +=
+                    static_cast<acc_t>(grad[o * position_stride + j]);
+              }
             }
           }
         }
       }
-      scalar_t* out = body.grad_input + layout_offset(g.channels_last, C, g.in_plane(), n, c0, int64_t(0));
-      for (int64_t i = 0; i < g.in_plane(); ++i) {
-        for (int64_t j = 0; j < width; ++j) out[i * position_stride + j] = static_cast<scalar_t>(acc[i * width + j]);
+      if constexpr (!kInPlace) {
+        for (int64_t i = 0; i < g.in_plane(); ++i) {
+          for (int64_t j = 0; j < width; ++j) grad_in[i * position_stride + j] = static_cast<scalar_t>(acc[i * width + j]);
+        }
       }
     }
   });
