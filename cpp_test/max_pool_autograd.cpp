@@ -19,11 +19,14 @@ int main() {
 
   const bool forward_ok = torch::equal(out.detach(), ref.detach());
   const bool backward_ok = torch::allclose(x.grad(), x_ref.grad());
-  // Double backward through the registered backward op.
+  // Double backward through the registered backward op: d(sum of grad_input)
+  // / d(grad_output) is 1 for every output (each routes to one input).
   const auto x2 = torch::randn({1, 2, 6, 6}, torch::dtype(torch::kDouble).requires_grad(true));
   const auto y2 = pooling_ext::max_pool2d(x2, {2, 2}, {1, 1});
-  const auto g2 = torch::autograd::grad({y2.sum()}, {x2}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-  const bool double_ok = g2.requires_grad();
+  const auto grad_out = torch::ones_like(y2).requires_grad_();
+  const auto g2 = torch::autograd::grad({y2}, {x2}, {grad_out}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+  const auto gg = torch::autograd::grad({g2.sum()}, {grad_out})[0];
+  const bool double_ok = torch::equal(gg, torch::ones_like(gg));
   bool error_ok = false;
   try {
     pooling_ext::max_pool2d(x, {0, 0}, {1, 1});
@@ -31,7 +34,7 @@ int main() {
     error_ok = std::string(e.what()).find("kernel_size") != std::string::npos;
   }
   std::cout << "forward " << (forward_ok ? "ok" : "MISMATCH") << ", backward " << (backward_ok ? "ok" : "MISMATCH")
-            << ", double backward " << (double_ok ? "ok" : "MISSING") << ", bad kernel_size "
+            << ", double backward " << (double_ok ? "ok" : "MISMATCH") << ", bad kernel_size "
             << (error_ok ? "raised" : "NOT RAISED") << std::endl;
   return forward_ok && backward_ok && double_ok && error_ok ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "cpu/simd_loops.h"
 #include "max_pool_plan.h"
 #include "ops.h"
 
@@ -381,17 +382,6 @@ bool compiled_with_cuda() {
 
 const char* built_torch_version() { return POOLING_EXT_TORCH_VERSION; }
 
-const char* cpu_capability() {
-#if defined(__x86_64__) || defined(_M_X64)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return "avx512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
-  return "sse2";
-#elif defined(__aarch64__)
-  return "neon";
-#else
-  return "scalar";
-#endif
-}
+const char* cpu_capability() { return simd::selected_isa(); }
 
 }  // namespace pooling_ext

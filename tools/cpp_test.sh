@@ -19,6 +19,8 @@ if [ -n "$NV_LIB" ] && [ -f "$NV_LIB/libnvrtc.so.13" ]; then
   args+=(-DCUDA_nvrtc_LIBRARY="$NV_LIB/libnvrtc.so.13")
   export LD_LIBRARY_PATH="$NV_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
+# No GPU to detect here: name the archs so torch's CMake config does not try.
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-8.0;9.0}"
 "$CMAKE" "${args[@]}" >"$BUILD.log" 2>&1 || { tail -40 "$BUILD.log"; exit 1; }
 "$CMAKE" --build "$BUILD" -j "$(nproc)" >>"$BUILD.log" 2>&1 || { tail -40 "$BUILD.log"; exit 1; }
 CTEST="$(dirname "$PY")/ctest"

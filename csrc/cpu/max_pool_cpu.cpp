@@ -1,8 +1,9 @@
-// CPU kernels of max pooling and unpooling. They run the shared per-element
-// bodies (kernels/max_pool_bodies.h) from loops in memory order, parallel
-// with at::parallel_for, except where a channels-last loop over the
-// contiguous channel dim is faster: there the same window rule runs once per
-// spatial position for all channels.
+// CPU kernels of max pooling and unpooling, parallel with at::parallel_for.
+// They share the window rules of kernels/window.h with the CUDA kernels and
+// run the shared per-element bodies where a window is irregular (borders);
+// the regular bulk runs as loops over a contiguous dim that vectorise: output
+// width for contiguous tensors, channels for channels-last ones (float32
+// through the ISA-dispatched loops of simd_loops.h).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -14,6 +15,7 @@
 
 #include "../max_pool_plan.h"
 #include "../ops.h"
+#include "simd_loops.h"
 
 namespace pooling_ext {
 namespace {
@@ -31,6 +33,41 @@ void parallel_for_each_index(int64_t count, const Body& body) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });
 }
+
+// A per-dim table of window rules (TapRange or OutRange for each position),
+// computed once per call so the loops over positions do no division.
+template <typename F>
+auto per_position_table(int64_t size, const F& rule) {
+  std::vector<decltype(rule(int64_t(0)))> table;
+  table.reserve(size);
+  for (int64_t i = 0; i < size; ++i) table.push_back(rule(i));
+  return table;
+}
+
+// (n, d, h, w) of consecutive positions in an N x D x H x W grid, advanced
+// by increments instead of divisions.
+struct PositionCursor {
+  const int64_t* size;
+  int64_t n, d, h, w;
+
+  PositionCursor(const int64_t* extent, int64_t position) : size(extent) {
+    w = position % size[2];
+    position /= size[2];
+    h = position % size[1];
+    position /= size[1];
+    d = position % size[0];
+    n = position / size[0];
+  }
+  void next() {
+    if (++w < size[2]) return;
+    w = 0;
+    if (++h < size[1]) return;
+    h = 0;
+    if (++d < size[0]) return;
+    d = 0;
+    ++n;
+  }
+};
 
 // ---------------------------------------------------------------- forward
 
@@ -103,11 +140,17 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
               first = false;
               continue;
             }
-            for (int64_t i = 0; i < count; ++i) {
-              const value_t v = static_cast<value_t>(x[i * stride]);
-              const bool take = (v > best[i]) | (v != v);
-              best[i] = take ? v : best[i];
-              best_tap[i] = take ? tap : best_tap[i];
+            if constexpr (std::is_same_v<scalar_t, float> && kStride == 1) {
+              simd::select_max(x, best, best_tap, tap, count);
+            } else if constexpr (std::is_same_v<scalar_t, float> && kStride == 2) {
+              simd::select_max_stride2(x, best, best_tap, tap, count);
+            } else {
+              for (int64_t i = 0; i < count; ++i) {
+                const value_t v = static_cast<value_t>(x[i * stride]);
+                const bool take = (v > best[i]) | (v != v);
+                best[i] = take ? v : best[i];
+                best_tap[i] = take ? tap : best_tap[i];
+              }
             }
           }
         }
@@ -129,10 +172,29 @@ void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   }
 }
 
-// Channels-last: the window rule runs once per output position, then each
-// tap is one pass over the contiguous channels. The running maxima live in
-// float (or the integer type) and the taps in int32, so the compare-select
-// loop has lanes of one width and vectorises.
+// Channels-last: per output position, the window rule gives the rows of C
+// channels to reduce (taps in order); the reduction runs over the contiguous
+// channels, for float32 in one ISA-dispatched call per position. The running
+// maxima live in float (or the integer type) and the taps in int32, so the
+// compare-select loop has lanes of one width and vectorises.
+template <typename scalar_t>
+void max_over_taps_generic(const scalar_t* const* rows, const int32_t* taps, int64_t count,
+                           running_t<scalar_t>* __restrict__ best, int32_t* __restrict__ best_tap, int64_t C) {
+  using value_t = running_t<scalar_t>;
+  for (int64_t c = 0; c < C; ++c) {
+    best[c] = static_cast<value_t>(rows[0][c]);
+    best_tap[c] = taps[0];
+  }
+  for (int64_t k = 1; k < count; ++k) {
+    const scalar_t* __restrict__ x = rows[k];
+    for (int64_t c = 0; c < C; ++c) {
+      const value_t v = static_cast<value_t>(x[c]);
+      const bool take = (v > best[c]) | (v != v);
+      best[c] = take ? v : best[c];
+      best_tap[c] = take ? taps[k] : best_tap[c];
+    }
+  }
+}
 
 template <typename scalar_t, typename offset_t>
 void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
@@ -141,55 +203,48 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   const int64_t C = g.channels;
   const int64_t positions = g.batch * g.out_plane();
   const int64_t empty = empty_window_offset(g.kernel_volume());
+  std::vector<TapRange<int64_t>> taps[kMaxSpatialDims];
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    taps[d] = per_position_table(g.out[d], [&](int64_t o) {
+      return window_taps(o, g.in[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+    });
+  }
   at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t end) {
     std::vector<value_t> best_buffer(C);
     std::vector<int32_t> tap_buffer(C);
-    value_t* __restrict__ best = best_buffer.data();
-    int32_t* __restrict__ best_tap = tap_buffer.data();
-    for (int64_t pos = begin; pos < end; ++pos) {
-      const int64_t n = pos / g.out_plane();
-      const Spatial3<int64_t> o = split_spatial(pos % g.out_plane(), g.out);
-      const TapRange<int64_t> rd = window_taps(o.d, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-      const TapRange<int64_t> rh = window_taps(o.h, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
-      const TapRange<int64_t> rw = window_taps(o.w, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
-      bool first = true;
+    std::vector<const scalar_t*> rows(g.kernel_volume());
+    std::vector<int32_t> row_taps(g.kernel_volume());
+    PositionCursor cursor(g.out, begin);
+    for (int64_t pos = begin; pos < end; ++pos, cursor.next()) {
+      const TapRange<int64_t>& rd = taps[0][cursor.d];
+      const TapRange<int64_t>& rh = taps[1][cursor.h];
+      const TapRange<int64_t>& rw = taps[2][cursor.w];
+      int64_t count = 0;
       for (int64_t td = rd.first; td < rd.end; ++td) {
         for (int64_t th = rh.first; th < rh.end; ++th) {
-          for (int64_t tw = rw.first; tw < rw.end; ++tw) {
-            const int64_t spatial = ((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) *
-                                        g.in[2] + rw.start + tw * g.dilation[2];
-            const scalar_t* __restrict__ v = body.input + (n * g.in_plane() + spatial) * C;
-            const int32_t tap = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
-            if (first) {
-              for (int64_t c = 0; c < C; ++c) {
-                best[c] = static_cast<value_t>(v[c]);
-                best_tap[c] = tap;
-              }
-              first = false;
-              continue;
-            }
-            for (int64_t c = 0; c < C; ++c) {
-              const value_t x = static_cast<value_t>(v[c]);
-              const bool take = (x > best[c]) | (x != x);
-              best[c] = take ? x : best[c];
-              best_tap[c] = take ? tap : best_tap[c];
-            }
+          const int64_t row = ((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) * g.in[2];
+          for (int64_t tw = rw.first; tw < rw.end; ++tw, ++count) {
+            rows[count] = body.input + (cursor.n * g.in_plane() + row + rw.start + tw * g.dilation[2]) * C;
+            row_taps[count] = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
           }
         }
       }
       scalar_t* __restrict__ out = body.output + pos * C;
       offset_t* __restrict__ off = body.window_offset + pos * C;
-      if (first) {  // window wholly in the padding
+      if (count == 0) {  // window wholly in the padding
         for (int64_t c = 0; c < C; ++c) {
           out[c] = max_identity<scalar_t>();
           off[c] = static_cast<offset_t>(empty);
         }
         continue;
       }
-      for (int64_t c = 0; c < C; ++c) {
-        out[c] = static_cast<scalar_t>(best[c]);
-        off[c] = static_cast<offset_t>(best_tap[c]);
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        simd::max_over_taps(rows.data(), row_taps.data(), count, out, tap_buffer.data(), C);
+      } else {
+        max_over_taps_generic(rows.data(), row_taps.data(), count, best_buffer.data(), tap_buffer.data(), C);
+        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(best_buffer[c]);
       }
+      for (int64_t c = 0; c < C; ++c) off[c] = static_cast<offset_t>(tap_buffer[c]);
     }
   });
 }
@@ -216,16 +271,16 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, 
 
 // ---------------------------------------------------------------- backward
 
-// Backward on the CPU: each (batch item, channel block) is accumulated by one
-// task in a fixed order (outputs in memory order), in float for half and
-// bfloat16: no atomics, the same bits for any thread count. Each output adds
-// its gradient at its argmax, found from the window start plus a per-tap
-// offset table, so the loop does no division.
+// Backward on the CPU, deterministic for any thread count and without
+// atomics. Contiguous: each (n, c) plane is accumulated by one task, outputs
+// in memory order, each adding its gradient at its argmax (window start plus
+// a per-tap offset table: no division). Channels-last: a gather per input
+// position over the few outputs whose window covers it, vectorised across
+// channels. Half and bfloat16 accumulate in float.
 template <typename scalar_t, typename offset_t>
-void backward_accumulate(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+void backward_contiguous(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
-  const int64_t C = g.channels;
   const int64_t kernel_volume = g.kernel_volume();
   std::vector<int64_t> tap_offset(kernel_volume);
   for (int64_t td = 0; td < g.kernel[0]; ++td) {
@@ -236,65 +291,89 @@ void backward_accumulate(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
       }
     }
   }
-  // Channels-last: blocks of channels share a cache line per position.
-  const int64_t block = g.channels_last ? std::min<int64_t>(C, 16) : 1;
-  const int64_t blocks_per_item = (C + block - 1) / block;
-  const int64_t position_stride = g.channels_last ? C : 1;
-  const int64_t tasks = g.batch * blocks_per_item;
   // float and double accumulate in grad_input itself; half and bfloat16 in a
-  // float buffer written back at the end.
+  // float plane written back at the end.
   constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
-  at::parallel_for(0, tasks, grain_for(g.in_plane() * block), [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane() * block);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / blocks_per_item;
-      const int64_t c0 = (task % blocks_per_item) * block;
-      const int64_t width = std::min(block, C - c0);
-      scalar_t* grad_in = body.grad_input + layout_offset(g.channels_last, C, g.in_plane(), n, c0, int64_t(0));
-      // acc[i * acc_stride + j]: input position i, channel c0 + j
-      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
-      const int64_t acc_stride = kInPlace ? position_stride : width;
-      const int64_t out_base = layout_offset(g.channels_last, C, g.out_plane(), n, c0, int64_t(0));
-      const scalar_t* __restrict__ grad = body.grad_output + out_base;
-      const offset_t* __restrict__ off = body.window_offset + out_base;
-      if (acc_stride == 1) {  // one channel per task: a plain plane
-        std::fill(acc, acc + g.in_plane(), acc_t(0));
-        const int64_t* __restrict__ tap_to_input = tap_offset.data();
-        int64_t o = 0;
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
-            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-              const int64_t tap = static_cast<int64_t>(off[o]);
-              if (tap >= kernel_volume) continue;  // empty window: no gradient
-              acc[row_start + ow * g.stride[2] - g.pad[2] + tap_to_input[tap]] += static_cast<acc_t>(grad[o]);
-            }
-          }
-        }
-      } else {  // channels-last: a block of channels per position
-        for (int64_t i = 0; i < g.in_plane(); ++i) {
-          for (int64_t j = 0; j < width; ++j) acc[i * acc_stride + j] = acc_t(0);
-        }
-        int64_t o = 0;
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
-            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-              const int64_t window_start = row_start + ow * g.stride[2] - g.pad[2];
-              for (int64_t j = 0; j < width; ++j) {
-                const int64_t tap = static_cast<int64_t>(off[o * position_stride + j]);
-                if (tap >= kernel_volume) continue;  // empty window: no gradient
-                acc[(window_start + tap_offset[tap]) * acc_stride + j] +=
-                    static_cast<acc_t>(grad[o * position_stride + j]);
-              }
-            }
+  const int64_t planes = g.batch * g.channels;
+  at::parallel_for(0, planes, grain_for(g.in_plane()), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane());
+    const int64_t* __restrict__ tap_to_input = tap_offset.data();
+    for (int64_t plane = begin; plane < end; ++plane) {
+      scalar_t* grad_in = body.grad_input + plane * g.in_plane();
+      acc_t* __restrict__ acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
+      const scalar_t* __restrict__ grad = body.grad_output + plane * g.out_plane();
+      const offset_t* __restrict__ off = body.window_offset + plane * g.out_plane();
+      std::fill(acc, acc + g.in_plane(), acc_t(0));
+      int64_t o = 0;
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+          const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
+          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+            const int64_t tap = static_cast<int64_t>(off[o]);
+            if (tap >= kernel_volume) continue;  // empty window: no gradient
+            acc[row_start + ow * g.stride[2] - g.pad[2] + tap_to_input[tap]] += static_cast<acc_t>(grad[o]);
           }
         }
       }
       if constexpr (!kInPlace) {
-        for (int64_t i = 0; i < g.in_plane(); ++i) {
-          for (int64_t j = 0; j < width; ++j) grad_in[i * position_stride + j] = static_cast<scalar_t>(acc[i * width + j]);
+        for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
+      }
+    }
+  });
+}
+
+template <typename scalar_t, typename offset_t>
+void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  const int64_t positions = g.batch * g.in_plane();
+  std::vector<OutRange<int64_t>> covering[kMaxSpatialDims];
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    covering[d] = per_position_table(g.in[d], [&](int64_t i) {
+      return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+    });
+  }
+  at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> acc(C);
+    std::vector<const scalar_t*> grad_rows(g.kernel_volume());
+    std::vector<const offset_t*> offset_rows(g.kernel_volume());
+    std::vector<int32_t> row_taps(g.kernel_volume());
+    PositionCursor cursor(g.in, begin);
+    for (int64_t pos = begin; pos < end; ++pos, cursor.next()) {
+      const OutRange<int64_t>& rd = covering[0][cursor.d];
+      const OutRange<int64_t>& rh = covering[1][cursor.h];
+      const OutRange<int64_t>& rw = covering[2][cursor.w];
+      int64_t count = 0;
+      for (int64_t od = rd.first; od <= rd.last; ++od) {
+        const int64_t td = tap_landing_on(cursor.d, od, g.stride[0], g.pad[0], g.dilation[0]);
+        if (td < 0) continue;
+        for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
+          const int64_t th = tap_landing_on(cursor.h, oh, g.stride[1], g.pad[1], g.dilation[1]);
+          if (th < 0) continue;
+          for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
+            const int64_t tw = tap_landing_on(cursor.w, ow, g.stride[2], g.pad[2], g.dilation[2]);
+            if (tw < 0) continue;
+            const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
+            grad_rows[count] = body.grad_output + o;
+            offset_rows[count] = body.window_offset + o;
+            row_taps[count] = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
+            ++count;
+          }
         }
+      }
+      scalar_t* __restrict__ out = body.grad_input + pos * C;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        simd::sum_where_taps(grad_rows.data(), offset_rows.data(), row_taps.data(), count, out, C);
+      } else {
+        std::fill(acc.begin(), acc.end(), acc_t(0));
+        for (int64_t k = 0; k < count; ++k) {
+          for (int64_t c = 0; c < C; ++c) {
+            acc[c] += static_cast<int32_t>(offset_rows[k][c]) == row_taps[k] ? static_cast<acc_t>(grad_rows[k][c])
+                                                                              : acc_t(0);
+          }
+        }
+        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(acc[c]);
       }
     }
   });
@@ -310,9 +389,14 @@ at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor
   if (grad_input.numel() == 0) return grad_input;
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      backward_accumulate(MaxPoolBackwardBody<scalar_t, offset_t>{grad.const_data_ptr<scalar_t>(),
-                                                              plan.window_offset.const_data_ptr<offset_t>(),
-                                                              grad_input.mutable_data_ptr<scalar_t>(), plan.geometry});
+      const MaxPoolBackwardBody<scalar_t, offset_t> body{grad.const_data_ptr<scalar_t>(),
+                                                         plan.window_offset.const_data_ptr<offset_t>(),
+                                                         grad_input.mutable_data_ptr<scalar_t>(), plan.geometry};
+      if (plan.geometry.channels_last) {
+        backward_channels_last(body);
+      } else {
+        backward_contiguous(body);
+      }
     });
   });
   return grad_input;
@@ -341,20 +425,25 @@ at::Tensor max_unpool_cpu(const at::Tensor& self, const at::Tensor& indices, at:
     const int64_t tasks = g.channels_last ? g.batch : g.batch * g.channels;
     const int64_t lanes = g.channels_last ? g.channels : 1;
     at::parallel_for(0, tasks, grain_for(g.in_plane * lanes), [&](int64_t begin, int64_t end) {
+      int64_t local_bad = 0;  // 0 is always a valid index, so it means "none"
       for (int64_t task = begin; task < end; ++task) {
-        const int64_t in_base = task * g.in_plane * lanes, out_base = task * g.out_plane * lanes;
+        const int64_t* __restrict__ task_idx = idx + task * g.in_plane * lanes;
+        const scalar_t* __restrict__ task_in = in + task * g.in_plane * lanes;
+        scalar_t* __restrict__ task_out = out + task * g.out_plane * lanes;
         for (int64_t p = 0; p < g.in_plane; ++p) {
           for (int64_t c = 0; c < lanes; ++c) {
-            const int64_t src = in_base + p * lanes + c;
-            const int64_t target = idx[src];
+            const int64_t target = task_idx[p * lanes + c];
             if (target < 0 || target >= g.out_plane) {
-              bad_value.store(target);
-              found_bad.store(true);
+              local_bad = target;
               continue;
             }
-            out[out_base + target * lanes + c] = in[src];
+            task_out[target * lanes + c] = task_in[p * lanes + c];
           }
         }
+      }
+      if (local_bad != 0) {
+        bad_value.store(local_bad);
+        found_bad.store(true);
       }
     });
   });

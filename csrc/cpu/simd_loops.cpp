@@ -1,0 +1,92 @@
+#include "simd_loops.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define POOLING_EXT_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define POOLING_EXT_ISA_CLONES
+#endif
+
+namespace pooling_ext {
+namespace simd {
+
+// The loops proper, as inline functions whose restrict-qualified parameters
+// tell the vectoriser that nothing aliases (restrict on local variables is
+// not honoured).
+template <int kStride>
+static inline void select_max_loop(const float* __restrict__ x, float* __restrict__ best,
+                                   int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[kStride * i];
+    const bool take = (v > best[i]) | (v != v);
+    best[i] = take ? v : best[i];
+    best_tap[i] = take ? tap : best_tap[i];
+  }
+}
+
+static inline void copy_loop(const float* __restrict__ x, float* __restrict__ best, int32_t* __restrict__ best_tap,
+                             int32_t tap, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    best[i] = x[i];
+    best_tap[i] = tap;
+  }
+}
+
+template <typename offset_t>
+static inline void add_where_tap_loop(const float* __restrict__ grad, const offset_t* __restrict__ offset,
+                                      int32_t tap, float* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? grad[i] : 0.0f;
+}
+
+POOLING_EXT_ISA_CLONES
+void select_max(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
+  select_max_loop<1>(x, best, best_tap, tap, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void select_max_stride2(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
+  select_max_loop<2>(x, best, best_tap, tap, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_over_taps(const float* const* rows, const int32_t* taps, int64_t count, float* best, int32_t* best_tap,
+                   int64_t C) {
+  copy_loop(rows[0], best, best_tap, taps[0], C);
+  for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
+}
+
+template <typename offset_t>
+static inline void sum_where_taps_impl(const float* const* grad_rows, const offset_t* const* offset_rows,
+                                       const int32_t* taps, int64_t count, float* out, int64_t C) {
+  std::fill(out, out + C, 0.0f);
+  for (int64_t k = 0; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps(const float* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                    int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                    int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+const char* selected_isa() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return "avx512";
+  if (__builtin_cpu_supports("x86-64-v3")) return "avx2";
+  return "sse2";
+#elif defined(__aarch64__)
+  return "neon";
+#else
+  return "scalar";
+#endif
+}
+
+}  // namespace simd
+}  // namespace pooling_ext
