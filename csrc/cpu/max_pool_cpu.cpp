@@ -240,6 +240,9 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
       }
       if constexpr (std::is_same_v<scalar_t, float>) {
         simd::max_over_taps(rows.data(), row_taps.data(), count, out, tap_buffer.data(), C);
+      } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+        simd::max_over_taps_bf16(reinterpret_cast<const uint16_t* const*>(rows.data()), row_taps.data(), count,
+                                 reinterpret_cast<uint16_t*>(out), tap_buffer.data(), best_buffer.data(), C);
       } else {
         max_over_taps_generic(rows.data(), row_taps.data(), count, best_buffer.data(), tap_buffer.data(), C);
         for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(best_buffer[c]);
@@ -365,6 +368,10 @@ void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body)
       scalar_t* __restrict__ out = body.grad_input + pos * C;
       if constexpr (std::is_same_v<scalar_t, float>) {
         simd::sum_where_taps(grad_rows.data(), offset_rows.data(), row_taps.data(), count, out, C);
+      } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+        simd::sum_where_taps_bf16(reinterpret_cast<const uint16_t* const*>(grad_rows.data()), offset_rows.data(),
+                                  row_taps.data(), count, acc.data(), C);
+        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(acc[c]);
       } else {
         std::fill(acc.begin(), acc.end(), acc_t(0));
         for (int64_t k = 0; k < count; ++k) {

@@ -29,6 +29,15 @@ void sum_where_taps(const float* const* grad_rows, const uint8_t* const* offset_
 void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                     int64_t count, float* out, int64_t C);
 
+// bfloat16 (as raw uint16 bits) versions: maxima kept in float (exact: a
+// bfloat16 value round-trips), sums returned in float for the caller to round.
+void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
+                        int32_t* best_tap, float* scratch, int64_t C);
+void sum_where_taps_bf16(const uint16_t* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                         int64_t count, float* out, int64_t C);
+void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                         int64_t count, float* out, int64_t C);
+
 // Which of the clones runs here ("avx512", "avx2", "sse2", ...), for
 // pooling_ext.info().
 const char* selected_isa();
