@@ -79,7 +79,6 @@ def op_samples(device):
 
 def test_opcheck_every_op(device):
     samples = op_samples(device)
-    assert set(samples) == {name for name in dir(ops) if not name.startswith("_") and name in samples} | set(samples)
     registered = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas() if s.name.startswith("pooling_ext::")}
     assert registered == set(samples), registered
     for name, arg_sets in samples.items():

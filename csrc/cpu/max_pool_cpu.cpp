@@ -13,7 +13,7 @@
 #include <utility>
 #include <type_traits>
 
-#include "../max_pool_plan.h"
+#include "../max_pool_grid.h"
 #include "../ops.h"
 #include "simd_loops.h"
 
@@ -484,48 +484,24 @@ at::Tensor max_unpool_gather_cpu(const at::Tensor& grad_output, const at::Tensor
 
 // ---------------------------------------------------------------- element-wise ops
 
-at::Tensor max_pool_gather_cpu(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
-                               at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_gather", window_offset, source.sizes(), kernel_size, stride, padding, dilation);
-  check_max_pool_dtype("max_pool_gather", source, /*need_floating=*/false);
-  const at::Tensor src = source.contiguous(plan.format);
-  at::Tensor output = at::empty(window_offset.sizes(), source.options().memory_format(plan.format));
-  if (output.numel() == 0) return output;
-  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(src.scalar_type(), "max_pool_gather_cpu", [&] {
-    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      parallel_for_each_index(output.numel(), MaxPoolGatherBody<scalar_t, offset_t>{
-                                                  src.const_data_ptr<scalar_t>(),
-                                                  plan.window_offset.const_data_ptr<offset_t>(),
-                                                  output.mutable_data_ptr<scalar_t>(), plan.geometry});
-    });
-  });
-  return output;
-}
+// The element-wise ops (gather, indices) run the grid code of the CUDA ops
+// with a parallel CPU launcher: nothing in them gains from a CPU-specific loop.
+struct ParallelCpuLauncher {
+  static constexpr bool kAllowInt32Index = false;
 
-at::Tensor max_pool_indices_cpu(const at::Tensor& window_offset, at::IntArrayRef input_size,
-                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-                                at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_indices", window_offset, input_size, kernel_size, stride, padding, dilation);
-  at::Tensor indices =
-      at::empty(window_offset.sizes(), window_offset.options().dtype(at::kLong).memory_format(plan.format));
-  if (indices.numel() == 0) return indices;
-  POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-    parallel_for_each_index(indices.numel(),
-                            MaxPoolIndicesBody<offset_t>{plan.window_offset.const_data_ptr<offset_t>(),
-                                                         indices.mutable_data_ptr<int64_t>(), plan.geometry});
-  });
-  return indices;
-}
+  template <class Body>
+  static void launch(int64_t count, const Body& body) {
+    parallel_for_each_index(count, body);
+  }
+};
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
   m.impl("max_pool_forward", &max_pool_forward_cpu);
   m.impl("max_pool_backward", &max_pool_backward_cpu);
-  m.impl("max_pool_gather", &max_pool_gather_cpu);
-  m.impl("max_pool_indices", &max_pool_indices_cpu);
+  m.impl("max_pool_gather", &grid_max_pool_gather<ParallelCpuLauncher>);
+  m.impl("max_pool_indices", &grid_max_pool_indices<ParallelCpuLauncher>);
   m.impl("max_unpool", &max_unpool_cpu);
   m.impl("max_unpool_gather", &max_unpool_gather_cpu);
 }
