@@ -126,3 +126,22 @@ def test_unsupported_backends_get_clear_errors():
     quantized = torch.quantize_per_tensor(torch.randn(1, 1, 4, 4), 0.1, 0, torch.quint8)
     with pytest.raises(NotImplementedError, match="Quantized"):
         PF.max_pool2d(quantized, 2)
+
+
+def test_import_under_another_torch_fails_clearly(tmp_path):
+    """A build for another torch refuses to load, naming both versions,
+    instead of failing later with an undefined-symbol error."""
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+
+    source = pathlib.Path(pooling_ext.__file__).parent
+    copy = tmp_path / "pooling_ext"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "_build_info.py").write_text("TORCH_VERSION = '0.0.1-other'\nWITH_CUDA = False\nCUDA_ARCH_LIST = ''\n")
+    result = subprocess.run([sys.executable, "-c", "import pooling_ext"], cwd=tmp_path, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr
+    assert "0.0.1-other" in result.stderr and torch.__version__ in result.stderr

@@ -2,9 +2,9 @@
 //
 // Each body is a functor whose operator()(linear_index) is what one CUDA thread
 // runs; the CUDA launcher wraps it in a grid-stride __global__ loop and the
-// CPU grid emulation calls it for every index in turn. The CPU kernels call
-// the same `compute` functions from cache-friendly nested loops, so the
-// arithmetic is shared by all three.
+// CPU grid emulation calls it for every index in turn. The CPU kernels run
+// MaxPoolForwardBody::compute for border windows and the element-wise bodies
+// through a parallel CPU launcher, so much of the arithmetic is shared.
 #pragma once
 
 #include <ATen/OpMathType.h>
@@ -67,16 +67,13 @@ struct MaxPoolBackwardBody {
   PoolGeometryT<index_t> g;
 
   POOL_HD void operator()(int64_t linear) const {
+    using acc_t = at::opmath_type<scalar_t>;
     const index_t in_linear = static_cast<index_t>(linear);
     const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
     const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
-    compute(p.n, p.c, i.d, i.h, i.w, in_linear);
-  }
-
-  POOL_HD void compute(index_t n, index_t c, index_t id, index_t ih, index_t iw, index_t in_linear) const {
-    using acc_t = at::opmath_type<scalar_t>;
+    const index_t id = i.d, ih = i.h, iw = i.w;
     const index_t step = g.channels_last ? g.channels : index_t(1);
-    const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), n, c, index_t(0));
+    const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
     const OutRange<index_t> rd = covering_outputs(id, g.out[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
     const OutRange<index_t> rh = covering_outputs(ih, g.out[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
     const OutRange<index_t> rw = covering_outputs(iw, g.out[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
