@@ -155,8 +155,13 @@ POOL_HD OutRange<I> covering_outputs(I in_pos, I out_size, I kernel, I stride, I
   const I high = in_pos + pad;                        // out * stride at tap 0
   const I low = high - (kernel - 1) * dilation;       // out * stride at the last tap
   OutRange<I> r;
-  r.first = low <= 0 ? I(0) : (low + stride - 1) / stride;
-  r.last = high / stride;
+  if (stride == 1) {  // the common case, without division
+    r.first = low <= 0 ? I(0) : low;
+    r.last = high;
+  } else {
+    r.first = low <= 0 ? I(0) : (low + stride - 1) / stride;
+    r.last = high / stride;
+  }
   if (r.last > out_size - 1) r.last = out_size - 1;
   return r;
 }
