@@ -74,6 +74,20 @@ struct PositionCursor {
 template <typename scalar_t>
 using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
 
+// The compare-select step of every vectorised max loop (torch's rule: greater,
+// or NaN, replaces), over n elements of x read at `stride`.
+template <typename scalar_t>
+inline void select_max_generic(const scalar_t* x, int64_t stride, running_t<scalar_t>* best, int32_t* best_tap,
+                               int32_t tap, int64_t n) {
+  using value_t = running_t<scalar_t>;
+  for (int64_t i = 0; i < n; ++i) {
+    const value_t v = static_cast<value_t>(x[i * stride]);
+    const bool take = (v > best[i]) | (v != v);
+    best[i] = take ? v : best[i];
+    best_tap[i] = take ? tap : best_tap[i];
+  }
+}
+
 // Output positions [first, end) along W whose whole window lies inside the
 // input: the vectorised row loop handles them, the per-element body the rest.
 inline std::pair<int64_t, int64_t> interior_outputs(const PoolGeometry& g) {
@@ -145,12 +159,7 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
             } else if constexpr (std::is_same_v<scalar_t, float> && kStride == 2) {
               simd::select_max_stride2(x, best, best_tap, tap, count);
             } else {
-              for (int64_t i = 0; i < count; ++i) {
-                const value_t v = static_cast<value_t>(x[i * stride]);
-                const bool take = (v > best[i]) | (v != v);
-                best[i] = take ? v : best[i];
-                best_tap[i] = take ? tap : best_tap[i];
-              }
+              select_max_generic(x, stride, best, best_tap, tap, count);
             }
           }
         }
@@ -185,15 +194,7 @@ void max_over_taps_generic(const scalar_t* const* rows, const int32_t* taps, int
     best[c] = static_cast<value_t>(rows[0][c]);
     best_tap[c] = taps[0];
   }
-  for (int64_t k = 1; k < count; ++k) {
-    const scalar_t* __restrict__ x = rows[k];
-    for (int64_t c = 0; c < C; ++c) {
-      const value_t v = static_cast<value_t>(x[c]);
-      const bool take = (v > best[c]) | (v != v);
-      best[c] = take ? v : best[c];
-      best_tap[c] = take ? taps[k] : best_tap[c];
-    }
-  }
+  for (int64_t k = 1; k < count; ++k) select_max_generic(rows[k], 1, best, best_tap, taps[k], C);
 }
 
 template <typename scalar_t, typename offset_t>
