@@ -151,9 +151,6 @@ struct UnpoolGeometry {
   int64_t in_plane;
   int64_t out_plane;
   bool channels_last;
-
-  POOL_HD int64_t in_numel() const { return batch * channels * in_plane; }
-  POOL_HD int64_t out_numel() const { return batch * channels * out_plane; }
 };
 
 // Records an out-of-range index; the host reads it after the launch and raises.
