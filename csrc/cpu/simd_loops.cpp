@@ -12,11 +12,11 @@
 namespace pooling_ext {
 namespace simd {
 
-// The loops proper, as inline functions whose restrict-qualified parameters
-// tell the vectoriser that nothing aliases (restrict on local variables is
-// not honoured).
-static inline float bf16_to_float(uint16_t bits) {
-  const uint32_t widened = static_cast<uint32_t>(bits) << 16;
+// Values as float: float itself, or bfloat16 stored as its raw 16 bits.
+static inline float as_float(float value) { return value; }
+
+static inline float as_float(uint16_t bfloat16_bits) {
+  const uint32_t widened = static_cast<uint32_t>(bfloat16_bits) << 16;
   float value;
   std::memcpy(&value, &widened, sizeof(value));
   return value;
@@ -29,30 +29,50 @@ static inline uint16_t float_to_bf16_exact(float value) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-template <int kStride>
-static inline void select_max_loop(const float* __restrict__ x, float* __restrict__ best,
+// The loops proper, as inline functions whose restrict-qualified parameters
+// tell the vectoriser that nothing aliases (restrict on local variables is
+// not honoured). value_t is float or uint16_t (bfloat16 bits).
+template <int kStride, typename value_t>
+static inline void select_max_loop(const value_t* __restrict__ x, float* __restrict__ best,
                                    int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float v = x[kStride * i];
+    const float v = as_float(x[kStride * i]);
     const bool take = (v > best[i]) | (v != v);
     best[i] = take ? v : best[i];
     best_tap[i] = take ? tap : best_tap[i];
   }
 }
 
-static inline void copy_loop(const float* __restrict__ x, float* __restrict__ best, int32_t* __restrict__ best_tap,
-                             int32_t tap, int64_t n) {
+template <typename value_t>
+static inline void copy_loop(const value_t* __restrict__ x, float* __restrict__ best,
+                             int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    best[i] = x[i];
+    best[i] = as_float(x[i]);
     best_tap[i] = tap;
   }
 }
 
-template <typename offset_t>
-static inline void add_where_tap_loop(const float* __restrict__ grad, const offset_t* __restrict__ offset,
-                                      int32_t tap, float* __restrict__ out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? grad[i] : 0.0f;
+template <typename value_t>
+static inline void max_over_taps_impl(const value_t* const* rows, const int32_t* taps, int64_t count, float* best,
+                                      int32_t* best_tap, int64_t C) {
+  copy_loop(rows[0], best, best_tap, taps[0], C);
+  for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
 }
+
+template <typename value_t, typename offset_t>
+static inline void add_where_tap_loop(const value_t* __restrict__ grad, const offset_t* __restrict__ offset,
+                                      int32_t tap, float* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f;
+}
+
+template <typename value_t, typename offset_t>
+static inline void sum_where_taps_impl(const value_t* const* grad_rows, const offset_t* const* offset_rows,
+                                       const int32_t* taps, int64_t count, float* out, int64_t C) {
+  std::fill(out, out + C, 0.0f);
+  for (int64_t k = 0; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
+}
+
+// The ISA-cloned entry points: thin wrappers over the loops above.
 
 POOLING_EXT_ISA_CLONES
 void select_max(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
@@ -67,15 +87,14 @@ void select_max_stride2(const float* x, float* best, int32_t* best_tap, int32_t 
 POOLING_EXT_ISA_CLONES
 void max_over_taps(const float* const* rows, const int32_t* taps, int64_t count, float* best, int32_t* best_tap,
                    int64_t C) {
-  copy_loop(rows[0], best, best_tap, taps[0], C);
-  for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
+  max_over_taps_impl(rows, taps, count, best, best_tap, C);
 }
 
-template <typename offset_t>
-static inline void sum_where_taps_impl(const float* const* grad_rows, const offset_t* const* offset_rows,
-                                       const int32_t* taps, int64_t count, float* out, int64_t C) {
-  std::fill(out, out + C, 0.0f);
-  for (int64_t k = 0; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
+POOLING_EXT_ISA_CLONES
+void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
+                        int32_t* best_tap, float* scratch, int64_t C) {
+  max_over_taps_impl(rows, taps, count, scratch, best_tap, C);
+  for (int64_t c = 0; c < C; ++c) out[c] = float_to_bf16_exact(scratch[c]);
 }
 
 POOLING_EXT_ISA_CLONES
@@ -90,59 +109,16 @@ void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_
   sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
 }
 
-static inline void select_max_bf16_loop(const uint16_t* __restrict__ x, float* __restrict__ best,
-                                        int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = bf16_to_float(x[i]);
-    const bool take = (v > best[i]) | (v != v);
-    best[i] = take ? v : best[i];
-    best_tap[i] = take ? tap : best_tap[i];
-  }
-}
-
-static inline void copy_bf16_loop(const uint16_t* __restrict__ x, float* __restrict__ best,
-                                  int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    best[i] = bf16_to_float(x[i]);
-    best_tap[i] = tap;
-  }
-}
-
-static inline void store_bf16_loop(const float* __restrict__ best, uint16_t* __restrict__ out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16_exact(best[i]);
-}
-
-template <typename offset_t>
-static inline void add_where_tap_bf16_loop(const uint16_t* __restrict__ grad, const offset_t* __restrict__ offset,
-                                           int32_t tap, float* __restrict__ out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? bf16_to_float(grad[i]) : 0.0f;
-}
-
-POOLING_EXT_ISA_CLONES
-void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
-                        int32_t* best_tap, float* scratch, int64_t C) {
-  copy_bf16_loop(rows[0], scratch, best_tap, taps[0], C);
-  for (int64_t k = 1; k < count; ++k) select_max_bf16_loop(rows[k], scratch, best_tap, taps[k], C);
-  store_bf16_loop(scratch, out, C);
-}
-
-template <typename offset_t>
-static inline void sum_where_taps_bf16_impl(const uint16_t* const* grad_rows, const offset_t* const* offset_rows,
-                                            const int32_t* taps, int64_t count, float* out, int64_t C) {
-  std::fill(out, out + C, 0.0f);
-  for (int64_t k = 0; k < count; ++k) add_where_tap_bf16_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
-}
-
 POOLING_EXT_ISA_CLONES
 void sum_where_taps_bf16(const uint16_t* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
                          int64_t count, float* out, int64_t C) {
-  sum_where_taps_bf16_impl(grad_rows, offset_rows, taps, count, out, C);
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
 }
 
 POOLING_EXT_ISA_CLONES
 void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                          int64_t count, float* out, int64_t C) {
-  sum_where_taps_bf16_impl(grad_rows, offset_rows, taps, count, out, C);
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
 }
 
 const char* selected_isa() {
