@@ -90,7 +90,7 @@ def extension():
         sources=sources,
         define_macros=defines,
         # Headers too: a changed header must trigger a rebuild.
-        depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),
+        depends=sorted(glob.glob("csrc/**/*.h", recursive=True) + glob.glob("csrc/**/*.cuh", recursive=True)),
         extra_link_args=["-fopenmp"],
     )
     if with_cuda:

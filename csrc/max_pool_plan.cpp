@@ -64,7 +64,7 @@ void check_max_pool_dtype(const char* op, const at::Tensor& t, bool need_floatin
   TORCH_CHECK_NOT_IMPLEMENTED(ok, op, ": input dtype ", t.scalar_type(), " is not supported");
 }
 
-static void check_backend(const char* op, const at::Tensor& t) {
+void check_backend(const char* op, const at::Tensor& t) {
   TORCH_CHECK_NOT_IMPLEMENTED(t.layout() == at::kStrided, op, ": only strided (dense) tensors are supported, but got ",
                               t.layout());
   TORCH_CHECK_NOT_IMPLEMENTED(!t.is_quantized(), op, ": quantized tensors are not supported");

@@ -1,9 +1,10 @@
 // Schemas, Meta kernels, autograd and the C++ API of the pooling_ext ops.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
 #include "cpu/simd_loops.h"
+#include "autograd_support.h"
+#include "dispatch_call.h"
 #include "max_pool_plan.h"
 #include "ops.h"
 
@@ -31,6 +32,22 @@ static void define_schemas(torch::Library& m) {
       "int[] padding, int[] dilation) -> Tensor");
   m.def("max_unpool(Tensor self, Tensor indices, SymInt[] output_size) -> Tensor");
   m.def("max_unpool_gather(Tensor grad_output, Tensor indices, int dims) -> Tensor");
+  m.def(
+      "avg_pool_forward(Tensor self, int[] kernel_size, int[] stride, int[] padding, bool ceil_mode, "
+      "bool count_include_pad, int? divisor_override) -> Tensor");
+  m.def(
+      "avg_pool_backward(Tensor grad_output, SymInt[] input_size, int[] kernel_size, int[] stride, int[] padding, "
+      "bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor");
+  m.def(
+      "lp_pool_forward(Tensor self, float norm_type, int[] kernel_size, int[] stride, bool ceil_mode, "
+      "bool true_norm) -> Tensor");
+  m.def(
+      "lp_pool_backward(Tensor grad_output, Tensor self, Tensor output, float norm_type, int[] kernel_size, "
+      "int[] stride, bool ceil_mode, bool true_norm) -> Tensor");
+  m.def("gem_forward(Tensor self, Tensor p, float eps) -> Tensor");
+  m.def(
+      "gem_backward(Tensor grad_output, Tensor self, Tensor output, Tensor p, float eps, bool p_requires_grad) "
+      "-> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY(pooling_ext, m) { define_schemas(m); }
@@ -41,11 +58,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-template <typename Signature>
-c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
-}
 
 // ---------------------------------------------------------------- Meta kernels
 
@@ -157,16 +169,6 @@ struct SavedWindow {
                        ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector()};
   }
 };
-
-void save_sizes(AutogradContext* ctx, const char* key, c10::SymIntArrayRef sizes) {
-  ctx->saved_data[key] = c10::IValue(sizes);
-}
-
-std::vector<c10::SymInt> load_sizes(AutogradContext* ctx, const char* key) {
-  std::vector<c10::SymInt> sizes;
-  for (const c10::IValue& v : ctx->saved_data[key].toListRef()) sizes.push_back(v.toSymInt());
-  return sizes;
-}
 
 class MaxPoolGatherFunction;
 

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <tuple>
 
 namespace pooling_ext {
@@ -31,6 +32,28 @@ at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_of
 at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size);
 
 at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims);
+
+// Average pooling (torch's avg_pool rules); autograd-aware, differentiable backward.
+at::Tensor avg_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                            at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                            std::optional<int64_t> divisor_override);
+at::Tensor avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                             at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                             bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override);
+
+// LP (power-average) pooling: torch's lp_pool, fused; true_norm raises |x|
+// instead of x to the power.
+at::Tensor lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, bool ceil_mode, bool true_norm);
+at::Tensor lp_pool_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& output,
+                            double norm_type, at::IntArrayRef kernel_size, at::IntArrayRef stride, bool ceil_mode,
+                            bool true_norm);
+
+// GeM: (mean over the spatial dims of clamp(x, eps)^p)^(1/p), p a one-element tensor.
+at::Tensor gem_forward(const at::Tensor& self, const at::Tensor& p, double eps);
+std::tuple<at::Tensor, at::Tensor> gem_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                                                const at::Tensor& output, const at::Tensor& p, double eps,
+                                                bool p_requires_grad);
 
 // torch.nn.functional-style conveniences for C++ users.
 at::Tensor max_pool2d(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,

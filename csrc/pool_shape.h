@@ -78,6 +78,9 @@ std::vector<I> pooled_shape(const char* family, c10::ArrayRef<I> input_sizes, co
   return out;
 }
 
+// Dense, non-quantized tensors only (NotImplementedError otherwise, as torch).
+void check_backend(const char* op, const at::Tensor& t);
+
 // The memory format input and output share: channels-last for batched 2d/3d
 // input laid out that way, contiguous otherwise.
 at::MemoryFormat pooling_memory_format(const at::Tensor& t, int dims);

@@ -13,10 +13,17 @@ MODULE_REPLACEMENTS = {
     torch.nn.MaxUnpool1d: nn.MaxUnpool1d,
     torch.nn.MaxUnpool2d: nn.MaxUnpool2d,
     torch.nn.MaxUnpool3d: nn.MaxUnpool3d,
+    torch.nn.AvgPool1d: nn.AvgPool1d,
+    torch.nn.AvgPool2d: nn.AvgPool2d,
+    torch.nn.AvgPool3d: nn.AvgPool3d,
+    torch.nn.LPPool1d: nn.LPPool1d,
+    torch.nn.LPPool2d: nn.LPPool2d,
+    torch.nn.LPPool3d: nn.LPPool3d,
 }
 
-# Names in torch.nn.functional that patch() routes to pooling_ext.functional.
-PATCHED_FUNCTIONALS = list(functional.__all__)
+# Names in torch.nn.functional that patch() routes to pooling_ext.functional
+# (our extras, such as gem, have no torch twin to replace).
+PATCHED_FUNCTIONALS = [name for name in functional.__all__ if hasattr(torch_functional, name)]
 
 _TORCH_ORIGINALS = {name: getattr(torch_functional, name) for name in PATCHED_FUNCTIONALS}
 

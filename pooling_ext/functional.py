@@ -9,6 +9,9 @@ __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
     "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
     "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "gem",
 ]
 
 
@@ -105,3 +108,85 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Like torch.nn.functional.max_unpool3d."""
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
+
+
+def _avg_pool(op, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    kernel, strides, pads, _ = _args.window(op, dims, kernel_size, stride, padding)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, torch.SymInt)):
+            raise TypeError(f"{op}(): argument 'divisor_override' must be int, not "
+                            f"{type(divisor_override).__name__}")
+        if divisor_override == 0:
+            raise RuntimeError(f"{op}: divisor_override must be non-zero")
+    return ops.avg_pool_forward(input, kernel, strides, pads, bool(ceil_mode), bool(count_include_pad),
+                                divisor_override)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Like torch.nn.functional.avg_pool1d."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Like torch.nn.functional.avg_pool2d."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Like torch.nn.functional.avg_pool3d."""
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def _lp_pool(op, dims, input, norm_type, kernel_size, stride, ceil_mode, true_norm):
+    if isinstance(norm_type, torch.Tensor):
+        norm_type = float(norm_type)
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)):
+        raise TypeError(f"{op}(): argument 'norm_type' must be a number, not {type(norm_type).__name__}")
+    if norm_type == 0:
+        raise ValueError(f"{op}: norm_type must be a non-zero value, but got {norm_type}")
+    kernel, strides, _, _ = _args.window(op, dims, kernel_size, stride, 0)
+    if not input.is_floating_point():
+        # torch's lp_pool raises integer input to a float power: the default float dtype.
+        input = input.to(torch.get_default_dtype())
+    return ops.lp_pool_forward(input, float(norm_type), kernel, strides, bool(ceil_mode), bool(true_norm))
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, true_norm=False):
+    """Like torch.nn.functional.lp_pool1d, as one fused kernel each way.
+
+    By default it computes what torch computes, x ** p (so negative x to a
+    fractional p gives NaN, pytorch#184037); true_norm=True uses |x| ** p, the
+    true p-norm. Where x ** p overflows but the result does not, the result is
+    still finite (torch gives inf)."""
+    return _lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode, true_norm)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, true_norm=False):
+    """Like torch.nn.functional.lp_pool2d, as one fused kernel each way (see lp_pool1d)."""
+    return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode, true_norm)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, true_norm=False):
+    """Like torch.nn.functional.lp_pool3d, as one fused kernel each way (see lp_pool1d)."""
+    return _lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode, true_norm)
+
+
+def gem(input, p=3.0, eps=1e-6):
+    """Generalized mean pooling: (mean over the spatial dims of clamp(x, eps) ** p) ** (1 / p)
+    for a batched (N, C, L), (N, C, H, W) or (N, C, D, H, W) input; the output
+    keeps N and C and has size 1 in each spatial dim. p is a float or a
+    one-element tensor (it gets a gradient if it requires one; nothing waits
+    on the device for it)."""
+    if isinstance(p, torch.Tensor):
+        exponent = p
+    elif isinstance(p, (int, float)) and not isinstance(p, bool):
+        exponent = torch.tensor(float(p), dtype=torch.float64 if input.dtype == torch.float64 else torch.float32)
+    else:
+        raise TypeError(f"gem(): argument 'p' must be a float or a tensor, not {type(p).__name__}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"gem(): argument 'eps' must be a float, not {type(eps).__name__}")
+    return ops.gem_forward(input, exponent, float(eps))

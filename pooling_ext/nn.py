@@ -5,7 +5,10 @@ import torch
 
 from . import functional as F
 
-__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
+__all__ = [
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+    "AvgPool1d", "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "GeM",
+]
 
 
 class _MaxPoolForward:
@@ -51,3 +54,85 @@ class MaxUnpool2d(_MaxUnpoolForward, torch.nn.MaxUnpool2d):
 class MaxUnpool3d(_MaxUnpoolForward, torch.nn.MaxUnpool3d):
     """torch.nn.MaxUnpool3d on pooling_ext's kernels."""
     _functional = staticmethod(F.max_unpool3d)
+
+
+class AvgPool1d(torch.nn.AvgPool1d):
+    """torch.nn.AvgPool1d on pooling_ext's kernels."""
+
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+
+class _AvgPoolForward:
+    _functional = None
+
+    def forward(self, input):
+        return type(self)._functional(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                      self.count_include_pad, self.divisor_override)
+
+
+class AvgPool2d(_AvgPoolForward, torch.nn.AvgPool2d):
+    """torch.nn.AvgPool2d on pooling_ext's kernels."""
+
+    _functional = staticmethod(F.avg_pool2d)
+
+
+class AvgPool3d(_AvgPoolForward, torch.nn.AvgPool3d):
+    """torch.nn.AvgPool3d on pooling_ext's kernels."""
+
+    _functional = staticmethod(F.avg_pool3d)
+
+
+class _LPPoolForward:
+    """LP pooling as one fused kernel each way. Set `true_norm = True` on an
+    instance for |x| ** p instead of torch's x ** p (see functional.lp_pool1d)."""
+
+    _functional = None
+    true_norm = False
+
+    def forward(self, input):
+        return type(self)._functional(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode,
+                                      true_norm=self.true_norm)
+
+
+class LPPool1d(_LPPoolForward, torch.nn.LPPool1d):
+    """torch.nn.LPPool1d on pooling_ext's fused kernels."""
+
+    _functional = staticmethod(F.lp_pool1d)
+
+
+class LPPool2d(_LPPoolForward, torch.nn.LPPool2d):
+    """torch.nn.LPPool2d on pooling_ext's fused kernels."""
+
+    _functional = staticmethod(F.lp_pool2d)
+
+
+class LPPool3d(_LPPoolForward, torch.nn.LPPool3d):
+    """torch.nn.LPPool3d on pooling_ext's fused kernels."""
+
+    _functional = staticmethod(F.lp_pool3d)
+
+
+class GeM(torch.nn.Module):
+    """Generalized mean pooling (image retrieval heads): (mean over the spatial
+    dims of clamp(x, eps) ** p) ** (1 / p), one fused kernel each way.
+
+    With learnable=True, p is a one-element Parameter trained by the same
+    backward kernel (no host synchronisation); otherwise a buffer."""
+
+    def __init__(self, p=3.0, eps=1e-6, learnable=True):
+        super().__init__()
+        value = torch.full((1,), float(p))
+        if learnable:
+            self.p = torch.nn.Parameter(value)
+        else:
+            self.register_buffer("p", value)
+        self.eps = eps
+
+    def forward(self, input):
+        return F.gem(input, self.p, self.eps)
+
+    def extra_repr(self):
+        kind = "learnable" if isinstance(self.p, torch.nn.Parameter) else "fixed"
+        return f"p={float(self.p.detach().cpu()[0]):.4g} ({kind}), eps={self.eps}"

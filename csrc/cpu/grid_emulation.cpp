@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "../max_pool_grid.h"
+#include "../sum_pool_grid.h"
 
 namespace pooling_ext {
 namespace {
@@ -32,6 +33,12 @@ void register_emulation(torch::Library& m) {
   m.impl("max_pool_indices", &grid_max_pool_indices<Launcher>);
   m.impl("max_unpool", &grid_max_unpool<Launcher>);
   m.impl("max_unpool_gather", &grid_max_unpool_gather<Launcher>);
+  m.impl("avg_pool_forward", &grid_avg_pool_forward<Launcher>);
+  m.impl("avg_pool_backward", &grid_avg_pool_backward<Launcher>);
+  m.impl("lp_pool_forward", &grid_lp_pool_forward<Launcher>);
+  m.impl("lp_pool_backward", &grid_lp_pool_backward<Launcher>);
+  m.impl("gem_forward", &grid_gem_forward<Launcher>);
+  m.impl("gem_backward", &grid_gem_backward<Launcher>);
 }
 
 TORCH_LIBRARY_IMPL(pooling_ext_grid_emulation, CPU, m) { register_emulation<HostGridLauncher<true>>(m); }

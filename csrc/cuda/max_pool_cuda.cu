@@ -1,37 +1,15 @@
-// CUDA kernels of max pooling and unpooling: each is a grid-stride
-// __global__ loop over a per-element body from kernels/max_pool_bodies.h,
+// CUDA kernels of max pooling and unpooling: each is the grid-stride loop of
+// launcher.cuh over a per-element body from kernels/max_pool_bodies.h,
 // launched by the device-independent code in max_pool_grid.h on the current
 // stream under a device guard.
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include "../max_pool_grid.h"
+#include "launcher.cuh"
 
 namespace pooling_ext {
 namespace {
-
-constexpr int kThreadsPerBlock = 256;
-
-template <class Body>
-__global__ void __launch_bounds__(kThreadsPerBlock) grid_stride_kernel(int64_t count, Body body) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step) body(i);
-}
-
-struct CudaLauncher {
-  static constexpr bool kAllowInt32Index = true;
-
-  template <class Body>
-  static void launch(int64_t count, const Body& body) {
-    // Enough blocks to fill every SM several times; the loop covers the rest.
-    const int64_t max_blocks = static_cast<int64_t>(at::cuda::getCurrentDeviceProperties()->multiProcessorCount) * 32;
-    const int64_t blocks = std::min<int64_t>((count + kThreadsPerBlock - 1) / kThreadsPerBlock, max_blocks);
-    grid_stride_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock, 0, at::cuda::getCurrentCUDAStream()>>>(
-        count, body);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
-};
 
 std::tuple<at::Tensor, at::Tensor> max_pool_forward_cuda(const at::Tensor& self, at::IntArrayRef kernel_size,
                                                          at::IntArrayRef stride, at::IntArrayRef padding,

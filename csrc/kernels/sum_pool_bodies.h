@@ -1,0 +1,378 @@
+// Per-element bodies of the window-sum pooling family: average pooling, LP
+// (power-average) pooling and GeM (a power mean over the whole plane).
+//
+// As with max pooling, each body's operator()(linear_index) is what one CUDA
+// thread runs, the CPU grid emulation calls it for every index, and the CPU
+// kernels run `compute` for the windows their vectorised loops leave out.
+// The window policy is the fixed one of window.h with dilation 1; the
+// reduction is described by a ReductionSpec.
+#pragma once
+
+#include <ATen/OpMathType.h>
+
+#include <type_traits>
+
+#include "window.h"
+
+namespace pooling_ext {
+
+// How each window's inputs are reduced.
+enum class WindowReduction : int32_t {
+  kAverage = 0,     // sum / divisor, with torch's avg_pool divisor rules
+  kPowerMean = 1,   // (numerator / padded_count * sum base(x)^p)^(1/p): lp_pool, GeM
+  kExtremeAbs = 2,  // max |x| (lp_pool with p = +inf) or min |x| (p = -inf)
+};
+
+// The base raised to p by kPowerMean.
+enum class PowerBase : int32_t {
+  kSigned = 0,    // x itself, as torch's lp_pool does (a negative x to a fractional p is NaN)
+  kAbsolute = 1,  // |x|: the true p-norm
+  kClampMin = 2,  // max(x, clamp_min): GeM
+};
+
+template <typename acc_t>
+struct ReductionSpec {
+  WindowReduction reduction;
+  bool count_include_pad;    // kAverage
+  int64_t divisor_override;  // kAverage; 0 = none
+  PowerBase base;            // kPowerMean
+  acc_t p;                   // kPowerMean, unless p_device is set
+  const acc_t* p_device;     // kPowerMean: p read from memory (GeM's learnable p: no host sync)
+  acc_t clamp_min;           // PowerBase::kClampMin
+  acc_t numerator;           // kPowerMean: lp_pool's kernel volume; GeM's 1
+  bool smallest;             // kExtremeAbs: min |x| instead of max |x|
+
+  POOL_HD acc_t exponent() const { return p_device != nullptr ? *p_device : p; }
+};
+
+// The host-side description of a reduction, in double; spec<acc_t>() gives
+// what the bodies take.
+struct ReductionArgs {
+  WindowReduction reduction = WindowReduction::kAverage;
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;
+  PowerBase base = PowerBase::kSigned;
+  double p = 1.0;
+  double clamp_min = 0.0;
+  double numerator = 1.0;
+  bool smallest = false;
+
+  template <typename acc_t>
+  ReductionSpec<acc_t> spec(const acc_t* p_device = nullptr) const {
+    return ReductionSpec<acc_t>{reduction, count_include_pad, divisor_override, base, static_cast<acc_t>(p),
+                                p_device, static_cast<acc_t>(clamp_min), static_cast<acc_t>(numerator), smallest};
+  }
+};
+
+// ---------------------------------------------------------------- math helpers
+
+POOL_HD float pow_of(float base, float exponent) { return powf(base, exponent); }
+POOL_HD double pow_of(double base, double exponent) { return pow(base, exponent); }
+POOL_HD float log_of(float v) { return logf(v); }
+POOL_HD double log_of(double v) { return log(v); }
+POOL_HD float abs_of(float v) { return fabsf(v); }
+POOL_HD double abs_of(double v) { return fabs(v); }
+
+template <typename acc_t>
+POOL_HD bool is_finite_value(acc_t v) {
+  return v == v && v - v == acc_t(0);  // false for NaN and +-inf
+}
+
+// base^p; small integer exponents by multiplication (faster, and what the
+// CPU's vectorised loops compute too).
+template <typename acc_t>
+POOL_HD acc_t power(acc_t base, acc_t p) {
+  if (p == acc_t(1)) return base;
+  if (p == acc_t(2)) return base * base;
+  if (p == acc_t(3)) return base * base * base;
+  if (p == acc_t(4)) {
+    const acc_t square = base * base;
+    return square * square;
+  }
+  return pow_of(base, p);
+}
+
+template <typename acc_t>
+POOL_HD acc_t power_base(const ReductionSpec<acc_t>& r, acc_t x) {
+  if (r.base == PowerBase::kAbsolute) return abs_of(x);
+  if (r.base == PowerBase::kClampMin) return x < r.clamp_min ? r.clamp_min : x;  // NaN stays NaN, as torch.clamp
+  return x;
+}
+
+// d base / d x: 1, sign(x), or torch.clamp's mask (x >= min).
+template <typename acc_t>
+POOL_HD acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
+  if (r.base == PowerBase::kAbsolute) return x > acc_t(0) ? acc_t(1) : (x < acc_t(0) ? acc_t(-1) : acc_t(0));
+  if (r.base == PowerBase::kClampMin) return x >= r.clamp_min ? acc_t(1) : acc_t(0);
+  return acc_t(1);
+}
+
+// The power mean's root: torch's lp_pool computes (sum / padded) * numerator
+// and raises it to 1/p.
+template <typename acc_t>
+POOL_HD acc_t power_mean_root(acc_t sum, acc_t padded_count, acc_t numerator, acc_t p) {
+  return pow_of(sum / padded_count * numerator, acc_t(1) / p);
+}
+
+// ---------------------------------------------------------------- window extents
+
+// One dim of a window with dilation 1: input positions [first, end) inside the
+// input, and `padded`, the window's length clipped to the padded input
+// (torch's count_include_pad divisor factor; equal to end - first without padding).
+template <typename I>
+struct WindowExtent {
+  I first;
+  I end;
+  I padded;
+};
+
+template <typename I>
+POOL_HD WindowExtent<I> window_extent(I out_pos, I size, I kernel, I stride, I pad) {
+  const I start = out_pos * stride - pad;
+  I end = start + kernel;
+  if (end > size + pad) end = size + pad;
+  WindowExtent<I> e;
+  e.padded = end - start;
+  e.first = start < 0 ? I(0) : start;
+  e.end = end > size ? size : end;
+  return e;
+}
+
+template <typename I>
+struct WindowBox {
+  WindowExtent<I> d, h, w;
+
+  POOL_HD I padded_count() const { return d.padded * h.padded * w.padded; }
+  POOL_HD I inside_count() const { return (d.end - d.first) * (h.end - h.first) * (w.end - w.first); }
+};
+
+template <typename I>
+POOL_HD WindowBox<I> window_box(const PoolGeometryT<I>& g, I od, I oh, I ow) {
+  return WindowBox<I>{window_extent(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0]),
+                      window_extent(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1]),
+                      window_extent(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2])};
+}
+
+// torch's avg_pool divisor: divisor_override, else the window size clipped to
+// the padded input (count_include_pad) or to the input. The clipping at the
+// padded input's end is torch's ceil_mode rule: the part of a last window
+// past the right padding is never counted.
+template <typename I, typename acc_t>
+POOL_HD I average_divisor(const ReductionSpec<acc_t>& r, const WindowBox<I>& box) {
+  if (r.divisor_override != 0) return static_cast<I>(r.divisor_override);
+  return r.count_include_pad ? box.padded_count() : box.inside_count();
+}
+
+// Calls f(spatial index within the plane) for each input of a window, in
+// torch's order (d, then h, then w).
+template <typename I, typename F>
+POOL_HD void for_each_window_input(const PoolGeometryT<I>& g, const WindowBox<I>& box, const F& f) {
+  for (I id = box.d.first; id < box.d.end; ++id) {
+    for (I ih = box.h.first; ih < box.h.end; ++ih) {
+      const I row = (id * g.in[1] + ih) * g.in[2];
+      for (I iw = box.w.first; iw < box.w.end; ++iw) f(row + iw);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- bodies
+
+// Forward: one output element per index.
+template <typename scalar_t, typename index_t = int64_t>
+struct WindowSumForwardBody {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t* input;
+  scalar_t* output;
+  PoolGeometryT<index_t> g;
+  ReductionSpec<acc_t> r;
+
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t out_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
+    output[out_linear] = compute(p.n, p.c, o.d, o.h, o.w);
+  }
+
+  POOL_HD acc_t at(index_t n, index_t c, index_t spatial) const {
+    return static_cast<acc_t>(input[layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, spatial)]);
+  }
+
+  POOL_HD scalar_t compute(index_t n, index_t c, index_t od, index_t oh, index_t ow) const {
+    const WindowBox<index_t> box = window_box(g, od, oh, ow);
+    if (r.reduction == WindowReduction::kAverage) {
+      acc_t sum = acc_t(0);
+      for_each_window_input(g, box, [&](index_t s) { sum += at(n, c, s); });
+      // Integer input divides as integers (truncating), as torch's int64 avg_pool.
+      return static_cast<scalar_t>(sum / static_cast<acc_t>(average_divisor(r, box)));
+    }
+    if constexpr (std::is_integral_v<scalar_t>) {
+      return scalar_t(0);  // only average pooling runs on integers
+    } else if (r.reduction == WindowReduction::kExtremeAbs) {
+      return static_cast<scalar_t>(extreme_abs(n, c, box).value);
+    } else {
+      return static_cast<scalar_t>(power_mean(n, c, box));
+    }
+  }
+
+  // kPowerMean. Where the plain power sum overflows (large p) the window is
+  // summed again relative to its dominant element m, whose p-th power would
+  // overflow: (c * sum x^p)^(1/p) = m * (c * sum (x/m)^p)^(1/p).
+  POOL_HD acc_t power_mean(index_t n, index_t c, const WindowBox<index_t>& box) const {
+    const acc_t p = r.exponent();
+    const acc_t padded = static_cast<acc_t>(box.padded_count());
+    acc_t sum = acc_t(0);
+    for_each_window_input(g, box, [&](index_t s) { sum += power(power_base(r, at(n, c, s)), p); });
+    if (is_finite_value(sum)) return power_mean_root(sum, padded, r.numerator, p);
+    // The element whose |x|^p is largest: the largest |x| for p > 0, the smallest for p < 0.
+    acc_t dominant = acc_t(0);
+    bool first = true;
+    for_each_window_input(g, box, [&](index_t s) {
+      const acc_t m = abs_of(power_base(r, at(n, c, s)));
+      if (first || (p > acc_t(0) ? m > dominant : m < dominant)) dominant = m;
+      first = false;
+    });
+    if (!is_finite_value(dominant) || dominant == acc_t(0)) return power_mean_root(sum, padded, r.numerator, p);
+    acc_t scaled = acc_t(0);
+    for_each_window_input(g, box, [&](index_t s) { scaled += power(power_base(r, at(n, c, s)) / dominant, p); });
+    return dominant * power_mean_root(scaled, padded, r.numerator, p);
+  }
+
+  struct Extreme {
+    acc_t value;
+    index_t spatial;  // the winning input's index within its plane
+  };
+
+  // kExtremeAbs: max_pool's rules on |x| (or on -|x|, negated, for the
+  // minimum): the first maximum wins, a NaN always replaces.
+  POOL_HD Extreme extreme_abs(index_t n, index_t c, const WindowBox<index_t>& box) const {
+    acc_t best = acc_t(0);
+    index_t best_spatial = index_t(-1);
+    for_each_window_input(g, box, [&](index_t s) {
+      const acc_t magnitude = abs_of(at(n, c, s));
+      const acc_t v = r.smallest ? -magnitude : magnitude;
+      if (best_spatial < 0 || replaces_max(v, best)) {
+        best = v;
+        best_spatial = s;
+      }
+    });
+    return Extreme{r.smallest ? -best : best, best_spatial};
+  }
+};
+
+// Backward as a gather: each input element sums its share of the gradient of
+// every output whose window contains it. No atomics: deterministic.
+//   average:    grad / divisor
+//   power mean: grad * (numerator / padded) * (base(x) / y)^(p-1) * base'(x),
+//               zero where y = 0 (torch: zero gradient where the power sum is zero)
+//   extreme:    grad * sign(x) for the window's winning input only
+template <typename scalar_t, typename index_t = int64_t>
+struct WindowSumBackwardBody {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t* grad_output;
+  const scalar_t* input;   // power mean and extreme only
+  const scalar_t* output;  // power mean only
+  scalar_t* grad_input;
+  PoolGeometryT<index_t> g;
+  ReductionSpec<acc_t> r;
+
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t in_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
+    const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
+    const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
+    const index_t step = g.channels_last ? g.channels : index_t(1);
+    const OutRange<index_t> rd = covering_outputs(i.d, g.out[0], g.kernel[0], g.stride[0], g.pad[0], index_t(1));
+    const OutRange<index_t> rh = covering_outputs(i.h, g.out[1], g.kernel[1], g.stride[1], g.pad[1], index_t(1));
+    const OutRange<index_t> rw = covering_outputs(i.w, g.out[2], g.kernel[2], g.stride[2], g.pad[2], index_t(1));
+    acc_t x = acc_t(0), p_minus_one = acc_t(0), slope = acc_t(0);
+    if constexpr (!std::is_integral_v<scalar_t>) {
+      if (r.reduction != WindowReduction::kAverage) {
+        x = static_cast<acc_t>(input[in_linear]);
+        p_minus_one = r.exponent() - acc_t(1);
+        slope = r.reduction == WindowReduction::kExtremeAbs
+                    ? (x > acc_t(0) ? acc_t(1) : (x < acc_t(0) ? acc_t(-1) : acc_t(0)))
+                    : power_base_slope(r, x);
+      }
+    }
+    const WindowSumForwardBody<scalar_t, index_t> window{input, nullptr, g, r};
+    acc_t acc = acc_t(0);
+    for (index_t od = rd.first; od <= rd.last; ++od) {
+      for (index_t oh = rh.first; oh <= rh.last; ++oh) {
+        for (index_t ow = rw.first; ow <= rw.last; ++ow) {
+          const index_t o = plane_base + ((od * g.out[1] + oh) * g.out[2] + ow) * step;
+          const acc_t grad = static_cast<acc_t>(grad_output[o]);
+          const WindowBox<index_t> box = window_box(g, od, oh, ow);
+          if (r.reduction == WindowReduction::kAverage) {
+            acc += grad / static_cast<acc_t>(average_divisor(r, box));
+          } else if constexpr (!std::is_integral_v<scalar_t>) {
+            if (r.reduction == WindowReduction::kExtremeAbs) {
+              if (window.extreme_abs(p.n, p.c, box).spatial == p.spatial) acc += grad * slope;
+            } else {
+              const acc_t y = static_cast<acc_t>(output[o]);
+              if (y == acc_t(0)) continue;
+              const acc_t scale = r.numerator / static_cast<acc_t>(box.padded_count());
+              acc += grad * scale * power(power_base(r, x) / y, p_minus_one) * slope;
+            }
+          }
+        }
+      }
+    }
+    grad_input[in_linear] = static_cast<scalar_t>(acc);
+  }
+};
+
+// GeM's gradient with respect to p, one partial per output: with u = base(x)/y,
+//   dy/dp = y * (numerator / padded) / p * sum u^p ln u,
+// which stays finite wherever y does (u is at most count^(1/p)). The partials
+// are then summed in a fixed order (ChunkSumBody): deterministic, no atomics.
+template <typename scalar_t, typename index_t = int64_t>
+struct PowerMeanExponentGradBody {
+  using acc_t = at::opmath_type<scalar_t>;
+  const scalar_t* grad_output;
+  const scalar_t* input;
+  const scalar_t* output;
+  acc_t* partial;  // one per output element
+  PoolGeometryT<index_t> g;
+  ReductionSpec<acc_t> r;
+
+  POOL_HD void operator()(int64_t linear) const {
+    const index_t out_linear = static_cast<index_t>(linear);
+    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
+    const acc_t y = static_cast<acc_t>(output[out_linear]);
+    if (y == acc_t(0)) {
+      partial[out_linear] = acc_t(0);
+      return;
+    }
+    const WindowBox<index_t> box = window_box(g, o.d, o.h, o.w);
+    const acc_t exponent = r.exponent();
+    acc_t sum = acc_t(0);
+    for_each_window_input(g, box, [&](index_t s) {
+      const acc_t x = static_cast<acc_t>(input[layout_offset(g.channels_last, g.channels, g.in_plane(), p.n, p.c, s)]);
+      const acc_t u = power_base(r, x) / y;
+      if (u != acc_t(0)) sum += pow_of(u, exponent) * log_of(u);  // u^p ln u -> 0 as u -> 0
+    });
+    const acc_t scale = r.numerator / static_cast<acc_t>(box.padded_count());
+    partial[out_linear] = static_cast<acc_t>(grad_output[out_linear]) * y * scale / exponent * sum;
+  }
+};
+
+// One level of a fixed-order sum: out[k] = in[k * kChunk] + ... (up to kChunk
+// consecutive values), each added in index order.
+template <typename acc_t>
+struct ChunkSumBody {
+  static constexpr int64_t kChunk = 256;
+  const acc_t* in;
+  acc_t* out;
+  int64_t count;
+
+  POOL_HD void operator()(int64_t chunk) const {
+    const int64_t begin = chunk * kChunk;
+    const int64_t end = begin + kChunk < count ? begin + kChunk : count;
+    acc_t sum = acc_t(0);
+    for (int64_t i = begin; i < end; ++i) sum += in[i];
+    out[chunk] = sum;
+  }
+};
+
+}  // namespace pooling_ext
