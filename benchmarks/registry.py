@@ -20,6 +20,7 @@ class Case:
     channels_last: bool = False
     backward: bool = True
     cpu_batch: int = None  # smaller batch on the CPU keeps the run short
+    rtol: float = 0.0      # 0: results must equal torch's bit for bit; else allclose (sums in another order)
 
     def inputs(self, device, dtype, batch=None):
         shape = (batch or self.shape[0],) + tuple(self.shape[1:])
@@ -72,5 +73,40 @@ def _unpool_cases():
                   make_inputs=_unpool_inputs, cpu_batch=2))
 
 
+def _avg_lp_cases():
+    specs = [
+        # name, family, shape, dims, functional pair, args, cpu batch
+        ("inception avg 3x3 s1 p1", "avg", (32, 288, 35, 35), 2, (PF.avg_pool2d, TF.avg_pool2d), (3, 1, 1), 4),
+        ("densenet transition avg 2x2 s2", "avg", (32, 256, 56, 56), 2, (PF.avg_pool2d, TF.avg_pool2d), (2, 2), 4),
+        ("video avg3d 2x2x2", "avg", (8, 64, 16, 56, 56), 3, (PF.avg_pool3d, TF.avg_pool3d), (2,), 2),
+        ("audio/text avg1d 3 s2 p1", "avg", (32, 256, 4000), 1, (PF.avg_pool1d, TF.avg_pool1d), (3, 2, 1), 8),
+        ("lp p=2 3x3 s2", "lp", (32, 64, 112, 112), 2, (PF.lp_pool2d, TF.lp_pool2d), (2, 3, 2), 4),
+    ]
+    for name, family, shape, dims, (ours_fn, theirs_fn), args, cpu_batch in specs:
+        ours, theirs = _pool_pair(ours_fn, theirs_fn, *args)
+        register(Case(name, family, shape, ours, theirs, cpu_batch=cpu_batch, rtol=1e-5))
+        if dims >= 2:
+            register(Case(name + " (channels_last)", family, shape, ours, theirs, channels_last=True,
+                          cpu_batch=cpu_batch, rtol=1e-5))
+
+
+def gem_composite(x, p, eps=1e-6):
+    """GeM as users write it with torch ops (cirtorch, timm)."""
+    return TF.avg_pool2d(x.clamp(min=eps).pow(p), x.shape[-2:]).pow(1.0 / p)
+
+
+def _gem_inputs(x):
+    return x, torch.full((1,), 3.0, device=x.device)  # p, learnable in fwd+bwd
+
+
+def _gem_cases():
+    for channels_last in (False, True):
+        register(Case("gem p=3 2048x7x7" + (" (channels_last)" if channels_last else ""), "gem", (64, 2048, 7, 7),
+                      PF.gem, gem_composite, make_inputs=_gem_inputs, channels_last=channels_last, cpu_batch=8,
+                      rtol=1e-5))
+
+
 _max_cases()
 _unpool_cases()
+_avg_lp_cases()
+_gem_cases()

@@ -1,24 +1,520 @@
-// The CPU loops of the window-sum family (placeholder: element-wise).
+// The CPU loops of the window-sum family (average, LP, GeM), parallel with
+// at::parallel_for and written so the compiler vectorises them:
+//   contiguous:    each output row accumulates tap by tap across the whole
+//                  row of interior outputs (a loop over output width); the
+//                  backward scatters one (n, c) plane per task, in order;
+//   channels-last: loops across channels, per output (forward) or per input
+//                  position gathering its covering outputs (backward);
+//   global window: one reduction per plane in 16 independent lanes.
+// What a window adds up is a Term (the average's x, or base(x)^p with small
+// integer p unrolled); windows the loops leave out (borders, overflowing
+// power sums, extreme-|x| reductions) run the shared bodies themselves, so
+// every result follows the rules of kernels/sum_pool_bodies.h. Every order of
+// accumulation is fixed: results do not depend on the thread count.
 #pragma once
 
 #include <ATen/Parallel.h>
 
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
 #include "../kernels/sum_pool_bodies.h"
+#include "loop_support.h"
 
 namespace pooling_ext {
 namespace cpu {
 
-template <typename scalar_t>
-void window_sum_forward(const WindowSumForwardBody<scalar_t, int64_t>& body) {
-  at::parallel_for(0, body.g.out_numel(), 16384, [&](int64_t begin, int64_t end) {
+// ---------------------------------------------------------------- terms
+
+template <typename acc_t>
+struct AverageTerm {
+  static constexpr bool kAverage = true;
+  acc_t value(acc_t x) const { return x; }
+};
+
+// base(x)^p; kPower 2, 3, 4 unrolled, 0 for any other p (known at run time).
+template <typename acc_t, int kPower, PowerBase kBase>
+struct PowerTerm {
+  static constexpr bool kAverage = false;
+  acc_t p;
+  acc_t clamp_min;
+
+  acc_t base(acc_t x) const {
+    if constexpr (kBase == PowerBase::kAbsolute) {
+      return std::abs(x);
+    } else if constexpr (kBase == PowerBase::kClampMin) {
+      return x < clamp_min ? clamp_min : x;
+    } else {
+      return x;
+    }
+  }
+  acc_t slope(acc_t x) const {
+    if constexpr (kBase == PowerBase::kAbsolute) {
+      return x > acc_t(0) ? acc_t(1) : (x < acc_t(0) ? acc_t(-1) : acc_t(0));
+    } else if constexpr (kBase == PowerBase::kClampMin) {
+      return x >= clamp_min ? acc_t(1) : acc_t(0);
+    } else {
+      return acc_t(1);
+    }
+  }
+  acc_t value(acc_t x) const {
+    const acc_t b = base(x);
+    if constexpr (kPower == 2) return b * b;
+    if constexpr (kPower == 3) return b * b * b;
+    if constexpr (kPower == 4) return (b * b) * (b * b);
+    return power(b, p);
+  }
+  // (base(x) / y)^(p-1) * base'(x) given inv_y = 1 / y, zero where y = 0 (inv_y = 0).
+  acc_t grad(acc_t x, acc_t inv_y) const {
+    const acc_t ratio = base(x) * inv_y;
+    if constexpr (kPower == 2) return ratio * slope(x);
+    if constexpr (kPower == 3) return ratio * ratio * slope(x);
+    if constexpr (kPower == 4) return ratio * ratio * ratio * slope(x);
+    return inv_y == acc_t(0) ? acc_t(0) : power(ratio, p - acc_t(1)) * slope(x);
+  }
+};
+
+// Calls f(term) with the Term of the body's reduction (average or power mean).
+template <typename acc_t, class F>
+void with_term(const ReductionSpec<acc_t>& r, const F& f) {
+  if (r.reduction == WindowReduction::kAverage) {
+    f(AverageTerm<acc_t>{});
+    return;
+  }
+  if constexpr (!std::is_integral_v<acc_t>) {
+    const acc_t p = r.exponent();
+    auto with_base = [&](auto base) {
+      constexpr PowerBase kBase = decltype(base)::value;
+      if (p == acc_t(2)) {
+        f(PowerTerm<acc_t, 2, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(3)) {
+        f(PowerTerm<acc_t, 3, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(4)) {
+        f(PowerTerm<acc_t, 4, kBase>{p, r.clamp_min});
+      } else {
+        f(PowerTerm<acc_t, 0, kBase>{p, r.clamp_min});
+      }
+    };
+    if (r.base == PowerBase::kAbsolute) {
+      with_base(std::integral_constant<PowerBase, PowerBase::kAbsolute>{});
+    } else if (r.base == PowerBase::kClampMin) {
+      with_base(std::integral_constant<PowerBase, PowerBase::kClampMin>{});
+    } else {
+      with_base(std::integral_constant<PowerBase, PowerBase::kSigned>{});
+    }
+  }
+}
+
+// The value of an interior window from its sum: the average, or the power
+// mean's root (NaN-free overflow handling is the body's: `fallback`).
+template <class Term, typename acc_t>
+struct WindowFinish {
+  const ReductionSpec<acc_t>& r;
+  int64_t divisor;   // average
+  acc_t padded;      // power mean: padded window size
+  acc_t p;
+
+  template <class Fallback>
+  acc_t operator()(acc_t sum, const Fallback& fallback) const {
+    if constexpr (Term::kAverage) {
+      return sum / static_cast<acc_t>(divisor);
+    } else {
+      if (!is_finite_value(sum)) return fallback();
+      return power_mean_root(sum, padded, r.numerator, p);
+    }
+  }
+};
+
+template <typename acc_t, class Term>
+WindowFinish<Term, acc_t> window_finish(const ReductionSpec<acc_t>& r, const WindowBox<int64_t>& box) {
+  if constexpr (Term::kAverage) {
+    return {r, average_divisor(r, box), acc_t(0), acc_t(0)};
+  } else {
+    return {r, 1, static_cast<acc_t>(box.padded_count()), r.exponent()};
+  }
+}
+
+// Per-dim tables of the window extents of every output position.
+struct ExtentTables {
+  std::vector<WindowExtent<int64_t>> dim[kMaxSpatialDims];
+
+  explicit ExtentTables(const PoolGeometry& g) {
+    for (int d = 0; d < kMaxSpatialDims; ++d) {
+      dim[d] = per_position_table(
+          g.out[d], [&](int64_t o) { return window_extent(o, g.in[d], g.kernel[d], g.stride[d], g.pad[d]); });
+    }
+  }
+  WindowBox<int64_t> box(int64_t od, int64_t oh, int64_t ow) const {
+    return WindowBox<int64_t>{dim[0][od], dim[1][oh], dim[2][ow]};
+  }
+};
+
+// ---------------------------------------------------------------- contiguous forward
+
+// sums[ow] += term(x[ow * stride + offset]) for the interior outputs.
+template <int kStride, typename scalar_t, typename acc_t, class Term>
+inline void add_tap_across_row(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t first, int64_t end,
+                               int64_t stride, int64_t offset, const Term& term) {
+  const int64_t s = kStride > 0 ? kStride : stride;
+  for (int64_t ow = first; ow < end; ++ow) sums[ow] += term.value(static_cast<acc_t>(x[ow * s + offset]));
+}
+
+// Output positions [first, end) along W whose window lies inside the input.
+inline std::pair<int64_t, int64_t> interior_range(const PoolGeometry& g) {
+  const int64_t s = g.stride[2], p = g.pad[2];
+  const int64_t first = std::min(g.out[2], (p + s - 1) / s);
+  const int64_t last_ok = g.in[2] - g.kernel[2] + p;  // ow * s <= last_ok
+  const int64_t end = last_ok < 0 ? 0 : std::min(g.out[2], last_ok / s + 1);
+  return {first, std::max(first, end)};
+}
+
+template <int kStride, typename scalar_t, class Term>
+void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  const auto [first, end] = interior_range(g);
+  const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  at::parallel_for(0, rows, grain_for(g.out[2] * g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> sum_buffer(g.out[2]);
+    acc_t* sums = sum_buffer.data();
+    for (int64_t row = begin; row < stop; ++row) {
+      const int64_t oh = row % g.out[1];
+      const int64_t od = (row / g.out[1]) % g.out[0];
+      const int64_t nc = row / (g.out[1] * g.out[0]);
+      const int64_t n = nc / g.channels, c = nc % g.channels;
+      const scalar_t* plane = body.input + nc * g.in_plane();
+      scalar_t* out = body.output + row * g.out[2];
+      const WindowExtent<int64_t>& ed = extents.dim[0][od];
+      const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+      std::fill(sums + first, sums + end, acc_t(0));
+      for (int64_t id = ed.first; id < ed.end; ++id) {
+        for (int64_t ih = eh.first; ih < eh.end; ++ih) {
+          const scalar_t* x = plane + (id * g.in[1] + ih) * g.in[2];
+          for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+            add_tap_across_row<kStride>(x, sums, first, end, g.stride[2], tw - g.pad[2], term);
+          }
+        }
+      }
+      if (first < end) {
+        const auto finish = window_finish<acc_t, Term>(body.r, extents.box(od, oh, first));
+        for (int64_t ow = first; ow < end; ++ow) {
+          out[ow] = static_cast<scalar_t>(finish(sums[ow], [&] { return static_cast<acc_t>(body.compute(n, c, od, oh, ow)); }));
+        }
+      }
+      for (int64_t ow = 0; ow < first; ++ow) out[ow] = body.compute(n, c, od, oh, ow);
+      for (int64_t ow = end; ow < g.out[2]; ++ow) out[ow] = body.compute(n, c, od, oh, ow);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- contiguous backward
+
+// grad_in[ow * stride + offset] += weight[ow] * term.grad(x[...], inv_y[ow]) for
+// the interior outputs (the average's share is the weight itself).
+template <int kStride, typename scalar_t, typename acc_t, class Term>
+inline void scatter_tap_across_row(acc_t* __restrict__ grad_in, const scalar_t* __restrict__ x,
+                                   const acc_t* __restrict__ weight, const acc_t* __restrict__ inv_y, int64_t first,
+                                   int64_t end, int64_t stride, int64_t offset, const Term& term) {
+  const int64_t s = kStride > 0 ? kStride : stride;
+  for (int64_t ow = first; ow < end; ++ow) {
+    if constexpr (Term::kAverage) {
+      grad_in[ow * s + offset] += weight[ow];
+    } else {
+      grad_in[ow * s + offset] += weight[ow] * term.grad(static_cast<acc_t>(x[ow * s + offset]), inv_y[ow]);
+    }
+  }
+}
+
+template <int kStride, typename scalar_t, class Term>
+void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ReductionSpec<acc_t>& r = body.r;
+  const ExtentTables extents(g);
+  const auto [first, end] = interior_range(g);
+  constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;  // else a float plane, rounded at the end
+  const int64_t planes = g.batch * g.channels;
+  at::parallel_for(0, planes, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane());
+    std::vector<acc_t> weight(g.out[2]), inv_y(g.out[2]);
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      scalar_t* grad_in = body.grad_input + plane * g.in_plane();
+      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
+      std::fill(acc, acc + g.in_plane(), acc_t(0));
+      const scalar_t* grad = body.grad_output + plane * g.out_plane();
+      const scalar_t* out = Term::kAverage ? nullptr : body.output + plane * g.out_plane();
+      const scalar_t* x_plane = Term::kAverage ? nullptr : body.input + plane * g.in_plane();
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+          const int64_t o_row = (od * g.out[1] + oh) * g.out[2];
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            const WindowBox<int64_t> box = extents.box(od, oh, ow);
+            const acc_t gv = static_cast<acc_t>(grad[o_row + ow]);
+            if constexpr (Term::kAverage) {
+              weight[ow] = gv / static_cast<acc_t>(average_divisor(r, box));
+            } else {
+              const acc_t y = static_cast<acc_t>(out[o_row + ow]);
+              const bool zero = y == acc_t(0);
+              weight[ow] = zero ? acc_t(0) : gv * (r.numerator / static_cast<acc_t>(box.padded_count()));
+              inv_y[ow] = zero ? acc_t(0) : acc_t(1) / y;
+            }
+          }
+          const WindowExtent<int64_t>& ed = extents.dim[0][od];
+          const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+          for (int64_t id = ed.first; id < ed.end; ++id) {
+            for (int64_t ih = eh.first; ih < eh.end; ++ih) {
+              const int64_t row = (id * g.in[1] + ih) * g.in[2];
+              acc_t* a = acc + row;
+              const scalar_t* x = Term::kAverage ? nullptr : x_plane + row;
+              for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+                scatter_tap_across_row<kStride>(a, x, weight.data(), inv_y.data(), first, end, g.stride[2],
+                                                tw - g.pad[2], term);
+              }
+              auto border = [&](int64_t ow) {
+                const WindowExtent<int64_t>& ew = extents.dim[2][ow];
+                for (int64_t iw = ew.first; iw < ew.end; ++iw) {
+                  if constexpr (Term::kAverage) {
+                    a[iw] += weight[ow];
+                  } else {
+                    a[iw] += weight[ow] * term.grad(static_cast<acc_t>(x[iw]), inv_y[ow]);
+                  }
+                }
+              };
+              for (int64_t ow = 0; ow < first; ++ow) border(ow);
+              for (int64_t ow = end; ow < g.out[2]; ++ow) border(ow);
+            }
+          }
+        }
+      }
+      if constexpr (!kInPlace) {
+        for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------- global window (contiguous)
+
+// A window covering the whole plane: one reduction per plane, in 16 lanes.
+inline bool is_global_window(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d]) return false;
+  }
+  return true;
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+inline acc_t sum_plane_in_lanes(const scalar_t* __restrict__ x, int64_t count, const Term& term) {
+  constexpr int64_t kLanes = 16;
+  acc_t lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term.value(static_cast<acc_t>(x[i + j]));
+  }
+  for (int64_t j = 0; i + j < count; ++j) lanes[j] += term.value(static_cast<acc_t>(x[i + j]));
+  acc_t sum = acc_t(0);
+  for (int64_t j = 0; j < kLanes; ++j) sum += lanes[j];
+  return sum;
+}
+
+template <typename scalar_t, class Term>
+void forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const WindowBox<int64_t> box = window_box<int64_t>(g, 0, 0, 0);
+  const auto finish = window_finish<acc_t, Term>(body.r, box);
+  const int64_t planes = g.batch * g.channels;
+  at::parallel_for(0, planes, grain_for(g.in_plane()), [&](int64_t begin, int64_t stop) {
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      const acc_t sum = sum_plane_in_lanes<scalar_t, acc_t>(body.input + plane * g.in_plane(), g.in_plane(), term);
+      const int64_t n = plane / g.channels, c = plane % g.channels;
+      body.output[plane] =
+          static_cast<scalar_t>(finish(sum, [&] { return static_cast<acc_t>(body.compute(n, c, 0, 0, 0)); }));
+    }
+  });
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+inline void spread_over_plane(scalar_t* __restrict__ grad_in, const scalar_t* __restrict__ x, int64_t count,
+                              acc_t weight, acc_t inv_y, const Term& term) {
+  for (int64_t i = 0; i < count; ++i) {
+    if constexpr (Term::kAverage) {
+      grad_in[i] = static_cast<scalar_t>(weight);
+    } else {
+      grad_in[i] = static_cast<scalar_t>(weight * term.grad(static_cast<acc_t>(x[i]), inv_y));
+    }
+  }
+}
+
+template <typename scalar_t, class Term>
+void backward_global(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ReductionSpec<acc_t>& r = body.r;
+  const WindowBox<int64_t> box = window_box<int64_t>(g, 0, 0, 0);
+  const int64_t planes = g.batch * g.channels;
+  at::parallel_for(0, planes, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      const acc_t gv = static_cast<acc_t>(body.grad_output[plane]);
+      acc_t weight, inv_y = acc_t(0);
+      if constexpr (Term::kAverage) {
+        weight = gv / static_cast<acc_t>(average_divisor(r, box));
+      } else {
+        const acc_t y = static_cast<acc_t>(body.output[plane]);
+        weight = y == acc_t(0) ? acc_t(0) : gv * (r.numerator / static_cast<acc_t>(box.padded_count()));
+        inv_y = y == acc_t(0) ? acc_t(0) : acc_t(1) / y;
+      }
+      const scalar_t* x = Term::kAverage ? nullptr : body.input + plane * g.in_plane();
+      spread_over_plane<scalar_t, acc_t>(body.grad_input + plane * g.in_plane(), x, g.in_plane(), weight, inv_y,
+                                         term);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- channels-last
+
+template <typename scalar_t, typename acc_t, class Term>
+inline void add_row_across_channels(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t C,
+                                    const Term& term) {
+  for (int64_t c = 0; c < C; ++c) sums[c] += term.value(static_cast<acc_t>(x[c]));
+}
+
+template <typename scalar_t, class Term>
+void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  const ExtentTables extents(g);
+  const int64_t positions = g.batch * g.out_plane();
+  at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> sums(C);
+    PositionCursor cursor(g.out, begin);
+    for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+      const WindowBox<int64_t> box = extents.box(cursor.d, cursor.h, cursor.w);
+      std::fill(sums.begin(), sums.end(), acc_t(0));
+      for (int64_t id = box.d.first; id < box.d.end; ++id) {
+        for (int64_t ih = box.h.first; ih < box.h.end; ++ih) {
+          for (int64_t iw = box.w.first; iw < box.w.end; ++iw) {
+            const int64_t in_pos = cursor.n * g.in_plane() + (id * g.in[1] + ih) * g.in[2] + iw;
+            add_row_across_channels<scalar_t, acc_t>(body.input + in_pos * C, sums.data(), C, term);
+          }
+        }
+      }
+      const auto finish = window_finish<acc_t, Term>(body.r, box);
+      scalar_t* out = body.output + pos * C;
+      for (int64_t c = 0; c < C; ++c) {
+        out[c] = static_cast<scalar_t>(finish(
+            sums[c], [&] { return static_cast<acc_t>(body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w)); }));
+      }
+    }
+  });
+}
+
+// acc[c] += share of output row o for every channel.
+template <typename scalar_t, typename acc_t, class Term>
+inline void gather_row_across_channels(acc_t* __restrict__ acc, const scalar_t* __restrict__ grad,
+                                       const scalar_t* __restrict__ out, const scalar_t* __restrict__ x, acc_t scale,
+                                       int64_t C, const Term& term) {
+  for (int64_t c = 0; c < C; ++c) {
+    if constexpr (Term::kAverage) {
+      acc[c] += static_cast<acc_t>(grad[c]) / scale;  // scale is the divisor
+    } else {
+      const acc_t y = static_cast<acc_t>(out[c]);
+      const acc_t inv_y = y == acc_t(0) ? acc_t(0) : acc_t(1) / y;
+      acc[c] += static_cast<acc_t>(grad[c]) * scale * term.grad(static_cast<acc_t>(x[c]), inv_y);
+    }
+  }
+}
+
+template <typename scalar_t, class Term>
+void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ReductionSpec<acc_t>& r = body.r;
+  const int64_t C = g.channels;
+  const ExtentTables extents(g);
+  std::vector<OutRange<int64_t>> covering[kMaxSpatialDims];
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    covering[d] = per_position_table(g.in[d], [&](int64_t i) {
+      return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], int64_t(1));
+    });
+  }
+  const int64_t positions = g.batch * g.in_plane();
+  at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> acc(C);
+    PositionCursor cursor(g.in, begin);
+    for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+      std::fill(acc.begin(), acc.end(), acc_t(0));
+      const scalar_t* x = Term::kAverage ? nullptr : body.input + pos * C;
+      const OutRange<int64_t>& rd = covering[0][cursor.d];
+      const OutRange<int64_t>& rh = covering[1][cursor.h];
+      const OutRange<int64_t>& rw = covering[2][cursor.w];
+      for (int64_t od = rd.first; od <= rd.last; ++od) {
+        for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
+          for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
+            const WindowBox<int64_t> box = extents.box(od, oh, ow);
+            const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
+            const acc_t scale = Term::kAverage ? static_cast<acc_t>(average_divisor(r, box))
+                                               : r.numerator / static_cast<acc_t>(box.padded_count());
+            const scalar_t* out = Term::kAverage ? nullptr : body.output + o;
+            gather_row_across_channels<scalar_t, acc_t>(acc.data(), body.grad_output + o, out, x, scale, C, term);
+          }
+        }
+      }
+      scalar_t* grad_in = body.grad_input + pos * C;
+      for (int64_t c = 0; c < C; ++c) grad_in[c] = static_cast<scalar_t>(acc[c]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- entry points
+
+template <class Body>
+void run_elementwise(int64_t count, const Body& body) {
+  at::parallel_for(0, count, kGrainElements / 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });
 }
 
 template <typename scalar_t>
+void window_sum_forward(const WindowSumForwardBody<scalar_t, int64_t>& body) {
+  const PoolGeometry& g = body.g;
+  if (body.r.reduction == WindowReduction::kExtremeAbs) return run_elementwise(g.out_numel(), body);
+  with_term(body.r, [&](const auto& term) {
+    if (g.channels_last) {
+      forward_channels_last(body, term);
+    } else if (is_global_window(g)) {
+      forward_global(body, term);
+    } else {
+      // Compile-time strides 1 and 2 (most networks) for float32; any stride otherwise.
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (g.stride[2] == 1) return forward_rows<1>(body, term);
+        if (g.stride[2] == 2) return forward_rows<2>(body, term);
+      }
+      forward_rows<0>(body, term);
+    }
+  });
+}
+
+template <typename scalar_t>
 void window_sum_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
-  at::parallel_for(0, body.g.in_numel(), 16384, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) body(i);
+  const PoolGeometry& g = body.g;
+  if (body.r.reduction == WindowReduction::kExtremeAbs) return run_elementwise(g.in_numel(), body);
+  with_term(body.r, [&](const auto& term) {
+    if (g.channels_last) {
+      backward_channels_last(body, term);
+    } else if (is_global_window(g)) {
+      backward_global(body, term);
+    } else {
+      // Compile-time strides 1 and 2 (most networks) for float32; any stride otherwise.
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (g.stride[2] == 1) return backward_planes<1>(body, term);
+        if (g.stride[2] == 2) return backward_planes<2>(body, term);
+      }
+      backward_planes<0>(body, term);
+    }
   });
 }
 

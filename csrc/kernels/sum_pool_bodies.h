@@ -70,6 +70,8 @@ POOL_HD float pow_of(float base, float exponent) { return powf(base, exponent); 
 POOL_HD double pow_of(double base, double exponent) { return pow(base, exponent); }
 POOL_HD float log_of(float v) { return logf(v); }
 POOL_HD double log_of(double v) { return log(v); }
+POOL_HD float sqrt_of(float v) { return sqrtf(v); }
+POOL_HD double sqrt_of(double v) { return sqrt(v); }
 POOL_HD float abs_of(float v) { return fabsf(v); }
 POOL_HD double abs_of(double v) { return fabs(v); }
 
@@ -111,7 +113,10 @@ POOL_HD acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
 // and raises it to 1/p.
 template <typename acc_t>
 POOL_HD acc_t power_mean_root(acc_t sum, acc_t padded_count, acc_t numerator, acc_t p) {
-  return pow_of(sum / padded_count * numerator, acc_t(1) / p);
+  const acc_t mean = sum / padded_count * numerator;
+  if (p == acc_t(2)) return sqrt_of(mean);  // what torch's pow(t, 0.5) computes
+  if (p == acc_t(1)) return mean;
+  return pow_of(mean, acc_t(1) / p);
 }
 
 // ---------------------------------------------------------------- window extents

@@ -1,0 +1,64 @@
+// Pieces every CPU kernel loop shares: task grain sizes, per-position window
+// tables, and a cursor over positions that needs no division.
+#pragma once
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pooling_ext {
+namespace cpu {
+
+// Grain sizes in elements: enough work per task to amortise its start.
+inline constexpr int64_t kGrainElements = 32768;
+
+inline int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, work_per_item));
+}
+
+template <class Body>
+void parallel_for_each_index(int64_t count, const Body& body) {
+  at::parallel_for(0, count, kGrainElements, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) body(i);
+  });
+}
+
+// A per-dim table of window rules (TapRange or OutRange for each position),
+// computed once per call so the loops over positions do no division.
+template <typename F>
+auto per_position_table(int64_t size, const F& rule) {
+  std::vector<decltype(rule(int64_t(0)))> table;
+  table.reserve(size);
+  for (int64_t i = 0; i < size; ++i) table.push_back(rule(i));
+  return table;
+}
+
+// (n, d, h, w) of consecutive positions in an N x D x H x W grid, advanced
+// by increments instead of divisions.
+struct PositionCursor {
+  const int64_t* size;
+  int64_t n, d, h, w;
+
+  PositionCursor(const int64_t* extent, int64_t position) : size(extent) {
+    w = position % size[2];
+    position /= size[2];
+    h = position % size[1];
+    position /= size[1];
+    d = position % size[0];
+    n = position / size[0];
+  }
+  void next() {
+    if (++w < size[2]) return;
+    w = 0;
+    if (++h < size[1]) return;
+    h = 0;
+    if (++d < size[0]) return;
+    d = 0;
+    ++n;
+  }
+};
+
+}  // namespace cpu
+}  // namespace pooling_ext
