@@ -204,6 +204,7 @@ class AvgPoolBackwardFunction : public torch::autograd::Function<AvgPoolBackward
 variable_list AvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self, const AvgWindow& w) {
   at::AutoDispatchBelowADInplaceOrView guard;
   save_sizes(ctx, "input_size", self.sym_sizes());
+  ctx->saved_data["input_format"] = static_cast<int64_t>(pooling_memory_format(self, static_cast<int>(w.kernel.size())));
   w.save(ctx);
   return {call_avg_pool_forward(self, w.kernel, w.stride, w.padding, w.ceil_mode, w.count_include_pad,
                                 w.divisor_override)};
@@ -211,7 +212,11 @@ variable_list AvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& s
 
 variable_list AvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
   const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
-  return {AvgPoolBackwardFunction::apply(grads[0], size, AvgWindow::load(ctx))[0], at::Tensor()};
+  const at::Tensor grad_input = AvgPoolBackwardFunction::apply(grads[0], size, AvgWindow::load(ctx))[0];
+  // The gradient takes the input's layout, as torch's (a no-op unless
+  // grad_output came in another layout than the output).
+  const auto input_format = static_cast<at::MemoryFormat>(ctx->saved_data["input_format"].toInt());
+  return {grad_input.contiguous(input_format), at::Tensor()};
 }
 
 at::Tensor avg_pool_forward_autograd(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,

@@ -110,7 +110,15 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return _max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
 
 
+def _check_rank_2d(op, dims, input):
+    # torch's 2d average (and so LP) pooling indexes dim -3 first: IndexError below 3 dims.
+    if dims == 2 and isinstance(input, torch.Tensor) and input.dim() < 3:
+        raise IndexError(f"{op}: input must be a 3D (unbatched) or 4D (batched) tensor, "
+                         f"but got input of shape {tuple(input.shape)}")
+
+
 def _avg_pool(op, dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    _check_rank_2d(op, dims, input)
     kernel, strides, pads, _ = _args.window(op, dims, kernel_size, stride, padding)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, torch.SymInt)):
@@ -148,6 +156,7 @@ def _lp_pool(op, dims, input, norm_type, kernel_size, stride, ceil_mode, true_no
         raise TypeError(f"{op}(): argument 'norm_type' must be a number, not {type(norm_type).__name__}")
     if norm_type == 0:
         raise ValueError(f"{op}: norm_type must be a non-zero value, but got {norm_type}")
+    _check_rank_2d(op, dims, input)
     kernel, strides, _, _ = _args.window(op, dims, kernel_size, stride, 0)
     if not input.is_floating_point():
         # torch's lp_pool raises integer input to a float power: the default float dtype.

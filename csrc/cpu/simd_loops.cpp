@@ -1,13 +1,10 @@
 #include "simd_loops.h"
 
+#include "isa_clones.h"
+
 #include <algorithm>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define POOLING_EXT_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define POOLING_EXT_ISA_CLONES
-#endif
 
 namespace pooling_ext {
 namespace simd {

@@ -30,6 +30,11 @@ struct SumPoolCpuLauncher {
   static void launch(int64_t count, const WindowSumBackwardBody<scalar_t, int64_t>& body) {
     cpu::window_sum_backward(body);
   }
+
+  template <typename scalar_t>
+  static void launch(int64_t count, const PowerMeanExponentGradBody<scalar_t, int64_t>& body) {
+    cpu::exponent_grad_partials(count, body);
+  }
 };
 
 }  // namespace

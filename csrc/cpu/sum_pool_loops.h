@@ -5,7 +5,7 @@
 //                  backward scatters one (n, c) plane per task, in order;
 //   channels-last: loops across channels, per output (forward) or per input
 //                  position gathering its covering outputs (backward);
-//   global window: one reduction per plane in 16 independent lanes.
+//   global window: one reduction per plane, in vector lanes.
 // What a window adds up is a Term (the average's x, or base(x)^p with small
 // integer p unrolled); windows the loops leave out (borders, overflowing
 // power sums, extreme-|x| reductions) run the shared bodies themselves, so
@@ -16,16 +16,39 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "../kernels/sum_pool_bodies.h"
+#include "isa_clones.h"
 #include "loop_support.h"
 
 namespace pooling_ext {
 namespace cpu {
 
 // ---------------------------------------------------------------- terms
+
+// Natural log of a positive normal float without a library call, so loops
+// using it vectorise: exponent from the bits, the mantissa m in
+// [sqrt(1/2), sqrt(2)) through log(m) = 2 atanh((m-1)/(m+1)) (series to s^9:
+// relative error ~1e-9, below float rounding).
+inline float vector_friendly_log(float v) {
+  int32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  int32_t exponent = ((bits >> 23) & 0xff) - 127;
+  int32_t mantissa_bits = (bits & 0x7fffff) | 0x3f800000;
+  float m;
+  std::memcpy(&m, &mantissa_bits, sizeof(m));
+  const bool high = m > 1.41421356f;
+  m = high ? m * 0.5f : m;
+  exponent += high ? 1 : 0;
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float s2 = s * s;
+  const float series = s * (2.0f + s2 * (2.0f / 3 + s2 * (2.0f / 5 + s2 * (2.0f / 7 + s2 * (2.0f / 9)))));
+  return static_cast<float>(exponent) * 0.693147180559945f + series;
+}
+inline double vector_friendly_log(double v) { return std::log(v); }
 
 template <typename acc_t>
 struct AverageTerm {
@@ -72,6 +95,21 @@ struct PowerTerm {
     if constexpr (kPower == 3) return ratio * ratio * slope(x);
     if constexpr (kPower == 4) return ratio * ratio * ratio * slope(x);
     return inv_y == acc_t(0) ? acc_t(0) : power(ratio, p - acc_t(1)) * slope(x);
+  }
+  // u^p ln u with u = base(x) / y: GeM's gradient with respect to p, per input.
+  acc_t exponent_grad(acc_t x, acc_t inv_y) const {
+    const acc_t u = base(x) * inv_y;
+    acc_t raised;
+    if constexpr (kPower == 2) {
+      raised = u * u;
+    } else if constexpr (kPower == 3) {
+      raised = u * u * u;
+    } else if constexpr (kPower == 4) {
+      raised = (u * u) * (u * u);
+    } else {
+      raised = power(u, p);
+    }
+    return u > acc_t(0) ? raised * vector_friendly_log(u) : acc_t(0);
   }
 };
 
@@ -154,7 +192,7 @@ struct ExtentTables {
 
 // sums[ow] += term(x[ow * stride + offset]) for the interior outputs.
 template <int kStride, typename scalar_t, typename acc_t, class Term>
-inline void add_tap_across_row(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t first, int64_t end,
+POOLING_EXT_ISA_CLONES void add_tap_across_row(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t first, int64_t end,
                                int64_t stride, int64_t offset, const Term& term) {
   const int64_t s = kStride > 0 ? kStride : stride;
   for (int64_t ow = first; ow < end; ++ow) sums[ow] += term.value(static_cast<acc_t>(x[ow * s + offset]));
@@ -214,7 +252,7 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
 // grad_in[ow * stride + offset] += weight[ow] * term.grad(x[...], inv_y[ow]) for
 // the interior outputs (the average's share is the weight itself).
 template <int kStride, typename scalar_t, typename acc_t, class Term>
-inline void scatter_tap_across_row(acc_t* __restrict__ grad_in, const scalar_t* __restrict__ x,
+POOLING_EXT_ISA_CLONES void scatter_tap_across_row(acc_t* __restrict__ grad_in, const scalar_t* __restrict__ x,
                                    const acc_t* __restrict__ weight, const acc_t* __restrict__ inv_y, int64_t first,
                                    int64_t end, int64_t stride, int64_t offset, const Term& term) {
   const int64_t s = kStride > 0 ? kStride : stride;
@@ -297,7 +335,7 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 
 // ---------------------------------------------------------------- global window (contiguous)
 
-// A window covering the whole plane: one reduction per plane, in 16 lanes.
+// A window covering the whole plane: one reduction per plane.
 inline bool is_global_window(const PoolGeometry& g) {
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d]) return false;
@@ -306,16 +344,12 @@ inline bool is_global_window(const PoolGeometry& g) {
 }
 
 template <typename scalar_t, typename acc_t, class Term>
-inline acc_t sum_plane_in_lanes(const scalar_t* __restrict__ x, int64_t count, const Term& term) {
-  constexpr int64_t kLanes = 16;
-  acc_t lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term.value(static_cast<acc_t>(x[i + j]));
-  }
-  for (int64_t j = 0; i + j < count; ++j) lanes[j] += term.value(static_cast<acc_t>(x[i + j]));
+POOLING_EXT_ISA_CLONES acc_t sum_plane_in_lanes(const scalar_t* __restrict__ x, int64_t count, const Term& term) {
+  // The vector lanes are the independent partial sums: the order depends on
+  // the ISA clone only, never on threads or timing.
   acc_t sum = acc_t(0);
-  for (int64_t j = 0; j < kLanes; ++j) sum += lanes[j];
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < count; ++i) sum += term.value(static_cast<acc_t>(x[i]));
   return sum;
 }
 
@@ -337,7 +371,7 @@ void forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body, const T
 }
 
 template <typename scalar_t, typename acc_t, class Term>
-inline void spread_over_plane(scalar_t* __restrict__ grad_in, const scalar_t* __restrict__ x, int64_t count,
+POOLING_EXT_ISA_CLONES void spread_over_plane(scalar_t* __restrict__ grad_in, const scalar_t* __restrict__ x, int64_t count,
                               acc_t weight, acc_t inv_y, const Term& term) {
   for (int64_t i = 0; i < count; ++i) {
     if constexpr (Term::kAverage) {
@@ -376,9 +410,50 @@ void backward_global(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 // ---------------------------------------------------------------- channels-last
 
 template <typename scalar_t, typename acc_t, class Term>
-inline void add_row_across_channels(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t C,
+POOLING_EXT_ISA_CLONES void add_row_across_channels(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t C,
                                     const Term& term) {
   for (int64_t c = 0; c < C; ++c) sums[c] += term.value(static_cast<acc_t>(x[c]));
+}
+
+// Row loops with restrict-qualified parameters (GCC ignores restrict on
+// local pointers, and without it these loops need run-time alias checks).
+template <typename scalar_t, typename acc_t>
+inline void start_sums(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b, acc_t* __restrict__ sums,
+                       int64_t C) {
+  for (int64_t c = 0; c < C; ++c) sums[c] = static_cast<acc_t>(a[c]) + static_cast<acc_t>(b[c]);
+}
+
+template <typename scalar_t, typename acc_t>
+inline void add_to_sums(const scalar_t* __restrict__ row, acc_t* __restrict__ sums, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) sums[c] += static_cast<acc_t>(row[c]);
+}
+
+template <typename scalar_t, typename acc_t>
+inline void store_average(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last,
+                          scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>((sums[c] + static_cast<acc_t>(last[c])) / divisor);
+}
+
+// The average of `count` (>= 2) rows of C channels in one pass per row: the
+// first two rows start the sums, the last one is added as the result is stored.
+template <typename scalar_t, typename acc_t>
+inline void average_four_rows(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                              const scalar_t* __restrict__ c2, const scalar_t* __restrict__ d,
+                              scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    const acc_t sum = static_cast<acc_t>(a[c]) + static_cast<acc_t>(b[c]) + static_cast<acc_t>(c2[c]) +
+                      static_cast<acc_t>(d[c]);
+    out[c] = static_cast<scalar_t>(sum / divisor);
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void average_rows_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
+                                                         scalar_t* out, acc_t divisor, int64_t C) {
+  if (count == 4) return average_four_rows(rows[0], rows[1], rows[2], rows[3], out, divisor, C);  // 2x2 windows
+  start_sums(rows[0], rows[1], sums, C);
+  for (int64_t k = 2; k + 1 < count; ++k) add_to_sums(rows[k], sums, C);
+  store_average(sums, rows[count - 1], out, divisor, C);
 }
 
 template <typename scalar_t, class Term>
@@ -390,23 +465,34 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
   const int64_t positions = g.batch * g.out_plane();
   at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sums(C);
+    std::vector<const scalar_t*> rows(g.kernel_volume());
     PositionCursor cursor(g.out, begin);
     for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
       const WindowBox<int64_t> box = extents.box(cursor.d, cursor.h, cursor.w);
-      std::fill(sums.begin(), sums.end(), acc_t(0));
+      int64_t count = 0;
       for (int64_t id = box.d.first; id < box.d.end; ++id) {
         for (int64_t ih = box.h.first; ih < box.h.end; ++ih) {
           for (int64_t iw = box.w.first; iw < box.w.end; ++iw) {
-            const int64_t in_pos = cursor.n * g.in_plane() + (id * g.in[1] + ih) * g.in[2] + iw;
-            add_row_across_channels<scalar_t, acc_t>(body.input + in_pos * C, sums.data(), C, term);
+            rows[count++] = body.input + (cursor.n * g.in_plane() + (id * g.in[1] + ih) * g.in[2] + iw) * C;
           }
         }
       }
-      const auto finish = window_finish<acc_t, Term>(body.r, box);
       scalar_t* out = body.output + pos * C;
-      for (int64_t c = 0; c < C; ++c) {
-        out[c] = static_cast<scalar_t>(finish(
-            sums[c], [&] { return static_cast<acc_t>(body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w)); }));
+      const auto finish = window_finish<acc_t, Term>(body.r, box);
+      if constexpr (Term::kAverage) {
+        if (count >= 3) {
+          average_rows_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out,
+                                                        static_cast<acc_t>(finish.divisor), C);
+          continue;
+        }
+      }
+      {
+        std::fill(sums.begin(), sums.end(), acc_t(0));
+        for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);
+        for (int64_t c = 0; c < C; ++c) {
+          out[c] = static_cast<scalar_t>(finish(
+              sums[c], [&] { return static_cast<acc_t>(body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w)); }));
+        }
       }
     }
   });
@@ -414,12 +500,12 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
 
 // acc[c] += share of output row o for every channel.
 template <typename scalar_t, typename acc_t, class Term>
-inline void gather_row_across_channels(acc_t* __restrict__ acc, const scalar_t* __restrict__ grad,
+POOLING_EXT_ISA_CLONES void gather_row_across_channels(acc_t* __restrict__ acc, const scalar_t* __restrict__ grad,
                                        const scalar_t* __restrict__ out, const scalar_t* __restrict__ x, acc_t scale,
                                        int64_t C, const Term& term) {
   for (int64_t c = 0; c < C; ++c) {
     if constexpr (Term::kAverage) {
-      acc[c] += static_cast<acc_t>(grad[c]) / scale;  // scale is the divisor
+      acc[c] += static_cast<acc_t>(grad[c]) * scale;  // scale is 1 / divisor
     } else {
       const acc_t y = static_cast<acc_t>(out[c]);
       const acc_t inv_y = y == acc_t(0) ? acc_t(0) : acc_t(1) / y;
@@ -456,7 +542,9 @@ void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body
           for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
             const WindowBox<int64_t> box = extents.box(od, oh, ow);
             const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
-            const acc_t scale = Term::kAverage ? static_cast<acc_t>(average_divisor(r, box))
+            // The average's share by a multiplication: a division per input and
+            // covering output would dominate the loop.
+            const acc_t scale = Term::kAverage ? acc_t(1) / static_cast<acc_t>(average_divisor(r, box))
                                                : r.numerator / static_cast<acc_t>(box.padded_count());
             const scalar_t* out = Term::kAverage ? nullptr : body.output + o;
             gather_row_across_channels<scalar_t, acc_t>(acc.data(), body.grad_output + o, out, x, scale, C, term);
@@ -469,7 +557,7 @@ void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body
   });
 }
 
-// ---------------------------------------------------------------- entry points
+// ---------------------------------------------------------------- GeM's gradient with respect to p
 
 template <class Body>
 void run_elementwise(int64_t count, const Body& body) {
@@ -477,6 +565,65 @@ void run_elementwise(int64_t count, const Body& body) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });
 }
+
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES acc_t exponent_grad_sum(const scalar_t* __restrict__ x, int64_t count, acc_t inv_y, const Term& term) {
+  acc_t sum = acc_t(0);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < count; ++i) sum += term.exponent_grad(static_cast<acc_t>(x[i]), inv_y);
+  return sum;
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES void add_exponent_grad_across_channels(const scalar_t* __restrict__ x, const acc_t* __restrict__ inv_y,
+                                              acc_t* __restrict__ sums, int64_t C, const Term& term) {
+  for (int64_t c = 0; c < C; ++c) sums[c] += term.exponent_grad(static_cast<acc_t>(x[c]), inv_y[c]);
+}
+
+// Global windows (GeM) in either layout; any other window runs the body per output.
+template <typename scalar_t>
+void exponent_grad_partials(int64_t count, const PowerMeanExponentGradBody<scalar_t, int64_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  if (!is_global_window(g)) return run_elementwise(count, body);
+  const acc_t p = body.r.exponent();
+  const acc_t scale = body.r.numerator / static_cast<acc_t>(g.in_plane());
+  auto partial = [&](int64_t o, acc_t sum) {
+    const acc_t y = static_cast<acc_t>(body.output[o]);
+    body.partial[o] = y == acc_t(0) ? acc_t(0) : static_cast<acc_t>(body.grad_output[o]) * y * scale / p * sum;
+  };
+  auto inverse = [](acc_t y) { return y == acc_t(0) ? acc_t(0) : acc_t(1) / y; };
+  with_term(body.r, [&](const auto& term) {
+    if constexpr (!std::decay_t<decltype(term)>::kAverage) {
+      if (!g.channels_last) {
+        at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane()), [&](int64_t begin, int64_t stop) {
+          for (int64_t plane = begin; plane < stop; ++plane) {
+            const acc_t inv_y = inverse(static_cast<acc_t>(body.output[plane]));
+            partial(plane, exponent_grad_sum<scalar_t, acc_t>(body.input + plane * g.in_plane(), g.in_plane(),
+                                                               inv_y, term));
+          }
+        });
+        return;
+      }
+      const int64_t C = g.channels;
+      at::parallel_for(0, g.batch, 1, [&](int64_t begin, int64_t stop) {
+        std::vector<acc_t> sums(C), inv_y(C);
+        for (int64_t n = begin; n < stop; ++n) {
+          for (int64_t c = 0; c < C; ++c) inv_y[c] = inverse(static_cast<acc_t>(body.output[n * C + c]));
+          std::fill(sums.begin(), sums.end(), acc_t(0));
+          for (int64_t pos = 0; pos < g.in_plane(); ++pos) {
+            add_exponent_grad_across_channels<scalar_t, acc_t>(body.input + (n * g.in_plane() + pos) * C,
+                                                               inv_y.data(), sums.data(), C, term);
+          }
+          for (int64_t c = 0; c < C; ++c) partial(n * C + c, sums[c]);
+        }
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- entry points
 
 template <typename scalar_t>
 void window_sum_forward(const WindowSumForwardBody<scalar_t, int64_t>& body) {
