@@ -127,6 +127,71 @@ def test_unpool_bodies_repeated_and_bad_indices(emu):
         emu.max_unpool_gather(torch.randn(1, 1, 8), torch.tensor([[[1, -2, 3, 1]]]), 1)
 
 
+TORCH_AVG = {1: TF.avg_pool1d, 2: TF.avg_pool2d, 3: TF.avg_pool3d}
+TORCH_LP = {1: TF.lp_pool1d, 2: TF.lp_pool2d, 3: TF.lp_pool3d}
+
+
+def window_sum_cases():
+    for dims in (1, 2, 3):
+        for shape, kwargs in window_cases(dims, 10, seed=300 + dims):
+            k, s, p, _, ceil = normalize(dims, kwargs)
+            yield dims, shape, k, s, p, ceil
+
+
+def test_window_sum_forward_backward_bodies(emu):
+    checked = 0
+    for index, (dims, shape, k, s, p, ceil) in enumerate(window_sum_cases()):
+        x = make_input(shape, dtype=torch.float64)
+        formats = [None] + ([torch.channels_last if dims == 2 else torch.channels_last_3d] if dims >= 2 else [])
+        for fmt in formats:
+            xf = x if fmt is None else x.to(memory_format=fmt)
+            include_pad, divisor = index % 2 == 0, (None if dims == 1 or index % 3 else 3)
+            extra = {} if divisor is None else {"divisor_override": divisor}
+            try:
+                ref = TORCH_AVG[dims](xf, k, s, p, ceil, include_pad, **extra)
+            except RuntimeError:
+                continue
+            assert_same(emu.avg_pool_forward(xf, k, s, p, ceil, include_pad, divisor), ref, exact=False,
+                        rtol=1e-12, atol=1e-12)
+            xr, grad = xf.clone().requires_grad_(), torch.randn(ref.shape, dtype=torch.float64)
+            TORCH_AVG[dims](xr, k, s, p, ceil, include_pad, **extra).backward(grad)
+            assert_same(emu.avg_pool_backward(grad, list(x.shape), k, s, p, ceil, include_pad, divisor), xr.grad,
+                        exact=False, rtol=1e-12, atol=1e-12)
+            positive = xf.abs() + 0.1
+            norm = [2.0, 3.0, 1.5, float("inf"), -2.0][index % 5]
+            lp_kernel = k[0] if dims == 1 else k
+            try:
+                lp_ref = TORCH_LP[dims](positive, norm, lp_kernel, s, ceil)
+            except RuntimeError:
+                continue
+            lp_out = emu.lp_pool_forward(positive, norm, k, s, ceil, False)
+            assert_same(lp_out, lp_ref, exact=False, rtol=1e-10, atol=1e-12)
+            xr, lp_grad = positive.clone().requires_grad_(), torch.randn(lp_ref.shape, dtype=torch.float64)
+            TORCH_LP[dims](xr, norm, lp_kernel, s, ceil).backward(lp_grad)
+            assert_same(emu.lp_pool_backward(lp_grad, positive, lp_out, norm, k, s, ceil, False), xr.grad,
+                        exact=False, rtol=1e-9, atol=1e-12)
+            checked += 1
+    assert checked > 15
+
+
+def test_gem_and_fixed_order_sum_bodies(emu):
+    # 2 x 300 planes: the exponent gradient's partials take two levels of ChunkSumBody.
+    for fmt in (None, torch.channels_last):
+        x = torch.rand(2, 300, 3, 4, dtype=torch.float64)
+        if fmt is not None:
+            x = x.to(memory_format=fmt)
+        p = torch.tensor([2.5], dtype=torch.float64, requires_grad=True)
+        xr = x.clone().requires_grad_()
+        ref = TF.avg_pool2d(xr.clamp(min=1e-6).pow(p), (3, 4)).pow(1.0 / p)
+        out = emu.gem_forward(x, p.detach(), 1e-6)
+        assert_same(out, ref.detach(), exact=False, rtol=1e-12, atol=1e-12)
+        grad = torch.randn(ref.shape, dtype=torch.float64)
+        ref_x, ref_p = torch.autograd.grad(ref, (xr, p), grad)
+        grad_x, grad_p = emu.gem_backward(grad, x, out, p.detach(), 1e-6, True)
+        assert_same(grad_x, ref_x, exact=False, rtol=1e-10, atol=1e-12)
+        assert_same(grad_p, ref_p, exact=False, rtol=1e-10, atol=1e-12)
+
+
 # Each kernel body launched by the CUDA code, and the test that emulates it.
 EMULATION_TESTS = {
     "MaxPoolForwardBody": test_forward_backward_gather_indices_bodies,
@@ -136,6 +201,10 @@ EMULATION_TESTS = {
     "MaxUnpoolClaimBody": test_unpool_claim_write_gather_bodies,
     "MaxUnpoolWriteBody": test_unpool_claim_write_gather_bodies,
     "MaxUnpoolGatherBody": test_unpool_claim_write_gather_bodies,
+    "WindowSumForwardBody": test_window_sum_forward_backward_bodies,
+    "WindowSumBackwardBody": test_window_sum_forward_backward_bodies,
+    "PowerMeanExponentGradBody": test_gem_and_fixed_order_sum_bodies,
+    "ChunkSumBody": test_gem_and_fixed_order_sum_bodies,
 }
 
 
@@ -143,9 +212,9 @@ def test_every_cuda_body_is_emulated():
     """Every body a CUDA kernel launches (the `Launcher::launch(..., Body{...})`
     calls in the grid code the CUDA file instantiates) has an emulation test,
     and every __global__ in the CUDA sources is the one generic grid wrapper."""
-    grid_code = (ROOT / "csrc" / "max_pool_grid.h").read_text()
-    launched = set(re.findall(r"Launcher::launch\(\s*\w+,\s*(\w+Body)", grid_code))
+    grid_code = "".join((ROOT / "csrc" / name).read_text() for name in ("max_pool_grid.h", "sum_pool_grid.h"))
+    launched = set(re.findall(r"Launcher::launch\(\s*[^,]+,\s*(\w+Body)", grid_code))
     assert launched == set(EMULATION_TESTS), launched ^ set(EMULATION_TESTS)
-    for cu in (ROOT / "csrc").rglob("*.cu"):
+    for cu in [*(ROOT / "csrc").rglob("*.cu"), *(ROOT / "csrc").rglob("*.cuh")]:
         kernels = re.findall(r"__global__\s+void(?:\s+__launch_bounds__\([^)]*\))?\s+(\w+)", cu.read_text())
         assert set(kernels) <= {"grid_stride_kernel"}, (cu, kernels)
