@@ -1,5 +1,6 @@
 // From C++ through libtorch: max pooling forward and backward with autograd,
-// checked against ATen's own max_pool2d (used here as the reference only).
+// checked against ATen's own max_pool2d (used here as the reference only),
+// and LP pooling's fused forward / backward against ATen's lp_pool2d.
 #include <torch/torch.h>
 
 #include <iostream>
@@ -33,8 +34,19 @@ int main() {
   } catch (const c10::Error& e) {
     error_ok = std::string(e.what()).find("kernel_size") != std::string::npos;
   }
+  // LP pooling (p = 2, 3x3 stride 2, ceil_mode) through the autograd Functions.
+  const auto xp = torch::rand({2, 3, 9, 8}, torch::dtype(torch::kDouble)).add(0.1).requires_grad_();
+  const auto lp = pooling_ext::lp_pool_forward(xp, 2.0, {3, 3}, {2, 2}, /*ceil_mode=*/true, /*true_norm=*/false);
+  const auto lp_grad = torch::randn(lp.sizes(), torch::kDouble);
+  lp.backward(lp_grad);
+  const auto xp_ref = xp.detach().clone().requires_grad_();
+  const auto lp_ref = torch::nn::functional::lp_pool2d(
+      xp_ref, torch::nn::functional::LPPool2dFuncOptions(2.0, {3, 3}).stride({2, 2}).ceil_mode(true));
+  lp_ref.backward(lp_grad);
+  const bool lp_ok = torch::allclose(lp.detach(), lp_ref.detach()) && torch::allclose(xp.grad(), xp_ref.grad());
+  std::cout << "lp_pool " << (lp_ok ? "ok" : "MISMATCH") << ", ";
   std::cout << "forward " << (forward_ok ? "ok" : "MISMATCH") << ", backward " << (backward_ok ? "ok" : "MISMATCH")
             << ", double backward " << (double_ok ? "ok" : "MISMATCH") << ", bad kernel_size "
             << (error_ok ? "raised" : "NOT RAISED") << std::endl;
-  return forward_ok && backward_ok && double_ok && error_ok ? 0 : 1;
+  return forward_ok && backward_ok && double_ok && error_ok && lp_ok ? 0 : 1;
 }

@@ -193,7 +193,9 @@ def gem(input, p=3.0, eps=1e-6):
     if isinstance(p, torch.Tensor):
         exponent = p
     elif isinstance(p, (int, float)) and not isinstance(p, bool):
-        exponent = torch.tensor(float(p), dtype=torch.float64 if input.dtype == torch.float64 else torch.float32)
+        # Made on the input's device: a copy from the host could wait for the GPU.
+        exponent = torch.full((), float(p), dtype=torch.float64 if input.dtype == torch.float64 else torch.float32,
+                              device=input.device if isinstance(input, torch.Tensor) else None)
     else:
         raise TypeError(f"gem(): argument 'p' must be a float or a tensor, not {type(p).__name__}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):

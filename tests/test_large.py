@@ -52,3 +52,24 @@ def test_max_unpool_over_2_31_elements(device):
     assert out.numel() > BIG
     ref_tail = TF.max_unpool2d(values[-1:, -1:, -4:].contiguous(), indices[-1:, -1:, -4:] - (4096 - 4) * 2 * 8200, 2)
     assert torch.equal(out[-1:, -1:, -8:], ref_tail)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_avg_and_lp_pool_over_2_31_elements(device):
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    shape = (2, 16, 8192, 8200)  # 2,149,580,800 elements
+    x = big_input(shape, torch.bfloat16, device)
+    assert x.numel() > BIG
+    x.requires_grad_()
+    tail = x.detach()[-1:, -1:, -16:].clone().requires_grad_()
+    out = PF.avg_pool2d(x, 2)
+    ref_tail = TF.avg_pool2d(tail, 2)
+    torch.testing.assert_close(out[-1:, -1:, -8:], ref_tail)
+    (g,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    ref_tail.backward(torch.ones_like(ref_tail))
+    torch.testing.assert_close(g[-1:, -1:, -16:], tail.grad)
+    del out, g
+    out = PF.lp_pool2d(x.detach(), 2, 2)
+    torch.testing.assert_close(out[-1:, -1:, -8:].float(), TF.lp_pool2d(tail.detach().float(), 2, 2),
+                               rtol=1e-2, atol=1e-2)
