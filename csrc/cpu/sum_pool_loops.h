@@ -265,6 +265,84 @@ POOLING_EXT_ISA_CLONES void scatter_tap_across_row(acc_t* __restrict__ grad_in, 
   }
 }
 
+// Rows with stride s > 1 accumulate in phase-major order: within each row the
+// inputs iw = phase + s * j of one phase are stored together. Output ow's tap
+// tw reaches j = ow - q of phase (tw - pad) mod s, so every tap becomes a
+// contiguous loop; the plane is permuted once on the way in (x) and out (the
+// gradient) instead of every tap striding through memory.
+struct PhaseLayout {
+  std::vector<int64_t> position;  // iw -> index within the row in phase-major order
+  std::vector<int64_t> offset;    // phase -> its first index
+  std::vector<int64_t> count;     // phase -> number of inputs
+
+  PhaseLayout(int64_t width, int64_t stride) : position(width), offset(stride), count(stride) {
+    int64_t next = 0;
+    for (int64_t phase = 0; phase < stride; ++phase) {
+      offset[phase] = next;
+      count[phase] = phase < width ? (width - phase + stride - 1) / stride : 0;
+      for (int64_t j = 0; j < count[phase]; ++j) position[phase + stride * j] = next + j;
+      next += count[phase];
+    }
+  }
+};
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES void add_tap_in_phase(acc_t* __restrict__ acc, const acc_t* __restrict__ x,
+                                             const acc_t* __restrict__ weight, const acc_t* __restrict__ inv_y,
+                                             int64_t q, int64_t j_begin, int64_t j_end, const Term& term) {
+  for (int64_t j = j_begin; j < j_end; ++j) {  // input j of the phase takes output j + q
+    if constexpr (Term::kAverage) {
+      acc[j] += weight[j + q];
+    } else {
+      acc[j] += weight[j + q] * term.grad(x[j], inv_y[j + q]);
+    }
+  }
+}
+
+// dst[j] = src[j * stride] and back: the permutation into and out of phase-major rows.
+// (kStride > 0: the stride at compile time, which lets these loops vectorise.)
+template <int kStride, typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void load_strided(const scalar_t* __restrict__ src, int64_t stride, acc_t* __restrict__ dst,
+                                         int64_t count) {
+  const int64_t step = kStride > 0 ? kStride : stride;
+  for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<acc_t>(src[j * step]);
+}
+
+template <int kStride, typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void store_strided(const acc_t* __restrict__ src, scalar_t* __restrict__ dst, int64_t stride,
+                                          int64_t count) {
+  const int64_t step = kStride > 0 ? kStride : stride;
+  for (int64_t j = 0; j < count; ++j) dst[j * step] = static_cast<scalar_t>(src[j]);
+}
+
+// The d and h factor of the divisor of a row of outputs (see width_factor).
+template <typename acc_t>
+acc_t divisor_factor(const ReductionSpec<acc_t>& r, const WindowExtent<int64_t>& ed, const WindowExtent<int64_t>& eh,
+                     bool average) {
+  if (average && r.divisor_override != 0) return static_cast<acc_t>(r.divisor_override);
+  if (!average || r.count_include_pad) return static_cast<acc_t>(ed.padded * eh.padded);
+  return static_cast<acc_t>((ed.end - ed.first) * (eh.end - eh.first));
+}
+
+// Per output of a row: the average's share grad / divisor, or the power
+// mean's grad * numerator / divisor and 1 / y (both zero where y = 0).
+template <typename scalar_t, typename acc_t, bool kAverage>
+POOLING_EXT_ISA_CLONES void row_weights(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ out,
+                                        const acc_t* __restrict__ width_factor, acc_t row_factor, acc_t numerator,
+                                        acc_t* __restrict__ weight, acc_t* __restrict__ inv_y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const acc_t g = static_cast<acc_t>(grad[i]);
+    if constexpr (kAverage) {
+      weight[i] = g / (row_factor * width_factor[i]);
+    } else {
+      const acc_t y = static_cast<acc_t>(out[i]);
+      const bool zero = y == acc_t(0);
+      weight[i] = zero ? acc_t(0) : g * (numerator / (row_factor * width_factor[i]));
+      inv_y[i] = zero ? acc_t(0) : acc_t(1) / y;
+    }
+  }
+}
+
 template <int kStride, typename scalar_t, class Term>
 void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -272,51 +350,87 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
   const ReductionSpec<acc_t>& r = body.r;
   const ExtentTables extents(g);
   const auto [first, end] = interior_range(g);
-  constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;  // else a float plane, rounded at the end
+  const int64_t W = g.in[2], s = g.stride[2];
+  const bool by_phase = s > 1;
+  const PhaseLayout layout(W, by_phase ? s : 1);
+  std::vector<int64_t> tap_phase(g.kernel[2]), tap_shift(g.kernel[2]);
+  for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+    tap_phase[tw] = ((tw - g.pad[2]) % s + s) % s;
+    tap_shift[tw] = (tw - g.pad[2] - tap_phase[tw]) / s;
+  }
+  // float and double accumulate in grad_input itself unless permuted; half
+  // and bfloat16 always in a float plane, rounded at the end.
+  const bool in_place = std::is_same_v<acc_t, scalar_t> && !by_phase;
+  // Each output's divisor is (d and h factor) * width_factor[ow], products of
+  // small integers (exact in floating point).
+  std::vector<acc_t> width_factor(g.out[2]);
+  for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+    const WindowExtent<int64_t>& ew = extents.dim[2][ow];
+    const bool padded = !Term::kAverage || r.count_include_pad;
+    width_factor[ow] = Term::kAverage && r.divisor_override != 0 ? acc_t(1)
+                                                                   : static_cast<acc_t>(padded ? ew.padded : ew.end - ew.first);
+  }
   const int64_t planes = g.batch * g.channels;
   at::parallel_for(0, planes, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
-    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane());
+    std::vector<acc_t> buffer(in_place ? 0 : g.in_plane());
+    std::vector<acc_t> permuted_x(by_phase && !Term::kAverage ? g.in_plane() : 0);
     std::vector<acc_t> weight(g.out[2]), inv_y(g.out[2]);
     for (int64_t plane = begin; plane < stop; ++plane) {
       scalar_t* grad_in = body.grad_input + plane * g.in_plane();
-      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
+      acc_t* acc = in_place ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
       std::fill(acc, acc + g.in_plane(), acc_t(0));
       const scalar_t* grad = body.grad_output + plane * g.out_plane();
       const scalar_t* out = Term::kAverage ? nullptr : body.output + plane * g.out_plane();
       const scalar_t* x_plane = Term::kAverage ? nullptr : body.input + plane * g.in_plane();
+      if (by_phase && !Term::kAverage) {
+        for (int64_t row = 0; row < g.in_plane(); row += W) {
+          for (int64_t phase = 0; phase < s; ++phase) {
+            load_strided<kStride, scalar_t, acc_t>(x_plane + row + phase, s, permuted_x.data() + row + layout.offset[phase],
+                                          layout.count[phase]);
+          }
+        }
+      }
       for (int64_t od = 0; od < g.out[0]; ++od) {
         for (int64_t oh = 0; oh < g.out[1]; ++oh) {
           const int64_t o_row = (od * g.out[1] + oh) * g.out[2];
-          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-            const WindowBox<int64_t> box = extents.box(od, oh, ow);
-            const acc_t gv = static_cast<acc_t>(grad[o_row + ow]);
-            if constexpr (Term::kAverage) {
-              weight[ow] = gv / static_cast<acc_t>(average_divisor(r, box));
-            } else {
-              const acc_t y = static_cast<acc_t>(out[o_row + ow]);
-              const bool zero = y == acc_t(0);
-              weight[ow] = zero ? acc_t(0) : gv * (r.numerator / static_cast<acc_t>(box.padded_count()));
-              inv_y[ow] = zero ? acc_t(0) : acc_t(1) / y;
-            }
-          }
           const WindowExtent<int64_t>& ed = extents.dim[0][od];
           const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+          row_weights<scalar_t, acc_t, Term::kAverage>(grad + o_row, Term::kAverage ? nullptr : out + o_row,
+                                                       width_factor.data(), divisor_factor(r, ed, eh, Term::kAverage),
+                                                       Term::kAverage ? acc_t(1) : r.numerator, weight.data(),
+                                                       inv_y.data(), g.out[2]);
           for (int64_t id = ed.first; id < ed.end; ++id) {
             for (int64_t ih = eh.first; ih < eh.end; ++ih) {
-              const int64_t row = (id * g.in[1] + ih) * g.in[2];
+              const int64_t row = (id * g.in[1] + ih) * W;
               acc_t* a = acc + row;
-              const scalar_t* x = Term::kAverage ? nullptr : x_plane + row;
-              for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
-                scatter_tap_across_row<kStride>(a, x, weight.data(), inv_y.data(), first, end, g.stride[2],
-                                                tw - g.pad[2], term);
+              if (!by_phase) {
+                const scalar_t* x = Term::kAverage ? nullptr : x_plane + row;
+                for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+                  scatter_tap_across_row<kStride>(a, x, weight.data(), inv_y.data(), first, end, s, tw - g.pad[2],
+                                                  term);
+                }
+              } else {
+                const acc_t* x = Term::kAverage ? nullptr : permuted_x.data() + row;
+                for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+                  const int64_t phase = tap_phase[tw];
+                  const int64_t q = tap_shift[tw];  // input j of the phase <- output ow = j - q
+                  const int64_t j_begin = std::max<int64_t>(first + q, 0);
+                  const int64_t j_end = std::min<int64_t>(end + q, layout.count[phase]);
+                  if (j_begin >= j_end) continue;
+                  const int64_t at = layout.offset[phase];
+                  add_tap_in_phase<scalar_t, acc_t>(a + at, Term::kAverage ? nullptr : x + at, weight.data(),
+                                                    inv_y.data(), -q, j_begin, j_end, term);
+                }
               }
               auto border = [&](int64_t ow) {
                 const WindowExtent<int64_t>& ew = extents.dim[2][ow];
                 for (int64_t iw = ew.first; iw < ew.end; ++iw) {
+                  const int64_t i = by_phase ? layout.position[iw] : iw;
                   if constexpr (Term::kAverage) {
-                    a[iw] += weight[ow];
+                    a[i] += weight[ow];
                   } else {
-                    a[iw] += weight[ow] * term.grad(static_cast<acc_t>(x[iw]), inv_y[ow]);
+                    const acc_t xv = by_phase ? permuted_x[row + i] : static_cast<acc_t>(x_plane[row + iw]);
+                    a[i] += weight[ow] * term.grad(xv, inv_y[ow]);
                   }
                 }
               };
@@ -326,7 +440,14 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
           }
         }
       }
-      if constexpr (!kInPlace) {
+      if (by_phase) {
+        for (int64_t row = 0; row < g.in_plane(); row += W) {
+          for (int64_t phase = 0; phase < s; ++phase) {
+            store_strided<kStride, scalar_t, acc_t>(acc + row + layout.offset[phase], grad_in + row + phase, s,
+                                           layout.count[phase]);
+          }
+        }
+      } else if (!in_place) {
         for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
       }
     }
@@ -514,6 +635,49 @@ POOLING_EXT_ISA_CLONES void gather_row_across_channels(acc_t* __restrict__ acc, 
   }
 }
 
+template <typename scalar_t, typename acc_t>
+inline void start_weighted_sums(const scalar_t* __restrict__ a, acc_t wa, const scalar_t* __restrict__ b, acc_t wb,
+                                acc_t* __restrict__ sums, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) sums[c] = static_cast<acc_t>(a[c]) * wa + static_cast<acc_t>(b[c]) * wb;
+}
+
+template <typename scalar_t, typename acc_t>
+inline void add_weighted(const scalar_t* __restrict__ row, acc_t w, acc_t* __restrict__ sums, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) sums[c] += static_cast<acc_t>(row[c]) * w;
+}
+
+template <typename scalar_t, typename acc_t>
+inline void store_weighted(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last, acc_t w,
+                           scalar_t* __restrict__ out, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(sums[c] + static_cast<acc_t>(last[c]) * w);
+}
+
+template <typename scalar_t, typename acc_t>
+inline void store_scaled(const scalar_t* __restrict__ row, acc_t w, scalar_t* __restrict__ out, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(static_cast<acc_t>(row[c]) * w);
+}
+
+// out[c] = sum over k of rows[k][c] * weights[k] (average pooling's
+// channels-last backward: the gradients of the covering outputs, each over
+// its divisor), one pass per row.
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void weighted_rows_across_channels(const scalar_t* const* rows, const acc_t* weights,
+                                                          int64_t count, acc_t* sums, scalar_t* out, int64_t C) {
+  if (count == 0) {
+    std::fill(out, out + C, scalar_t(0));
+  } else if (count == 1) {
+    store_scaled(rows[0], weights[0], out, C);
+  } else {
+    start_weighted_sums(rows[0], weights[0], rows[1], weights[1], sums, C);
+    for (int64_t k = 2; k + 1 < count; ++k) add_weighted(rows[k], weights[k], sums, C);
+    if (count == 2) {
+      for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(sums[c]);
+    } else {
+      store_weighted(sums, rows[count - 1], weights[count - 1], out, C);
+    }
+  }
+}
+
 template <typename scalar_t, class Term>
 void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -530,8 +694,31 @@ void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body
   const int64_t positions = g.batch * g.in_plane();
   at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> acc(C);
+    std::vector<const scalar_t*> grad_rows;
+    std::vector<acc_t> weights;
     PositionCursor cursor(g.in, begin);
     for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+      if constexpr (Term::kAverage) {
+        grad_rows.clear();
+        weights.clear();
+        const OutRange<int64_t>& rd = covering[0][cursor.d];
+        const OutRange<int64_t>& rh = covering[1][cursor.h];
+        const OutRange<int64_t>& rw = covering[2][cursor.w];
+        for (int64_t od = rd.first; od <= rd.last; ++od) {
+          for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
+            for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
+              const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
+              grad_rows.push_back(body.grad_output + o);
+              // By a multiplication: a division per input and covering output would dominate.
+              weights.push_back(acc_t(1) / static_cast<acc_t>(average_divisor(r, extents.box(od, oh, ow))));
+            }
+          }
+        }
+        weighted_rows_across_channels<scalar_t, acc_t>(grad_rows.data(), weights.data(),
+                                                       static_cast<int64_t>(grad_rows.size()), acc.data(),
+                                                       body.grad_input + pos * C, C);
+        continue;
+      }
       std::fill(acc.begin(), acc.end(), acc_t(0));
       const scalar_t* x = Term::kAverage ? nullptr : body.input + pos * C;
       const OutRange<int64_t>& rd = covering[0][cursor.d];
