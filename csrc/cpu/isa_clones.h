@@ -2,11 +2,20 @@
 // AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64, the best picked
 // at load time for the CPU it runs on (GCC target_clones). The binary stays
 // portable: no -march flag anywhere. Inner loops carry it; what they inline
-// is compiled for the clone's ISA.
+// is compiled for the clone's ISA when marked POOLING_EXT_ALWAYS_INLINE.
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define POOLING_EXT_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define POOLING_EXT_ISA_CLONES
+#endif
+
+// GCC does not inline an ordinary function into a clone compiled for another
+// -march (the call stays, and the callee runs baseline code, element by
+// element); helpers that clones call must be always_inline.
+#if defined(__GNUC__)
+#define POOLING_EXT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define POOLING_EXT_ALWAYS_INLINE inline
 #endif

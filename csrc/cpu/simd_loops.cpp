@@ -10,9 +10,9 @@ namespace pooling_ext {
 namespace simd {
 
 // Values as float: float itself, or bfloat16 stored as its raw 16 bits.
-static inline float as_float(float value) { return value; }
+static POOLING_EXT_ALWAYS_INLINE float as_float(float value) { return value; }
 
-static inline float as_float(uint16_t bfloat16_bits) {
+static POOLING_EXT_ALWAYS_INLINE float as_float(uint16_t bfloat16_bits) {
   const uint32_t widened = static_cast<uint32_t>(bfloat16_bits) << 16;
   float value;
   std::memcpy(&value, &widened, sizeof(value));
@@ -20,7 +20,7 @@ static inline float as_float(uint16_t bfloat16_bits) {
 }
 
 // Exact for floats that hold a bfloat16 value (NaN included).
-static inline uint16_t float_to_bf16_exact(float value) {
+static POOLING_EXT_ALWAYS_INLINE uint16_t float_to_bf16_exact(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof(bits));
   return static_cast<uint16_t>(bits >> 16);
@@ -30,7 +30,7 @@ static inline uint16_t float_to_bf16_exact(float value) {
 // tell the vectoriser that nothing aliases (restrict on local variables is
 // not honoured). value_t is float or uint16_t (bfloat16 bits).
 template <int kStride, typename value_t>
-static inline void select_max_loop(const value_t* __restrict__ x, float* __restrict__ best,
+static POOLING_EXT_ALWAYS_INLINE void select_max_loop(const value_t* __restrict__ x, float* __restrict__ best,
                                    int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = as_float(x[kStride * i]);
@@ -41,7 +41,7 @@ static inline void select_max_loop(const value_t* __restrict__ x, float* __restr
 }
 
 template <typename value_t>
-static inline void copy_loop(const value_t* __restrict__ x, float* __restrict__ best,
+static POOLING_EXT_ALWAYS_INLINE void copy_loop(const value_t* __restrict__ x, float* __restrict__ best,
                              int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     best[i] = as_float(x[i]);
@@ -50,20 +50,20 @@ static inline void copy_loop(const value_t* __restrict__ x, float* __restrict__ 
 }
 
 template <typename value_t>
-static inline void max_over_taps_impl(const value_t* const* rows, const int32_t* taps, int64_t count, float* best,
+static POOLING_EXT_ALWAYS_INLINE void max_over_taps_impl(const value_t* const* rows, const int32_t* taps, int64_t count, float* best,
                                       int32_t* best_tap, int64_t C) {
   copy_loop(rows[0], best, best_tap, taps[0], C);
   for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
 }
 
 template <typename value_t, typename offset_t>
-static inline void add_where_tap_loop(const value_t* __restrict__ grad, const offset_t* __restrict__ offset,
+static POOLING_EXT_ALWAYS_INLINE void add_where_tap_loop(const value_t* __restrict__ grad, const offset_t* __restrict__ offset,
                                       int32_t tap, float* __restrict__ out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f;
 }
 
 template <typename value_t, typename offset_t>
-static inline void sum_where_taps_impl(const value_t* const* grad_rows, const offset_t* const* offset_rows,
+static POOLING_EXT_ALWAYS_INLINE void sum_where_taps_impl(const value_t* const* grad_rows, const offset_t* const* offset_rows,
                                        const int32_t* taps, int64_t count, float* out, int64_t C) {
   std::fill(out, out + C, 0.0f);
   for (int64_t k = 0; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);

@@ -16,7 +16,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
-#include <cstring>
+#include <bit>
 #include <type_traits>
 #include <vector>
 
@@ -33,27 +33,27 @@ namespace cpu {
 // using it vectorise: exponent from the bits, the mantissa m in
 // [sqrt(1/2), sqrt(2)) through log(m) = 2 atanh((m-1)/(m+1)) (series to s^9:
 // relative error ~1e-9, below float rounding).
-inline float vector_friendly_log(float v) {
-  int32_t bits;
-  std::memcpy(&bits, &v, sizeof(bits));
+POOLING_EXT_ALWAYS_INLINE float vector_friendly_log(float v) {
+  const int32_t bits = std::bit_cast<int32_t>(v);  // (memcpy here would keep the loop scalar)
   int32_t exponent = ((bits >> 23) & 0xff) - 127;
-  int32_t mantissa_bits = (bits & 0x7fffff) | 0x3f800000;
-  float m;
-  std::memcpy(&m, &mantissa_bits, sizeof(m));
+  float m = std::bit_cast<float>((bits & 0x7fffff) | 0x3f800000);
+  // Both arms computed, then selected: a multiplication under a condition is
+  // not if-converted (it might trap), which would keep the loop scalar.
   const bool high = m > 1.41421356f;
-  m = high ? m * 0.5f : m;
-  exponent += high ? 1 : 0;
+  const float halved = m * 0.5f;
+  m = high ? halved : m;
+  exponent += static_cast<int32_t>(high);
   const float s = (m - 1.0f) / (m + 1.0f);
   const float s2 = s * s;
   const float series = s * (2.0f + s2 * (2.0f / 3 + s2 * (2.0f / 5 + s2 * (2.0f / 7 + s2 * (2.0f / 9)))));
   return static_cast<float>(exponent) * 0.693147180559945f + series;
 }
-inline double vector_friendly_log(double v) { return std::log(v); }
+POOLING_EXT_ALWAYS_INLINE double vector_friendly_log(double v) { return std::log(v); }
 
 template <typename acc_t>
 struct AverageTerm {
   static constexpr bool kAverage = true;
-  acc_t value(acc_t x) const { return x; }
+  POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
 };
 
 // base(x)^p; kPower 2, 3, 4 unrolled, 0 for any other p (known at run time).
@@ -63,7 +63,7 @@ struct PowerTerm {
   acc_t p;
   acc_t clamp_min;
 
-  acc_t base(acc_t x) const {
+  POOLING_EXT_ALWAYS_INLINE acc_t base(acc_t x) const {
     if constexpr (kBase == PowerBase::kAbsolute) {
       return std::abs(x);
     } else if constexpr (kBase == PowerBase::kClampMin) {
@@ -72,7 +72,7 @@ struct PowerTerm {
       return x;
     }
   }
-  acc_t slope(acc_t x) const {
+  POOLING_EXT_ALWAYS_INLINE acc_t slope(acc_t x) const {
     if constexpr (kBase == PowerBase::kAbsolute) {
       return x > acc_t(0) ? acc_t(1) : (x < acc_t(0) ? acc_t(-1) : acc_t(0));
     } else if constexpr (kBase == PowerBase::kClampMin) {
@@ -81,7 +81,7 @@ struct PowerTerm {
       return acc_t(1);
     }
   }
-  acc_t value(acc_t x) const {
+  POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const {
     const acc_t b = base(x);
     if constexpr (kPower == 2) return b * b;
     if constexpr (kPower == 3) return b * b * b;
@@ -89,7 +89,7 @@ struct PowerTerm {
     return power(b, p);
   }
   // (base(x) / y)^(p-1) * base'(x) given inv_y = 1 / y, zero where y = 0 (inv_y = 0).
-  acc_t grad(acc_t x, acc_t inv_y) const {
+  POOLING_EXT_ALWAYS_INLINE acc_t grad(acc_t x, acc_t inv_y) const {
     const acc_t ratio = base(x) * inv_y;
     if constexpr (kPower == 2) return ratio * slope(x);
     if constexpr (kPower == 3) return ratio * ratio * slope(x);
@@ -97,7 +97,7 @@ struct PowerTerm {
     return inv_y == acc_t(0) ? acc_t(0) : power(ratio, p - acc_t(1)) * slope(x);
   }
   // u^p ln u with u = base(x) / y: GeM's gradient with respect to p, per input.
-  acc_t exponent_grad(acc_t x, acc_t inv_y) const {
+  POOLING_EXT_ALWAYS_INLINE acc_t exponent_grad(acc_t x, acc_t inv_y) const {
     const acc_t u = base(x) * inv_y;
     acc_t raised;
     if constexpr (kPower == 2) {
@@ -109,7 +109,9 @@ struct PowerTerm {
     } else {
       raised = power(u, p);
     }
-    return u > acc_t(0) ? raised * vector_friendly_log(u) : acc_t(0);
+    // log(1) = 0 makes the term zero where u = 0, without a branch (which would stop vectorisation).
+    const acc_t positive_u = u > acc_t(0) ? u : acc_t(1);
+    return raised * vector_friendly_log(positive_u);
   }
 };
 
@@ -539,18 +541,18 @@ POOLING_EXT_ISA_CLONES void add_row_across_channels(const scalar_t* __restrict__
 // Row loops with restrict-qualified parameters (GCC ignores restrict on
 // local pointers, and without it these loops need run-time alias checks).
 template <typename scalar_t, typename acc_t>
-inline void start_sums(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b, acc_t* __restrict__ sums,
+POOLING_EXT_ALWAYS_INLINE void start_sums(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b, acc_t* __restrict__ sums,
                        int64_t C) {
   for (int64_t c = 0; c < C; ++c) sums[c] = static_cast<acc_t>(a[c]) + static_cast<acc_t>(b[c]);
 }
 
 template <typename scalar_t, typename acc_t>
-inline void add_to_sums(const scalar_t* __restrict__ row, acc_t* __restrict__ sums, int64_t C) {
+POOLING_EXT_ALWAYS_INLINE void add_to_sums(const scalar_t* __restrict__ row, acc_t* __restrict__ sums, int64_t C) {
   for (int64_t c = 0; c < C; ++c) sums[c] += static_cast<acc_t>(row[c]);
 }
 
 template <typename scalar_t, typename acc_t>
-inline void store_average(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last,
+POOLING_EXT_ALWAYS_INLINE void store_average(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last,
                           scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
   for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>((sums[c] + static_cast<acc_t>(last[c])) / divisor);
 }
@@ -558,7 +560,7 @@ inline void store_average(const acc_t* __restrict__ sums, const scalar_t* __rest
 // The average of `count` (>= 2) rows of C channels in one pass per row: the
 // first two rows start the sums, the last one is added as the result is stored.
 template <typename scalar_t, typename acc_t>
-inline void average_four_rows(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+POOLING_EXT_ALWAYS_INLINE void average_four_rows(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
                               const scalar_t* __restrict__ c2, const scalar_t* __restrict__ d,
                               scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
   for (int64_t c = 0; c < C; ++c) {
@@ -636,24 +638,24 @@ POOLING_EXT_ISA_CLONES void gather_row_across_channels(acc_t* __restrict__ acc, 
 }
 
 template <typename scalar_t, typename acc_t>
-inline void start_weighted_sums(const scalar_t* __restrict__ a, acc_t wa, const scalar_t* __restrict__ b, acc_t wb,
+POOLING_EXT_ALWAYS_INLINE void start_weighted_sums(const scalar_t* __restrict__ a, acc_t wa, const scalar_t* __restrict__ b, acc_t wb,
                                 acc_t* __restrict__ sums, int64_t C) {
   for (int64_t c = 0; c < C; ++c) sums[c] = static_cast<acc_t>(a[c]) * wa + static_cast<acc_t>(b[c]) * wb;
 }
 
 template <typename scalar_t, typename acc_t>
-inline void add_weighted(const scalar_t* __restrict__ row, acc_t w, acc_t* __restrict__ sums, int64_t C) {
+POOLING_EXT_ALWAYS_INLINE void add_weighted(const scalar_t* __restrict__ row, acc_t w, acc_t* __restrict__ sums, int64_t C) {
   for (int64_t c = 0; c < C; ++c) sums[c] += static_cast<acc_t>(row[c]) * w;
 }
 
 template <typename scalar_t, typename acc_t>
-inline void store_weighted(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last, acc_t w,
+POOLING_EXT_ALWAYS_INLINE void store_weighted(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last, acc_t w,
                            scalar_t* __restrict__ out, int64_t C) {
   for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(sums[c] + static_cast<acc_t>(last[c]) * w);
 }
 
 template <typename scalar_t, typename acc_t>
-inline void store_scaled(const scalar_t* __restrict__ row, acc_t w, scalar_t* __restrict__ out, int64_t C) {
+POOLING_EXT_ALWAYS_INLINE void store_scaled(const scalar_t* __restrict__ row, acc_t w, scalar_t* __restrict__ out, int64_t C) {
   for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(static_cast<acc_t>(row[c]) * w);
 }
 

@@ -66,24 +66,32 @@ struct ReductionArgs {
 
 // ---------------------------------------------------------------- math helpers
 
-POOL_HD float pow_of(float base, float exponent) { return powf(base, exponent); }
-POOL_HD double pow_of(double base, double exponent) { return pow(base, exponent); }
-POOL_HD float log_of(float v) { return logf(v); }
-POOL_HD double log_of(double v) { return log(v); }
-POOL_HD float sqrt_of(float v) { return sqrtf(v); }
-POOL_HD double sqrt_of(double v) { return sqrt(v); }
-POOL_HD float abs_of(float v) { return fabsf(v); }
-POOL_HD double abs_of(double v) { return fabs(v); }
+// Small helpers, always inlined on the host too: the CPU's ISA-cloned loops
+// call them (see cpu/isa_clones.h).
+#if defined(__CUDACC__) || defined(__HIPCC__) || !defined(__GNUC__)
+#define POOL_HD_SMALL POOL_HD
+#else
+#define POOL_HD_SMALL inline __attribute__((always_inline))
+#endif
+
+POOL_HD_SMALL float pow_of(float base, float exponent) { return powf(base, exponent); }
+POOL_HD_SMALL double pow_of(double base, double exponent) { return pow(base, exponent); }
+POOL_HD_SMALL float log_of(float v) { return logf(v); }
+POOL_HD_SMALL double log_of(double v) { return log(v); }
+POOL_HD_SMALL float sqrt_of(float v) { return sqrtf(v); }
+POOL_HD_SMALL double sqrt_of(double v) { return sqrt(v); }
+POOL_HD_SMALL float abs_of(float v) { return fabsf(v); }
+POOL_HD_SMALL double abs_of(double v) { return fabs(v); }
 
 template <typename acc_t>
-POOL_HD bool is_finite_value(acc_t v) {
+POOL_HD_SMALL bool is_finite_value(acc_t v) {
   return v == v && v - v == acc_t(0);  // false for NaN and +-inf
 }
 
 // base^p; small integer exponents by multiplication (faster, and what the
 // CPU's vectorised loops compute too).
 template <typename acc_t>
-POOL_HD acc_t power(acc_t base, acc_t p) {
+POOL_HD_SMALL acc_t power(acc_t base, acc_t p) {
   if (p == acc_t(1)) return base;
   if (p == acc_t(2)) return base * base;
   if (p == acc_t(3)) return base * base * base;
@@ -95,7 +103,7 @@ POOL_HD acc_t power(acc_t base, acc_t p) {
 }
 
 template <typename acc_t>
-POOL_HD acc_t power_base(const ReductionSpec<acc_t>& r, acc_t x) {
+POOL_HD_SMALL acc_t power_base(const ReductionSpec<acc_t>& r, acc_t x) {
   if (r.base == PowerBase::kAbsolute) return abs_of(x);
   if (r.base == PowerBase::kClampMin) return x < r.clamp_min ? r.clamp_min : x;  // NaN stays NaN, as torch.clamp
   return x;
@@ -103,7 +111,7 @@ POOL_HD acc_t power_base(const ReductionSpec<acc_t>& r, acc_t x) {
 
 // d base / d x: 1, sign(x), or torch.clamp's mask (x >= min).
 template <typename acc_t>
-POOL_HD acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
+POOL_HD_SMALL acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
   if (r.base == PowerBase::kAbsolute) return x > acc_t(0) ? acc_t(1) : (x < acc_t(0) ? acc_t(-1) : acc_t(0));
   if (r.base == PowerBase::kClampMin) return x >= r.clamp_min ? acc_t(1) : acc_t(0);
   return acc_t(1);
@@ -112,7 +120,7 @@ POOL_HD acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
 // The power mean's root: torch's lp_pool computes (sum / padded) * numerator
 // and raises it to 1/p.
 template <typename acc_t>
-POOL_HD acc_t power_mean_root(acc_t sum, acc_t padded_count, acc_t numerator, acc_t p) {
+POOL_HD_SMALL acc_t power_mean_root(acc_t sum, acc_t padded_count, acc_t numerator, acc_t p) {
   const acc_t mean = sum / padded_count * numerator;
   if (p == acc_t(2)) return sqrt_of(mean);  // what torch's pow(t, 0.5) computes
   if (p == acc_t(1)) return mean;
