@@ -659,6 +659,12 @@ POOLING_EXT_ALWAYS_INLINE void store_scaled(const scalar_t* __restrict__ row, ac
   for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(static_cast<acc_t>(row[c]) * w);
 }
 
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void scale_row_across_channels(const scalar_t* __restrict__ row, acc_t w,
+                                                      scalar_t* __restrict__ out, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(static_cast<acc_t>(row[c]) * w);
+}
+
 // out[c] = sum over k of rows[k][c] * weights[k] (average pooling's
 // channels-last backward: the gradients of the covering outputs, each over
 // its divisor), one pass per row.
@@ -680,6 +686,41 @@ POOLING_EXT_ISA_CLONES void weighted_rows_across_channels(const scalar_t* const*
   }
 }
 
+// Average pooling's channels-last backward when windows do not overlap
+// (stride >= kernel: DenseNet and VGG-style 2x2): every input takes the share
+// of at most one output, written straight from that output's row.
+template <typename scalar_t>
+void average_backward_disjoint_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body,
+                                             const ExtentTables& extents) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  bool all_covered = true;
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    int64_t covered = 0;
+    for (const WindowExtent<int64_t>& e : extents.dim[d]) covered += e.end - e.first;
+    all_covered = all_covered && covered == g.in[d];
+  }
+  if (!all_covered) std::fill(body.grad_input, body.grad_input + g.in_numel(), scalar_t(0));
+  const int64_t positions = g.batch * g.out_plane();
+  at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+    PositionCursor cursor(g.out, begin);
+    for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+      const WindowBox<int64_t> box = extents.box(cursor.d, cursor.h, cursor.w);
+      const acc_t share = acc_t(1) / static_cast<acc_t>(average_divisor(body.r, box));
+      const scalar_t* grad = body.grad_output + pos * C;
+      for (int64_t id = box.d.first; id < box.d.end; ++id) {
+        for (int64_t ih = box.h.first; ih < box.h.end; ++ih) {
+          for (int64_t iw = box.w.first; iw < box.w.end; ++iw) {
+            const int64_t in_pos = cursor.n * g.in_plane() + (id * g.in[1] + ih) * g.in[2] + iw;
+            scale_row_across_channels<scalar_t, acc_t>(grad, share, body.grad_input + in_pos * C, C);
+          }
+        }
+      }
+    }
+  });
+}
+
 template <typename scalar_t, class Term>
 void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -687,6 +728,11 @@ void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body
   const ReductionSpec<acc_t>& r = body.r;
   const int64_t C = g.channels;
   const ExtentTables extents(g);
+  if constexpr (Term::kAverage) {
+    if (g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
+      return average_backward_disjoint_channels_last(body, extents);
+    }
+  }
   std::vector<OutRange<int64_t>> covering[kMaxSpatialDims];
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     covering[d] = per_position_table(g.in[d], [&](int64_t i) {
