@@ -2,7 +2,8 @@
 // at::parallel_for and written so the compiler vectorises them:
 //   contiguous:    each output row accumulates tap by tap across the whole
 //                  row of interior outputs (a loop over output width); the
-//                  backward scatters one (n, c) plane per task, in order;
+//                  backward scatters one (n, c) plane per task, in order
+//                  (strided rows permuted to phase-major order first);
 //   channels-last: loops across channels, per output (forward) or per input
 //                  position gathering its covering outputs (backward);
 //   global window: one reduction per plane, in vector lanes.
@@ -10,13 +11,14 @@
 // integer p unrolled); windows the loops leave out (borders, overflowing
 // power sums, extreme-|x| reductions) run the shared bodies themselves, so
 // every result follows the rules of kernels/sum_pool_bodies.h. Every order of
-// accumulation is fixed: results do not depend on the thread count.
+// accumulation is fixed: results do not depend on the thread count (global
+// sums run in vector lanes, whose order depends on the ISA clone only).
 #pragma once
 
 #include <ATen/Parallel.h>
 
-#include <cmath>
 #include <bit>
+#include <cmath>
 #include <type_traits>
 #include <vector>
 
@@ -56,7 +58,7 @@ struct AverageTerm {
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
 };
 
-// base(x)^p; kPower 2, 3, 4 unrolled, 0 for any other p (known at run time).
+// base(x)^p; kPower 1, 2, 3, 4 unrolled, 0 for any other p (known at run time).
 template <typename acc_t, int kPower, PowerBase kBase>
 struct PowerTerm {
   static constexpr bool kAverage = false;
@@ -83,6 +85,7 @@ struct PowerTerm {
   }
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const {
     const acc_t b = base(x);
+    if constexpr (kPower == 1) return b;
     if constexpr (kPower == 2) return b * b;
     if constexpr (kPower == 3) return b * b * b;
     if constexpr (kPower == 4) return (b * b) * (b * b);
@@ -91,6 +94,7 @@ struct PowerTerm {
   // (base(x) / y)^(p-1) * base'(x) given inv_y = 1 / y, zero where y = 0 (inv_y = 0).
   POOLING_EXT_ALWAYS_INLINE acc_t grad(acc_t x, acc_t inv_y) const {
     const acc_t ratio = base(x) * inv_y;
+    if constexpr (kPower == 1) return inv_y == acc_t(0) ? acc_t(0) : slope(x);  // ratio^0, zero where y = 0
     if constexpr (kPower == 2) return ratio * slope(x);
     if constexpr (kPower == 3) return ratio * ratio * slope(x);
     if constexpr (kPower == 4) return ratio * ratio * ratio * slope(x);
@@ -100,7 +104,9 @@ struct PowerTerm {
   POOLING_EXT_ALWAYS_INLINE acc_t exponent_grad(acc_t x, acc_t inv_y) const {
     const acc_t u = base(x) * inv_y;
     acc_t raised;
-    if constexpr (kPower == 2) {
+    if constexpr (kPower == 1) {
+      raised = u;
+    } else if constexpr (kPower == 2) {
       raised = u * u;
     } else if constexpr (kPower == 3) {
       raised = u * u * u;
@@ -126,7 +132,9 @@ void with_term(const ReductionSpec<acc_t>& r, const F& f) {
     const acc_t p = r.exponent();
     auto with_base = [&](auto base) {
       constexpr PowerBase kBase = decltype(base)::value;
-      if (p == acc_t(2)) {
+      if (p == acc_t(1)) {
+        f(PowerTerm<acc_t, 1, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(2)) {
         f(PowerTerm<acc_t, 2, kBase>{p, r.clamp_min});
       } else if (p == acc_t(3)) {
         f(PowerTerm<acc_t, 3, kBase>{p, r.clamp_min});
@@ -860,23 +868,25 @@ void exponent_grad_partials(int64_t count, const PowerMeanExponentGradBody<scala
 
 // ---------------------------------------------------------------- entry points
 
+// Calls f(std::integral_constant<int, kStride>) with the row loops' stride
+// along W: 1 or 2 at compile time (most networks) for float32, else 0 (any).
+template <typename scalar_t, class F>
+void with_row_stride(const PoolGeometry& g, const F& f) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (g.stride[2] == 1) return f(std::integral_constant<int, 1>{});
+    if (g.stride[2] == 2) return f(std::integral_constant<int, 2>{});
+  }
+  f(std::integral_constant<int, 0>{});
+}
+
 template <typename scalar_t>
 void window_sum_forward(const WindowSumForwardBody<scalar_t, int64_t>& body) {
   const PoolGeometry& g = body.g;
   if (body.r.reduction == WindowReduction::kExtremeAbs) return run_elementwise(g.out_numel(), body);
   with_term(body.r, [&](const auto& term) {
-    if (g.channels_last) {
-      forward_channels_last(body, term);
-    } else if (is_global_window(g)) {
-      forward_global(body, term);
-    } else {
-      // Compile-time strides 1 and 2 (most networks) for float32; any stride otherwise.
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (g.stride[2] == 1) return forward_rows<1>(body, term);
-        if (g.stride[2] == 2) return forward_rows<2>(body, term);
-      }
-      forward_rows<0>(body, term);
-    }
+    if (g.channels_last) return forward_channels_last(body, term);
+    if (is_global_window(g)) return forward_global(body, term);
+    with_row_stride<scalar_t>(g, [&](auto stride) { forward_rows<decltype(stride)::value>(body, term); });
   });
 }
 
@@ -885,18 +895,9 @@ void window_sum_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
   const PoolGeometry& g = body.g;
   if (body.r.reduction == WindowReduction::kExtremeAbs) return run_elementwise(g.in_numel(), body);
   with_term(body.r, [&](const auto& term) {
-    if (g.channels_last) {
-      backward_channels_last(body, term);
-    } else if (is_global_window(g)) {
-      backward_global(body, term);
-    } else {
-      // Compile-time strides 1 and 2 (most networks) for float32; any stride otherwise.
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (g.stride[2] == 1) return backward_planes<1>(body, term);
-        if (g.stride[2] == 2) return backward_planes<2>(body, term);
-      }
-      backward_planes<0>(body, term);
-    }
+    if (g.channels_last) return backward_channels_last(body, term);
+    if (is_global_window(g)) return backward_global(body, term);
+    with_row_stride<scalar_t>(g, [&](auto stride) { backward_planes<decltype(stride)::value>(body, term); });
   });
 }
 

@@ -12,6 +12,10 @@
 
 #include <type_traits>
 
+#if !defined(__CUDACC__) && !defined(__HIPCC__)
+#include <bit>
+#endif
+
 #include "window.h"
 
 namespace pooling_ext {
@@ -80,6 +84,19 @@ POOL_HD_SMALL float log_of(float v) { return logf(v); }
 POOL_HD_SMALL double log_of(double v) { return log(v); }
 POOL_HD_SMALL float sqrt_of(float v) { return sqrtf(v); }
 POOL_HD_SMALL double sqrt_of(double v) { return sqrt(v); }
+#if defined(__CUDACC__) || defined(__HIPCC__)
+POOL_HD_SMALL float cbrt_of(float v) { return cbrtf(v); }
+#else
+// On the CPU a cube root the vectoriser can handle (cbrtf is a scalar library
+// call per output): a first guess from the exponent bits, three Newton steps
+// (relative error about 1e-7), exact for 0, inf and NaN. v >= 0.
+POOL_HD_SMALL float cbrt_of(float v) {
+  float y = std::bit_cast<float>(std::bit_cast<uint32_t>(v) / 3u + 0x2a5137a0u);
+  for (int step = 0; step < 3; ++step) y = (2.0f * y + v / (y * y)) * (1.0f / 3.0f);
+  return (v == 0.0f || v - v != 0.0f) ? v : y;
+}
+#endif
+POOL_HD_SMALL double cbrt_of(double v) { return cbrt(v); }
 POOL_HD_SMALL float abs_of(float v) { return fabsf(v); }
 POOL_HD_SMALL double abs_of(double v) { return fabs(v); }
 
@@ -122,8 +139,12 @@ POOL_HD_SMALL acc_t power_base_slope(const ReductionSpec<acc_t>& r, acc_t x) {
 template <typename acc_t>
 POOL_HD_SMALL acc_t power_mean_root(acc_t sum, acc_t padded_count, acc_t numerator, acc_t p) {
   const acc_t mean = sum / padded_count * numerator;
+  // Roots without pow where a cheaper exact-enough form exists (pow is a
+  // library call per output; these vectorise). A negative mean stays NaN, as pow's.
   if (p == acc_t(2)) return sqrt_of(mean);  // what torch's pow(t, 0.5) computes
   if (p == acc_t(1)) return mean;
+  if (p == acc_t(4)) return sqrt_of(sqrt_of(mean));
+  if (p == acc_t(3)) return mean < acc_t(0) ? sqrt_of(mean) : cbrt_of(mean);
   return pow_of(mean, acc_t(1) / p);
 }
 
