@@ -587,6 +587,12 @@ POOLING_EXT_ISA_CLONES void average_rows_across_channels(const scalar_t* const* 
   store_average(sums, rows[count - 1], out, divisor, C);
 }
 
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void power_roots_across_channels(const acc_t* __restrict__ sums, scalar_t* __restrict__ out,
+                                                        acc_t padded, acc_t numerator, acc_t p, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(power_mean_root(sums[c], padded, numerator, p));
+}
+
 template <typename scalar_t, class Term>
 void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -617,12 +623,16 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
           continue;
         }
       }
-      {
-        std::fill(sums.begin(), sums.end(), acc_t(0));
-        for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);
+      std::fill(sums.begin(), sums.end(), acc_t(0));
+      for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);
+      if constexpr (Term::kAverage) {
+        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(finish(sums[c], [] { return acc_t(0); }));
+      } else {
+        // All roots in one vectorised pass; the rare overflowing sums are then
+        // redone by the body (its scaled sum).
+        power_roots_across_channels<scalar_t, acc_t>(sums.data(), out, finish.padded, body.r.numerator, finish.p, C);
         for (int64_t c = 0; c < C; ++c) {
-          out[c] = static_cast<scalar_t>(finish(
-              sums[c], [&] { return static_cast<acc_t>(body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w)); }));
+          if (!is_finite_value(sums[c])) out[c] = body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w);
         }
       }
     }
