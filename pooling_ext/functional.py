@@ -190,12 +190,14 @@ def gem(input, p=3.0, eps=1e-6):
     keeps N and C and has size 1 in each spatial dim. p is a float or a
     one-element tensor (it gets a gradient if it requires one; nothing waits
     on the device for it)."""
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"gem(): argument 'input' must be Tensor, not {type(input).__name__}")
     if isinstance(p, torch.Tensor):
         exponent = p
     elif isinstance(p, (int, float)) and not isinstance(p, bool):
         # Made on the input's device: a copy from the host could wait for the GPU.
         exponent = torch.full((), float(p), dtype=torch.float64 if input.dtype == torch.float64 else torch.float32,
-                              device=input.device if isinstance(input, torch.Tensor) else None)
+                              device=input.device)
     else:
         raise TypeError(f"gem(): argument 'p' must be a float or a tensor, not {type(p).__name__}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
