@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import pooling_ext  # noqa: F401  (registers the ops)
+from torch.utils._python_dispatch import TorchDispatchMode
 
 CUDA = torch.cuda.is_available()
 DEVICES = ["cpu"] + (["cuda"] if CUDA else [])
@@ -62,3 +63,26 @@ def make_input(shape, dtype=torch.float32, device="cpu", ties=False, nans=False)
     info = torch.iinfo(dtype)
     low, high = max(info.min, -100), min(info.max, 100)
     return torch.randint(low, high, shape, device=device, dtype=dtype)
+
+
+class NoTorchPooling(TorchDispatchMode):
+    """Fails on any aten op with "pool" in its name."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.name()
+        if name.startswith("aten::") and "pool" in name:
+            raise AssertionError(f"torch pooling op called: {name}")
+        return func(*args, **(kwargs or {}))
+
+
+def assert_raises_like_torch(call, argument):
+    """call(torch.nn.functional) and call(pooling_ext.functional) raise the
+    same exception type, ours with a message naming `argument`."""
+    import torch.nn.functional as TF
+    import pooling_ext.functional as PF
+    with pytest.raises(Exception) as theirs:
+        call(TF)
+    with pytest.raises(Exception) as ours:
+        call(PF)
+    assert type(ours.value) is type(theirs.value), (ours.value, theirs.value)
+    assert argument in str(ours.value), str(ours.value)

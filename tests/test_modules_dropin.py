@@ -6,11 +6,10 @@ import pickle
 import pytest
 import torch
 import torch.nn.functional as TF
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import pooling_ext
 import pooling_ext.functional as PF
-from conftest import make_input
+from conftest import NoTorchPooling, make_input
 
 MODULE_PAIRS = [
     (pooling_ext.nn.MaxPool1d, torch.nn.MaxPool1d, dict(kernel_size=3, stride=2, padding=1, dilation=1,
@@ -89,16 +88,6 @@ def test_info_reports_the_binary():
     assert info["built_against_torch"] == torch.__version__
     assert info["cpu_capability"] in {"avx512", "avx2", "sse2", "neon", "scalar"}
     assert isinstance(info["cuda_kernels_compiled"], bool)
-
-
-class NoTorchPooling(TorchDispatchMode):
-    """Fails on any aten op with "pool" in its name."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.name()
-        if name.startswith("aten::") and "pool" in name:
-            raise AssertionError(f"torch pooling op called: {name}")
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
