@@ -42,7 +42,7 @@ def copy_bandwidth(device):
     n = (256 if device == "cpu" else 1024) * 2**20 // 4
     src = torch.randn(n, device=device)
     dst = torch.empty_like(src)
-    timer = tb.Timer("dst.copy_(src)", globals=dict(dst=dst, src=src))
+    timer = tb.Timer("dst.copy_(src)", globals=dict(dst=dst, src=src), num_threads=torch.get_num_threads())
     seconds = timer.blocked_autorange(min_run_time=0.3).median
     return 2 * src.numel() * src.element_size() / seconds
 
@@ -63,9 +63,12 @@ def saved_bytes(fn, inputs):
 
 
 def fwd_bwd(fn, grad):
+    # autograd.grad, not backward(): the gradient is returned as it is for a
+    # layer inside a network, not added into a leaf's .grad (an extra pass over
+    # the input that is not pooling's work).
     def run(*inputs):
         out = fn(*inputs)
-        out.backward(grad)
+        torch.autograd.grad(out, [x for x in inputs if x.requires_grad], grad)
     return run
 
 
@@ -75,7 +78,8 @@ def time_pair(ours, theirs, args, device, rounds, min_time):
     for _ in range(rounds):
         for side, fn in (("ours", ours), ("torch", theirs)):
             synchronize(device)
-            timer = tb.Timer("fn(*args)", globals=dict(fn=fn, args=args))
+            # Timer runs single-threaded unless told: time at the thread count users get.
+            timer = tb.Timer("fn(*args)", globals=dict(fn=fn, args=args), num_threads=torch.get_num_threads())
             results[side].append(timer.blocked_autorange(min_run_time=min_time).median)
     return {side: statistics.median(v) for side, v in results.items()}, results
 

@@ -91,6 +91,11 @@ struct PowerTerm {
     if constexpr (kPower == 4) return (b * b) * (b * b);
     return power(b, p);
   }
+  // The window's value from its power sum (power_mean_root with p known at
+  // compile time for the unrolled powers, so its branches fold and it vectorises).
+  POOLING_EXT_ALWAYS_INLINE acc_t root(acc_t sum, acc_t padded, acc_t numerator) const {
+    return power_mean_root(sum, padded, numerator, kPower == 0 ? p : acc_t(kPower));
+  }
   // (base(x) / y)^(p-1) * base'(x) given inv_y = 1 / y, zero where y = 0 (inv_y = 0).
   POOLING_EXT_ALWAYS_INLINE acc_t grad(acc_t x, acc_t inv_y) const {
     const acc_t ratio = base(x) * inv_y;
@@ -195,6 +200,34 @@ struct ExtentTables {
   }
   WindowBox<int64_t> box(int64_t od, int64_t oh, int64_t ow) const {
     return WindowBox<int64_t>{dim[0][od], dim[1][oh], dim[2][ow]};
+  }
+};
+
+// Per-dim tables of the outputs whose windows cover each input position.
+struct CoveringTables {
+  std::vector<OutRange<int64_t>> dim[kMaxSpatialDims];
+
+  explicit CoveringTables(const PoolGeometry& g) {
+    for (int d = 0; d < kMaxSpatialDims; ++d) {
+      dim[d] = per_position_table(g.in[d], [&](int64_t i) {
+        return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], int64_t(1));
+      });
+    }
+  }
+  // f(od, oh, ow, linear output position) for each output covering the
+  // cursor's input position, in output order.
+  template <class F>
+  void for_each_output(const PoolGeometry& g, const PositionCursor& at, const F& f) const {
+    const OutRange<int64_t>& rd = dim[0][at.d];
+    const OutRange<int64_t>& rh = dim[1][at.h];
+    const OutRange<int64_t>& rw = dim[2][at.w];
+    for (int64_t od = rd.first; od <= rd.last; ++od) {
+      for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
+        for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
+          f(od, oh, ow, at.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow);
+        }
+      }
+    }
   }
 };
 
@@ -541,9 +574,15 @@ void backward_global(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 // ---------------------------------------------------------------- channels-last
 
 template <typename scalar_t, typename acc_t, class Term>
-POOLING_EXT_ISA_CLONES void add_row_across_channels(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t C,
-                                    const Term& term) {
+POOLING_EXT_ALWAYS_INLINE void add_row_across_channels_inline(const scalar_t* __restrict__ x, acc_t* __restrict__ sums,
+                                                              int64_t C, const Term& term) {
   for (int64_t c = 0; c < C; ++c) sums[c] += term.value(static_cast<acc_t>(x[c]));
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES void add_row_across_channels(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t C,
+                                                    const Term& term) {
+  add_row_across_channels_inline<scalar_t, acc_t>(x, sums, C, term);
 }
 
 // Row loops with restrict-qualified parameters (GCC ignores restrict on
@@ -559,38 +598,100 @@ POOLING_EXT_ALWAYS_INLINE void add_to_sums(const scalar_t* __restrict__ row, acc
   for (int64_t c = 0; c < C; ++c) sums[c] += static_cast<acc_t>(row[c]);
 }
 
-template <typename scalar_t, typename acc_t>
+// sum / divisor as a division, or as a multiplication by the reciprocal where
+// that is exact (a power-of-two divisor: 2x2 and 2x2x2 windows), which gives
+// the same result without the division whose throughput limits these loops
+// when the data is in cache.
+template <typename acc_t>
+struct DivideBy {
+  acc_t divisor;
+  POOLING_EXT_ALWAYS_INLINE acc_t operator()(acc_t sum) const { return sum / divisor; }
+};
+template <typename acc_t>
+struct MultiplyByExactReciprocal {
+  acc_t reciprocal;
+  POOLING_EXT_ALWAYS_INLINE acc_t operator()(acc_t sum) const { return sum * reciprocal; }
+};
+
+template <typename scalar_t, typename acc_t, class Divide>
 POOLING_EXT_ALWAYS_INLINE void store_average(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last,
-                          scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>((sums[c] + static_cast<acc_t>(last[c])) / divisor);
+                                             scalar_t* __restrict__ out, const Divide& divide, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(divide(sums[c] + static_cast<acc_t>(last[c])));
 }
 
-// The average of `count` (>= 2) rows of C channels in one pass per row: the
-// first two rows start the sums, the last one is added as the result is stored.
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename acc_t, class Divide>
 POOLING_EXT_ALWAYS_INLINE void average_four_rows(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
-                              const scalar_t* __restrict__ c2, const scalar_t* __restrict__ d,
-                              scalar_t* __restrict__ out, acc_t divisor, int64_t C) {
+                                                 const scalar_t* __restrict__ c2, const scalar_t* __restrict__ d,
+                                                 scalar_t* __restrict__ out, const Divide& divide, int64_t C) {
   for (int64_t c = 0; c < C; ++c) {
     const acc_t sum = static_cast<acc_t>(a[c]) + static_cast<acc_t>(b[c]) + static_cast<acc_t>(c2[c]) +
                       static_cast<acc_t>(d[c]);
-    out[c] = static_cast<scalar_t>(sum / divisor);
+    out[c] = static_cast<scalar_t>(divide(sum));
   }
+}
+
+// The average of `count` (>= 3) rows of C channels in one pass per row: the
+// first two rows start the sums, the last one is added as the result is stored.
+template <typename scalar_t, typename acc_t, class Divide>
+POOLING_EXT_ALWAYS_INLINE void average_rows(const scalar_t* const* rows, int64_t count, acc_t* sums, scalar_t* out,
+                                            const Divide& divide, int64_t C) {
+  if (count == 4) return average_four_rows<scalar_t, acc_t>(rows[0], rows[1], rows[2], rows[3], out, divide, C);
+  start_sums(rows[0], rows[1], sums, C);
+  for (int64_t k = 2; k + 1 < count; ++k) add_to_sums(rows[k], sums, C);
+  store_average<scalar_t, acc_t>(sums, rows[count - 1], out, divide, C);
 }
 
 template <typename scalar_t, typename acc_t>
 POOLING_EXT_ISA_CLONES void average_rows_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
-                                                         scalar_t* out, acc_t divisor, int64_t C) {
-  if (count == 4) return average_four_rows(rows[0], rows[1], rows[2], rows[3], out, divisor, C);  // 2x2 windows
-  start_sums(rows[0], rows[1], sums, C);
-  for (int64_t k = 2; k + 1 < count; ++k) add_to_sums(rows[k], sums, C);
-  store_average(sums, rows[count - 1], out, divisor, C);
+                                                         scalar_t* out, int64_t divisor, int64_t C) {
+  if constexpr (std::is_floating_point_v<acc_t>) {
+    if (divisor > 0 && (divisor & (divisor - 1)) == 0) {
+      const MultiplyByExactReciprocal<acc_t> divide{acc_t(1) / static_cast<acc_t>(divisor)};
+      return average_rows<scalar_t, acc_t>(rows, count, sums, out, divide, C);
+    }
+  }
+  average_rows<scalar_t, acc_t>(rows, count, sums, out, DivideBy<acc_t>{static_cast<acc_t>(divisor)}, C);
 }
 
-template <typename scalar_t, typename acc_t>
-POOLING_EXT_ISA_CLONES void power_roots_across_channels(const acc_t* __restrict__ sums, scalar_t* __restrict__ out,
-                                                        acc_t padded, acc_t numerator, acc_t p, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(power_mean_root(sums[c], padded, numerator, p));
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ALWAYS_INLINE void start_power_sums(const scalar_t* __restrict__ row, acc_t* __restrict__ sums, int64_t C,
+                                                const Term& term) {
+  for (int64_t c = 0; c < C; ++c) sums[c] = term.value(static_cast<acc_t>(row[c]));
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ALWAYS_INLINE void add_two_power_rows(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
+                                                  acc_t* __restrict__ sums, int64_t C, const Term& term) {
+  for (int64_t c = 0; c < C; ++c) {
+    sums[c] = (sums[c] + term.value(static_cast<acc_t>(a[c]))) + term.value(static_cast<acc_t>(b[c]));
+  }
+}
+
+// Stores the roots of the sums; returns whether any sum overflowed.
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ALWAYS_INLINE bool store_power_roots(const acc_t* __restrict__ sums, scalar_t* __restrict__ out,
+                                                 acc_t padded, acc_t numerator, int64_t C, const Term& term) {
+  int overflowed = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    out[c] = static_cast<scalar_t>(term.root(sums[c], padded, numerator));
+    overflowed |= is_finite_value(sums[c]) ? 0 : 1;
+  }
+  return overflowed != 0;
+}
+
+// One power-mean window of C channels: the power sums of its `count` (>= 1)
+// input rows, in row order, and their roots, in one call (per-row calls cost
+// more than the work at C = 64). Returns whether any sum overflowed: those
+// outputs are then redone by the body (its scaled sum).
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
+                                                         scalar_t* out, acc_t padded, acc_t numerator, int64_t C,
+                                                         const Term& term) {
+  start_power_sums<scalar_t, acc_t>(rows[0], sums, C, term);
+  int64_t k = 1;
+  for (; k + 1 < count; k += 2) add_two_power_rows<scalar_t, acc_t>(rows[k], rows[k + 1], sums, C, term);
+  if (k < count) add_row_across_channels_inline<scalar_t, acc_t>(rows[k], sums, C, term);
+  return store_power_roots<scalar_t, acc_t>(sums, out, padded, numerator, C, term);
 }
 
 template <typename scalar_t, class Term>
@@ -618,41 +719,24 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
       const auto finish = window_finish<acc_t, Term>(body.r, box);
       if constexpr (Term::kAverage) {
         if (count >= 3) {
-          average_rows_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out,
-                                                        static_cast<acc_t>(finish.divisor), C);
+          average_rows_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out, finish.divisor, C);
           continue;
         }
       }
-      std::fill(sums.begin(), sums.end(), acc_t(0));
-      for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);
       if constexpr (Term::kAverage) {
+        std::fill(sums.begin(), sums.end(), acc_t(0));
+        for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);
         for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(finish(sums[c], [] { return acc_t(0); }));
-      } else {
-        // All roots in one vectorised pass; the rare overflowing sums are then
-        // redone by the body (its scaled sum).
-        power_roots_across_channels<scalar_t, acc_t>(sums.data(), out, finish.padded, body.r.numerator, finish.p, C);
+      } else if (count == 0) {  // a window wholly in the padding: the body's rules
+        for (int64_t c = 0; c < C; ++c) out[c] = body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w);
+      } else if (power_window_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out, finish.padded,
+                                                               body.r.numerator, C, term)) {
         for (int64_t c = 0; c < C; ++c) {
           if (!is_finite_value(sums[c])) out[c] = body.compute(cursor.n, c, cursor.d, cursor.h, cursor.w);
         }
       }
     }
   });
-}
-
-// acc[c] += share of output row o for every channel.
-template <typename scalar_t, typename acc_t, class Term>
-POOLING_EXT_ISA_CLONES void gather_row_across_channels(acc_t* __restrict__ acc, const scalar_t* __restrict__ grad,
-                                       const scalar_t* __restrict__ out, const scalar_t* __restrict__ x, acc_t scale,
-                                       int64_t C, const Term& term) {
-  for (int64_t c = 0; c < C; ++c) {
-    if constexpr (Term::kAverage) {
-      acc[c] += static_cast<acc_t>(grad[c]) * scale;  // scale is 1 / divisor
-    } else {
-      const acc_t y = static_cast<acc_t>(out[c]);
-      const acc_t inv_y = y == acc_t(0) ? acc_t(0) : acc_t(1) / y;
-      acc[c] += static_cast<acc_t>(grad[c]) * scale * term.grad(static_cast<acc_t>(x[c]), inv_y);
-    }
-  }
 }
 
 template <typename scalar_t, typename acc_t>
@@ -739,75 +823,132 @@ void average_backward_disjoint_channels_last(const WindowSumBackwardBody<scalar_
   });
 }
 
-template <typename scalar_t, class Term>
-void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
+// Average pooling's channels-last backward for overlapping windows: each
+// input position gathers the gradients of its covering outputs, each over its
+// divisor.
+template <typename scalar_t>
+void average_backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const ExtentTables& extents,
+                                    const CoveringTables& covering) {
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
-  const ReductionSpec<acc_t>& r = body.r;
   const int64_t C = g.channels;
-  const ExtentTables extents(g);
-  if constexpr (Term::kAverage) {
-    if (g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
-      return average_backward_disjoint_channels_last(body, extents);
+  // 1 / divisor per output position, so the gather does no division.
+  std::vector<acc_t> inverse_divisor(g.out_plane());
+  for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+        inverse_divisor[o] = acc_t(1) / static_cast<acc_t>(average_divisor(body.r, extents.box(od, oh, ow)));
+      }
     }
   }
-  std::vector<OutRange<int64_t>> covering[kMaxSpatialDims];
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    covering[d] = per_position_table(g.in[d], [&](int64_t i) {
-      return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], int64_t(1));
-    });
-  }
-  const int64_t positions = g.batch * g.in_plane();
-  at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t stop) {
+  at::parallel_for(0, g.batch * g.in_plane(), grain_for(C * 4), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> acc(C);
     std::vector<const scalar_t*> grad_rows;
     std::vector<acc_t> weights;
     PositionCursor cursor(g.in, begin);
     for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
-      if constexpr (Term::kAverage) {
-        grad_rows.clear();
-        weights.clear();
-        const OutRange<int64_t>& rd = covering[0][cursor.d];
-        const OutRange<int64_t>& rh = covering[1][cursor.h];
-        const OutRange<int64_t>& rw = covering[2][cursor.w];
-        for (int64_t od = rd.first; od <= rd.last; ++od) {
-          for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
-            for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
-              const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
-              grad_rows.push_back(body.grad_output + o);
-              // By a multiplication: a division per input and covering output would dominate.
-              weights.push_back(acc_t(1) / static_cast<acc_t>(average_divisor(r, extents.box(od, oh, ow))));
-            }
-          }
-        }
-        weighted_rows_across_channels<scalar_t, acc_t>(grad_rows.data(), weights.data(),
-                                                       static_cast<int64_t>(grad_rows.size()), acc.data(),
-                                                       body.grad_input + pos * C, C);
-        continue;
-      }
-      std::fill(acc.begin(), acc.end(), acc_t(0));
-      const scalar_t* x = Term::kAverage ? nullptr : body.input + pos * C;
-      const OutRange<int64_t>& rd = covering[0][cursor.d];
-      const OutRange<int64_t>& rh = covering[1][cursor.h];
-      const OutRange<int64_t>& rw = covering[2][cursor.w];
-      for (int64_t od = rd.first; od <= rd.last; ++od) {
-        for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
-          for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
-            const WindowBox<int64_t> box = extents.box(od, oh, ow);
-            const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
-            // The average's share by a multiplication: a division per input and
-            // covering output would dominate the loop.
-            const acc_t scale = Term::kAverage ? acc_t(1) / static_cast<acc_t>(average_divisor(r, box))
-                                               : r.numerator / static_cast<acc_t>(box.padded_count());
-            const scalar_t* out = Term::kAverage ? nullptr : body.output + o;
-            gather_row_across_channels<scalar_t, acc_t>(acc.data(), body.grad_output + o, out, x, scale, C, term);
-          }
-        }
-      }
-      scalar_t* grad_in = body.grad_input + pos * C;
-      for (int64_t c = 0; c < C; ++c) grad_in[c] = static_cast<scalar_t>(acc[c]);
+      grad_rows.clear();
+      weights.clear();
+      covering.for_each_output(g, cursor, [&](int64_t od, int64_t oh, int64_t ow, int64_t o) {
+        grad_rows.push_back(body.grad_output + o * C);
+        weights.push_back(inverse_divisor[(od * g.out[1] + oh) * g.out[2] + ow]);
+      });
+      weighted_rows_across_channels<scalar_t, acc_t>(grad_rows.data(), weights.data(),
+                                                     static_cast<int64_t>(grad_rows.size()), acc.data(),
+                                                     body.grad_input + pos * C, C);
     }
   });
+}
+
+// Per output element of the power mean's backward: its gradient times
+// numerator / padded window size, and 1 / y (zero where y = 0).
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void power_output_factors(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ out,
+                                                 acc_t scale, acc_t* __restrict__ weight, acc_t* __restrict__ inv_y,
+                                                 int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    const acc_t y = static_cast<acc_t>(out[c]);
+    weight[c] = static_cast<acc_t>(grad[c]) * scale;
+    inv_y[c] = y == acc_t(0) ? acc_t(0) : acc_t(1) / y;
+  }
+}
+
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ALWAYS_INLINE void add_power_grad(const scalar_t* __restrict__ x, const acc_t* __restrict__ weight,
+                                              const acc_t* __restrict__ inv_y, acc_t* __restrict__ acc, int64_t C,
+                                              const Term& term) {
+  for (int64_t c = 0; c < C; ++c) acc[c] += weight[c] * term.grad(static_cast<acc_t>(x[c]), inv_y[c]);
+}
+
+// One input position's gradient across C channels: the shares of its `count`
+// covering outputs (rows of power_output_factors), in output order.
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES void power_grad_across_channels(const scalar_t* __restrict__ x, const acc_t* const* weights,
+                                                       const acc_t* const* inv_ys, int64_t count,
+                                                       acc_t* __restrict__ acc, scalar_t* __restrict__ grad_in,
+                                                       int64_t C, const Term& term) {
+  std::fill(acc, acc + C, acc_t(0));
+  for (int64_t k = 0; k < count; ++k) add_power_grad<scalar_t, acc_t>(x, weights[k], inv_ys[k], acc, C, term);
+  for (int64_t c = 0; c < C; ++c) grad_in[c] = static_cast<scalar_t>(acc[c]);
+}
+
+// The power mean's channels-last backward, a batch chunk at a time: first the
+// factors of every output (so each division happens once per output, not once
+// per input and covering output), then a gather per input position.
+template <typename scalar_t, class Term>
+void power_backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term,
+                                  const ExtentTables& extents, const CoveringTables& covering) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  const int64_t out_sample = g.out_plane() * C;
+  // Bounded scratch (two acc_t per output of the chunk), whatever the batch.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, out_sample));
+  std::vector<acc_t> weight(std::min(chunk, g.batch) * out_sample), inv_y(weight.size());
+  for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
+    const int64_t samples = std::min(chunk, g.batch - n0);
+    at::parallel_for(0, samples * g.out_plane(), grain_for(C), [&](int64_t begin, int64_t stop) {
+      PositionCursor cursor(g.out, begin);
+      for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+        const acc_t scale = body.r.numerator /
+                            static_cast<acc_t>(extents.box(cursor.d, cursor.h, cursor.w).padded_count());
+        const int64_t o = (n0 * g.out_plane() + pos) * C;
+        power_output_factors<scalar_t, acc_t>(body.grad_output + o, body.output + o, scale,
+                                              weight.data() + pos * C, inv_y.data() + pos * C, C);
+      }
+    });
+    at::parallel_for(0, samples * g.in_plane(), grain_for(C * 4), [&](int64_t begin, int64_t stop) {
+      std::vector<acc_t> acc(C);
+      std::vector<const acc_t*> weight_rows, inv_y_rows;
+      PositionCursor cursor(g.in, begin);
+      for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
+        weight_rows.clear();
+        inv_y_rows.clear();
+        covering.for_each_output(g, cursor, [&](int64_t, int64_t, int64_t, int64_t o) {
+          weight_rows.push_back(weight.data() + o * C);
+          inv_y_rows.push_back(inv_y.data() + o * C);
+        });
+        const int64_t in_offset = (n0 * g.in_plane() + pos) * C;
+        power_grad_across_channels<scalar_t, acc_t>(body.input + in_offset, weight_rows.data(), inv_y_rows.data(),
+                                                    static_cast<int64_t>(weight_rows.size()), acc.data(),
+                                                    body.grad_input + in_offset, C, term);
+      }
+    });
+  }
+}
+
+template <typename scalar_t, class Term>
+void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  if constexpr (Term::kAverage) {
+    if (g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
+      return average_backward_disjoint_channels_last(body, extents);
+    }
+    average_backward_channels_last(body, extents, CoveringTables(g));
+  } else {
+    power_backward_channels_last(body, term, extents, CoveringTables(g));
+  }
 }
 
 // ---------------------------------------------------------------- GeM's gradient with respect to p
