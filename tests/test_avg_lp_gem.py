@@ -215,6 +215,13 @@ def test_lp_grid_positive_inputs(dims, p, device):
             check_lp(dims, x.contiguous(memory_format=CL[dims]), p, dict(kwargs, ceil_mode=ceil_mode))
 
 
+def test_lp_channels_last_backward_in_batch_chunks():
+    # The CPU's channels-last backward keeps two factors per output in scratch of bounded size
+    # (2^22 per chunk): with 1.5M outputs per sample, a batch of 3 runs as chunks of 2 and 1.
+    x = (torch.rand(3, 24, 251, 251) + 0.1).contiguous(memory_format=torch.channels_last)
+    check_lp(2, x, 2, dict(kernel_size=2, stride=1), tol=F32)
+
+
 @pytest.mark.parametrize("p", [2, 3, 1.5])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_lp_negative_inputs_like_torch(dims, p, device):
