@@ -38,6 +38,8 @@ static void define_schemas(torch::Library& m) {
   m.def(
       "avg_pool_backward(Tensor grad_output, SymInt[] input_size, int[] kernel_size, int[] stride, int[] padding, "
       "bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor");
+  m.def("adaptive_avg_pool_forward(Tensor self, int[] output_size) -> Tensor");
+  m.def("adaptive_avg_pool_backward(Tensor grad_output, SymInt[] input_size, int[] output_size) -> Tensor");
   m.def(
       "lp_pool_forward(Tensor self, float norm_type, int[] kernel_size, int[] stride, bool ceil_mode, "
       "bool true_norm) -> Tensor");

@@ -41,6 +41,12 @@ at::Tensor avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef 
                              at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                              bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override);
 
+// Adaptive average pooling (torch's adaptive window rule) to output_size, one
+// entry per pooled dim; autograd-aware, differentiable backward.
+at::Tensor adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
+at::Tensor adaptive_avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                      at::IntArrayRef output_size);
+
 // LP (power-average) pooling: torch's lp_pool, fused; true_norm raises |x|
 // instead of x to the power.
 at::Tensor lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,

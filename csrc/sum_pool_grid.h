@@ -77,6 +77,24 @@ at::Tensor grid_avg_pool_backward(const at::Tensor& grad_output, at::IntArrayRef
   return grad_input;
 }
 
+// ---------------------------------------------------------------- adaptive average pooling
+
+template <class Launcher>
+at::Tensor grid_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  const SumPoolPlan plan = plan_adaptive_avg_pool_forward(self, output_size);
+  launch_window_sum_forward<Launcher>(plan, at::Tensor());
+  return plan.output;
+}
+
+template <class Launcher>
+at::Tensor grid_adaptive_avg_pool_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                                           at::IntArrayRef output_size) {
+  const SumPoolPlan plan = plan_adaptive_avg_pool_backward(grad_output, input_size, output_size);
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
+  launch_window_sum_backward<Launcher>(plan, plan.output, grad_input, at::Tensor());
+  return grad_input;
+}
+
 // ---------------------------------------------------------------- LP pooling
 
 template <class Launcher>

@@ -39,6 +39,19 @@ at::Tensor call_avg_pool_backward(const at::Tensor& grad, c10::SymIntArrayRef in
   return op.call(grad, input_size, k, s, p, ceil_mode, count_include_pad, divisor);
 }
 
+at::Tensor call_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  static auto op =
+      op_handle<at::Tensor(const at::Tensor&, at::IntArrayRef)>("pooling_ext::adaptive_avg_pool_forward");
+  return op.call(self, output_size);
+}
+
+at::Tensor call_adaptive_avg_pool_backward(const at::Tensor& grad, c10::SymIntArrayRef input_size,
+                                           at::IntArrayRef output_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, at::IntArrayRef)>(
+      "pooling_ext::adaptive_avg_pool_backward");
+  return op.call(grad, input_size, output_size);
+}
+
 at::Tensor call_lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef k, at::IntArrayRef s,
                                 bool ceil_mode, bool true_norm) {
   static auto op = op_handle<at::Tensor(const at::Tensor&, double, at::IntArrayRef, at::IntArrayRef, bool, bool)>(
@@ -88,6 +101,22 @@ at::Tensor avg_pool_backward_meta(const at::Tensor& grad_output, c10::SymIntArra
   check_floating_dtype("avg_pool_backward", grad_output);
   return at::empty_symint(input_size,
                           grad_output.options().memory_format(pooling_memory_format(grad_output, args.dims)));
+}
+
+at::Tensor adaptive_avg_pool_forward_meta(const at::Tensor& self, at::IntArrayRef output_size) {
+  const auto out = adaptive_pooled_shape("adaptive_avg_pool", self.sym_sizes(), output_size);
+  const int dims = static_cast<int>(output_size.size());
+  check_floating_dtype(("adaptive_avg_pool" + std::to_string(dims) + "d").c_str(), self);
+  return at::empty_symint(out, self.options().memory_format(pooling_memory_format(self, dims)));
+}
+
+at::Tensor adaptive_avg_pool_backward_meta(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                           at::IntArrayRef output_size) {
+  adaptive_pooled_shape("adaptive_avg_pool", input_size, output_size);
+  check_floating_dtype("adaptive_avg_pool_backward", grad_output);
+  const int dims = static_cast<int>(output_size.size());
+  return at::empty_symint(input_size,
+                          grad_output.options().memory_format(pooling_memory_format(grad_output, dims)));
 }
 
 at::Tensor lp_pool_forward_meta(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,
@@ -233,6 +262,57 @@ at::Tensor avg_pool_backward_autograd(const at::Tensor& grad_output, c10::SymInt
   return AvgPoolBackwardFunction::apply(grad_output, input_size,
                                         AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode,
                                                   count_include_pad, divisor_override})[0];
+}
+
+// ---------------------------------------------------------------- adaptive average pooling
+
+// Saves nothing but sizes, as AvgPoolFunction.
+class AdaptiveAvgPoolFunction : public torch::autograd::Function<AdaptiveAvgPoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, at::IntArrayRef output_size);
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+class AdaptiveAvgPoolBackwardFunction : public torch::autograd::Function<AdaptiveAvgPoolBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                               at::IntArrayRef output_size) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->saved_data["output_size"] = output_size.vec();
+    return {call_adaptive_avg_pool_backward(grad_output, input_size, output_size)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // Linear in grad_output; its adjoint is the forward.
+    const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
+    return {AdaptiveAvgPoolFunction::apply(grads[0], output_size)[0], at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list AdaptiveAvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self,
+                                               at::IntArrayRef output_size) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  save_sizes(ctx, "input_size", self.sym_sizes());
+  const int dims = static_cast<int>(output_size.size());
+  ctx->saved_data["input_format"] = static_cast<int64_t>(pooling_memory_format(self, dims));
+  ctx->saved_data["output_size"] = output_size.vec();
+  return {call_adaptive_avg_pool_forward(self, output_size)};
+}
+
+variable_list AdaptiveAvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
+  const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
+  const at::Tensor grad_input = AdaptiveAvgPoolBackwardFunction::apply(grads[0], size, output_size)[0];
+  const auto input_format = static_cast<at::MemoryFormat>(ctx->saved_data["input_format"].toInt());
+  return {grad_input.contiguous(input_format), at::Tensor()};
+}
+
+at::Tensor adaptive_avg_pool_forward_autograd(const at::Tensor& self, at::IntArrayRef output_size) {
+  return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
+}
+
+at::Tensor adaptive_avg_pool_backward_autograd(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                               at::IntArrayRef output_size) {
+  return AdaptiveAvgPoolBackwardFunction::apply(grad_output, input_size, output_size)[0];
 }
 
 // ---------------------------------------------------------------- LP pooling
@@ -413,6 +493,8 @@ std::tuple<at::Tensor, at::Tensor> gem_backward_autograd(const at::Tensor& grad_
 TORCH_LIBRARY_IMPL(pooling_ext, Meta, m) {
   m.impl("avg_pool_forward", &avg_pool_forward_meta);
   m.impl("avg_pool_backward", &avg_pool_backward_meta);
+  m.impl("adaptive_avg_pool_forward", &adaptive_avg_pool_forward_meta);
+  m.impl("adaptive_avg_pool_backward", &adaptive_avg_pool_backward_meta);
   m.impl("lp_pool_forward", &lp_pool_forward_meta);
   m.impl("lp_pool_backward", &lp_pool_backward_meta);
   m.impl("gem_forward", &gem_forward_meta);
@@ -422,6 +504,8 @@ TORCH_LIBRARY_IMPL(pooling_ext, Meta, m) {
 TORCH_LIBRARY_IMPL(pooling_ext, Autograd, m) {
   m.impl("avg_pool_forward", &avg_pool_forward_autograd);
   m.impl("avg_pool_backward", &avg_pool_backward_autograd);
+  m.impl("adaptive_avg_pool_forward", &adaptive_avg_pool_forward_autograd);
+  m.impl("adaptive_avg_pool_backward", &adaptive_avg_pool_backward_autograd);
   m.impl("lp_pool_forward", &lp_pool_forward_autograd);
   m.impl("lp_pool_backward", &lp_pool_backward_autograd);
   m.impl("gem_forward", &gem_forward_autograd);
@@ -441,6 +525,15 @@ at::Tensor avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef 
                              bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
   return call_avg_pool_backward(grad_output, input_size, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                 divisor_override);
+}
+
+at::Tensor adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  return call_adaptive_avg_pool_forward(self, output_size);
+}
+
+at::Tensor adaptive_avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                      at::IntArrayRef output_size) {
+  return call_adaptive_avg_pool_backward(grad_output, input_size, output_size);
 }
 
 at::Tensor lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,

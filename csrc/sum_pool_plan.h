@@ -68,6 +68,28 @@ SumPoolPlan plan_gem_forward(const at::Tensor& self, double eps);
 SumPoolPlan plan_gem_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& output,
                               double eps);
 
+// ---------------------------------------------------------------- adaptive average pooling
+
+// torch's adaptive pooling checks, for output_size of 1, 2 or 3 entries (the
+// pooled dims): entries >= 0, input of rank dims + 1 or dims + 2 with
+// non-zero spatial sizes (and, for 3d as torch, a non-zero channel size).
+// Returns the full output shape (RuntimeError naming the argument otherwise).
+std::vector<int64_t> adaptive_pooled_shape(const char* family, at::IntArrayRef input_sizes,
+                                           at::IntArrayRef output_size);
+std::vector<c10::SymInt> adaptive_pooled_shape(const char* family, c10::SymIntArrayRef input_sizes,
+                                               at::IntArrayRef output_size);
+
+// The geometry of adaptive pooling: fixed windows (kernel = stride = in / out)
+// where every output size divides its input size, so the fixed-window loops
+// run; torch's adaptive window policy otherwise.
+PoolGeometry make_adaptive_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, int dims,
+                                    bool channels_last);
+
+SumPoolPlan plan_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
+// grad_input is allocated by the caller in plan.format.
+SumPoolPlan plan_adaptive_avg_pool_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                                            at::IntArrayRef output_size);
+
 // Checks that a backward's grad_output has the forward output's shape.
 void check_grad_output_shape(const char* op, const at::Tensor& grad_output, at::IntArrayRef expected);
 

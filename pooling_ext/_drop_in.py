@@ -19,6 +19,9 @@ MODULE_REPLACEMENTS = {
     torch.nn.LPPool1d: nn.LPPool1d,
     torch.nn.LPPool2d: nn.LPPool2d,
     torch.nn.LPPool3d: nn.LPPool3d,
+    torch.nn.AdaptiveAvgPool1d: nn.AdaptiveAvgPool1d,
+    torch.nn.AdaptiveAvgPool2d: nn.AdaptiveAvgPool2d,
+    torch.nn.AdaptiveAvgPool3d: nn.AdaptiveAvgPool3d,
 }
 
 # Names in torch.nn.functional that patch() routes to pooling_ext.functional

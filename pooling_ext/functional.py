@@ -1,5 +1,7 @@
 """Functional pooling with torch.nn.functional's signatures, defaults and
 return types, running pooling_ext's kernels."""
+import numbers
+
 import torch
 
 from . import _args
@@ -11,6 +13,7 @@ __all__ = [
     "max_unpool1d", "max_unpool2d", "max_unpool3d",
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "gem",
 ]
 
@@ -203,3 +206,43 @@ def gem(input, p=3.0, eps=1e-6):
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise TypeError(f"gem(): argument 'eps' must be a float, not {type(eps).__name__}")
     return ops.gem_forward(input, exponent, float(eps))
+
+
+def _adaptive_output_size(op, dims, input, output_size):
+    """output_size as a list of `dims` ints: an int, or a sequence of `dims`
+    entries where (2d and 3d only) None keeps that input size."""
+    if isinstance(output_size, bool) or isinstance(output_size, float):
+        raise TypeError(f"{op}(): argument 'output_size' must be an int or a tuple of ints, "
+                        f"not {type(output_size).__name__}")
+    if isinstance(output_size, (numbers.Integral, torch.SymInt)):
+        return [output_size] * dims
+    if not isinstance(output_size, (tuple, list, torch.Size)):
+        raise TypeError(f"{op}(): argument 'output_size' must be an int or a tuple of ints, "
+                        f"not {type(output_size).__name__}")
+    if len(output_size) != dims:
+        raise RuntimeError(f"{op}: output_size must have {dims} entries, but got {tuple(output_size)}")
+    sizes = []
+    for i, entry in enumerate(output_size):
+        if entry is None and dims > 1 and isinstance(input, torch.Tensor) and input.dim() >= dims:
+            sizes.append(input.shape[input.dim() - dims + i])
+        elif isinstance(entry, bool) or not isinstance(entry, (numbers.Integral, torch.SymInt)):
+            raise TypeError(f"{op}(): argument 'output_size' must be a tuple of ints, but found element of type "
+                            f"{type(entry).__name__} at pos {i}")
+        else:
+            sizes.append(entry)
+    return sizes
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Like torch.nn.functional.adaptive_avg_pool1d."""
+    return ops.adaptive_avg_pool_forward(input, _adaptive_output_size("adaptive_avg_pool1d", 1, input, output_size))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Like torch.nn.functional.adaptive_avg_pool2d (None in output_size keeps that input size)."""
+    return ops.adaptive_avg_pool_forward(input, _adaptive_output_size("adaptive_avg_pool2d", 2, input, output_size))
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Like torch.nn.functional.adaptive_avg_pool3d (None in output_size keeps that input size)."""
+    return ops.adaptive_avg_pool_forward(input, _adaptive_output_size("adaptive_avg_pool3d", 3, input, output_size))

@@ -8,6 +8,7 @@ from . import functional as F
 __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "AvgPool1d", "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "GeM",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
 ]
 
 
@@ -136,3 +137,25 @@ class GeM(torch.nn.Module):
     def extra_repr(self):
         kind = "learnable" if isinstance(self.p, torch.nn.Parameter) else "fixed"
         return f"p={float(self.p.detach().cpu()[0]):.4g} ({kind}), eps={self.eps}"
+
+
+class _AdaptiveAvgPoolForward:
+    _functional = None
+
+    def forward(self, input):
+        return type(self)._functional(input, self.output_size)
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolForward, torch.nn.AdaptiveAvgPool1d):
+    """torch.nn.AdaptiveAvgPool1d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolForward, torch.nn.AdaptiveAvgPool2d):
+    """torch.nn.AdaptiveAvgPool2d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_avg_pool2d)
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolForward, torch.nn.AdaptiveAvgPool3d):
+    """torch.nn.AdaptiveAvgPool3d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_avg_pool3d)

@@ -10,6 +10,7 @@ from conftest import make_input
 ops = torch.ops.pooling_ext
 WINDOW_SUM_OPS = ["avg_pool_forward", "avg_pool_backward", "lp_pool_forward", "lp_pool_backward", "gem_forward",
                   "gem_backward"]
+ADAPTIVE_OPS = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward"]
 
 GRAD_CASES = [
     (2, (1, 2, 6, 7), dict(kernel_size=3, stride=1, padding=1)),                       # overlapping
@@ -82,8 +83,8 @@ def op_samples(device):
 def test_opcheck_every_op(device):
     samples = op_samples(device)
     registered = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas() if s.name.startswith("pooling_ext::")}
-    # The window-sum family's ops are opcheck'ed in test_avg_lp_gem.py.
-    assert registered == set(samples) | set(WINDOW_SUM_OPS), registered
+    # The window-sum family's ops are opcheck'ed in test_avg_lp_gem.py, the adaptive ones in test_adaptive.py.
+    assert registered == set(samples) | set(WINDOW_SUM_OPS) | set(ADAPTIVE_OPS), registered
     for name, arg_sets in samples.items():
         for args in arg_sets:
             torch.library.opcheck(getattr(ops, name).default, args)

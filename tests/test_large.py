@@ -73,3 +73,35 @@ def test_avg_and_lp_pool_over_2_31_elements(device):
     out = PF.lp_pool2d(x.detach(), 2, 2)
     torch.testing.assert_close(out[-1:, -1:, -8:].float(), TF.lp_pool2d(tail.detach().float(), 2, 2),
                                rtol=1e-2, atol=1e-2)
+
+
+def adaptive_window(o, in_size, out_size):
+    return (o * in_size) // out_size, -((-(o + 1) * in_size) // out_size)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_adaptive_avg_pool_over_2_31_elements(device):
+    # Non-divisible sizes: the adaptive window policy, not folded into fixed windows.
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    shape, out_size = (2, 16, 8192, 8200), (5000, 3000)
+    x = big_input(shape, torch.bfloat16, device)
+    x[-1, -1, -16:] = torch.randn(16, 8200, device=device).to(torch.bfloat16)
+    assert x.numel() > BIG
+    x.requires_grad_()
+    out = PF.adaptive_avg_pool2d(x, out_size)
+    plane = x.detach()[-1, -1].double()
+    for oh, ow in ((4999, 2999), (4999, 2998), (4998, 2997)):
+        (h0, h1), (w0, w1) = adaptive_window(oh, 8192, 5000), adaptive_window(ow, 8200, 3000)
+        expected = plane[h0:h1, w0:w1].mean()
+        torch.testing.assert_close(out[-1, -1, oh, ow].double(), expected, rtol=1e-2, atol=1e-2)
+    (g,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    for ih, iw in ((8191, 8199), (8190, 8197), (8185, 8196)):
+        share = 0.0
+        for oh in range(4990, 5000):
+            for ow in range(2990, 3000):
+                (h0, h1), (w0, w1) = adaptive_window(oh, 8192, 5000), adaptive_window(ow, 8200, 3000)
+                if h0 <= ih < h1 and w0 <= iw < w1:
+                    share += 1.0 / ((h1 - h0) * (w1 - w0))
+        torch.testing.assert_close(g[-1, -1, ih, iw].double(), torch.tensor(share, dtype=torch.float64, device=device),
+                                   rtol=1e-2, atol=1e-3)

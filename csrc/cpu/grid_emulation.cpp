@@ -35,6 +35,8 @@ void register_emulation(torch::Library& m) {
   m.impl("max_unpool_gather", &grid_max_unpool_gather<Launcher>);
   m.impl("avg_pool_forward", &grid_avg_pool_forward<Launcher>);
   m.impl("avg_pool_backward", &grid_avg_pool_backward<Launcher>);
+  m.impl("adaptive_avg_pool_forward", &grid_adaptive_avg_pool_forward<Launcher>);
+  m.impl("adaptive_avg_pool_backward", &grid_adaptive_avg_pool_backward<Launcher>);
   m.impl("lp_pool_forward", &grid_lp_pool_forward<Launcher>);
   m.impl("lp_pool_backward", &grid_lp_pool_backward<Launcher>);
   m.impl("gem_forward", &grid_gem_forward<Launcher>);

@@ -42,6 +42,8 @@ struct SumPoolCpuLauncher {
 TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
   m.impl("avg_pool_forward", &grid_avg_pool_forward<SumPoolCpuLauncher>);
   m.impl("avg_pool_backward", &grid_avg_pool_backward<SumPoolCpuLauncher>);
+  m.impl("adaptive_avg_pool_forward", &grid_adaptive_avg_pool_forward<SumPoolCpuLauncher>);
+  m.impl("adaptive_avg_pool_backward", &grid_adaptive_avg_pool_backward<SumPoolCpuLauncher>);
   m.impl("lp_pool_forward", &grid_lp_pool_forward<SumPoolCpuLauncher>);
   m.impl("lp_pool_backward", &grid_lp_pool_backward<SumPoolCpuLauncher>);
   m.impl("gem_forward", &grid_gem_forward<SumPoolCpuLauncher>);

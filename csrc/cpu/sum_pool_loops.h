@@ -195,7 +195,7 @@ struct ExtentTables {
   explicit ExtentTables(const PoolGeometry& g) {
     for (int d = 0; d < kMaxSpatialDims; ++d) {
       dim[d] = per_position_table(
-          g.out[d], [&](int64_t o) { return window_extent(o, g.in[d], g.kernel[d], g.stride[d], g.pad[d]); });
+          g.out[d], [&](int64_t o) { return dim_window_extent(g, d, o); });
     }
   }
   WindowBox<int64_t> box(int64_t od, int64_t oh, int64_t ow) const {
@@ -209,9 +209,7 @@ struct CoveringTables {
 
   explicit CoveringTables(const PoolGeometry& g) {
     for (int d = 0; d < kMaxSpatialDims; ++d) {
-      dim[d] = per_position_table(g.in[d], [&](int64_t i) {
-        return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], int64_t(1));
-      });
+      dim[d] = per_position_table(g.in[d], [&](int64_t i) { return dim_covering_outputs(g, d, i); });
     }
   }
   // f(od, oh, ow, linear output position) for each output covering the
@@ -241,8 +239,11 @@ POOLING_EXT_ISA_CLONES void add_tap_across_row(const scalar_t* __restrict__ x, a
   for (int64_t ow = first; ow < end; ++ow) sums[ow] += term.value(static_cast<acc_t>(x[ow * s + offset]));
 }
 
-// Output positions [first, end) along W whose window lies inside the input.
+// Output positions [first, end) along W whose window lies inside the input
+// and starts at ow * stride - pad (none for adaptive windows, whose outputs
+// all run the body).
 inline std::pair<int64_t, int64_t> interior_range(const PoolGeometry& g) {
+  if (g.adaptive) return {0, 0};
   const int64_t s = g.stride[2], p = g.pad[2];
   const int64_t first = std::min(g.out[2], (p + s - 1) / s);
   const int64_t last_ok = g.in[2] - g.kernel[2] + p;  // ow * s <= last_ok
@@ -942,7 +943,7 @@ void backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>& body
   const PoolGeometry& g = body.g;
   const ExtentTables extents(g);
   if constexpr (Term::kAverage) {
-    if (g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
+    if (!g.adaptive && g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
       return average_backward_disjoint_channels_last(body, extents);
     }
     average_backward_channels_last(body, extents, CoveringTables(g));
@@ -1048,6 +1049,7 @@ void window_sum_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
   with_term(body.r, [&](const auto& term) {
     if (g.channels_last) return backward_channels_last(body, term);
     if (is_global_window(g)) return backward_global(body, term);
+    if (g.adaptive) return run_elementwise(g.in_numel(), body);  // the phase-major planes need a fixed stride
     with_row_stride<scalar_t>(g, [&](auto stride) { backward_planes<decltype(stride)::value>(body, term); });
   });
 }

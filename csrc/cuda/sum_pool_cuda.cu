@@ -25,6 +25,17 @@ at::Tensor avg_pool_backward_cuda(const at::Tensor& grad_output, at::IntArrayRef
                                               count_include_pad, divisor_override);
 }
 
+at::Tensor adaptive_avg_pool_forward_cuda(const at::Tensor& self, at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  return grid_adaptive_avg_pool_forward<CudaLauncher>(self, output_size);
+}
+
+at::Tensor adaptive_avg_pool_backward_cuda(const at::Tensor& grad_output, at::IntArrayRef input_size,
+                                           at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  return grid_adaptive_avg_pool_backward<CudaLauncher>(grad_output, input_size, output_size);
+}
+
 at::Tensor lp_pool_forward_cuda(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,
                                 at::IntArrayRef stride, bool ceil_mode, bool true_norm) {
   const c10::cuda::CUDAGuard guard(self.device());
@@ -56,6 +67,8 @@ std::tuple<at::Tensor, at::Tensor> gem_backward_cuda(const at::Tensor& grad_outp
 TORCH_LIBRARY_IMPL(pooling_ext, CUDA, m) {
   m.impl("avg_pool_forward", &avg_pool_forward_cuda);
   m.impl("avg_pool_backward", &avg_pool_backward_cuda);
+  m.impl("adaptive_avg_pool_forward", &adaptive_avg_pool_forward_cuda);
+  m.impl("adaptive_avg_pool_backward", &adaptive_avg_pool_backward_cuda);
   m.impl("lp_pool_forward", &lp_pool_forward_cuda);
   m.impl("lp_pool_backward", &lp_pool_backward_cuda);
   m.impl("gem_forward", &gem_forward_cuda);

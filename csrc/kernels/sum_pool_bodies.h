@@ -180,11 +180,21 @@ struct WindowBox {
   POOL_HD I inside_count() const { return (d.end - d.first) * (h.end - h.first) * (w.end - w.first); }
 };
 
+// The window extent of output o along spatial dim d under the geometry's
+// policy (an adaptive window never reaches padding: padded = its length).
+template <typename I>
+POOL_HD WindowExtent<I> dim_window_extent(const PoolGeometryT<I>& g, int d, I o) {
+  if (!g.adaptive) return window_extent(o, g.in[d], g.kernel[d], g.stride[d], g.pad[d]);
+  WindowExtent<I> e;
+  e.first = adaptive_start(o, g.in[d], g.out[d]);
+  e.end = adaptive_end(o, g.in[d], g.out[d]);
+  e.padded = e.end - e.first;
+  return e;
+}
+
 template <typename I>
 POOL_HD WindowBox<I> window_box(const PoolGeometryT<I>& g, I od, I oh, I ow) {
-  return WindowBox<I>{window_extent(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0]),
-                      window_extent(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1]),
-                      window_extent(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2])};
+  return WindowBox<I>{dim_window_extent(g, 0, od), dim_window_extent(g, 1, oh), dim_window_extent(g, 2, ow)};
 }
 
 // torch's avg_pool divisor: divisor_override, else the window size clipped to
@@ -315,9 +325,9 @@ struct WindowSumBackwardBody {
     const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
     const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
     const index_t step = g.channels_last ? g.channels : index_t(1);
-    const OutRange<index_t> rd = covering_outputs(i.d, g.out[0], g.kernel[0], g.stride[0], g.pad[0], index_t(1));
-    const OutRange<index_t> rh = covering_outputs(i.h, g.out[1], g.kernel[1], g.stride[1], g.pad[1], index_t(1));
-    const OutRange<index_t> rw = covering_outputs(i.w, g.out[2], g.kernel[2], g.stride[2], g.pad[2], index_t(1));
+    const OutRange<index_t> rd = dim_covering_outputs(g, 0, i.d);
+    const OutRange<index_t> rh = dim_covering_outputs(g, 1, i.h);
+    const OutRange<index_t> rw = dim_covering_outputs(g, 2, i.w);
     acc_t x = acc_t(0), p_minus_one = acc_t(0), slope = acc_t(0);
     if constexpr (!std::is_integral_v<scalar_t>) {
       if (r.reduction != WindowReduction::kAverage) {

@@ -23,9 +23,15 @@ namespace pooling_ext {
 // changes no linear offset in either memory layout.
 constexpr int kMaxSpatialDims = 3;
 
-// One pooling problem: sizes of input and output, the fixed window policy, and
-// the memory layout shared by input and output (contiguous NCDHW, or
-// channels-last NDHWC).
+// One pooling problem: sizes of input and output, the window policy, and the
+// memory layout shared by input and output (contiguous NCDHW, or
+// channels-last NDHWC). Window policies:
+//   fixed:    output o's window starts at o * stride - pad and has `kernel`
+//             taps `dilation` apart;
+//   adaptive: torch's adaptive pooling, output o of `out` positions over `in`
+//             inputs covers [floor(o * in / out), ceil((o + 1) * in / out))
+//             (windows overlap or vary in size when out does not divide in);
+//             `kernel` holds the longest window, stride 1, pad 0, dilation 1.
 template <typename I>
 struct PoolGeometryT {
   I batch;
@@ -37,6 +43,7 @@ struct PoolGeometryT {
   I pad[kMaxSpatialDims];
   I dilation[kMaxSpatialDims];
   bool channels_last;
+  bool adaptive;
 
   POOL_HD I kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
   POOL_HD I in_plane() const { return in[0] * in[1] * in[2]; }
@@ -59,6 +66,7 @@ struct PoolGeometryT {
       g.dilation[d] = static_cast<J>(dilation[d]);
     }
     g.channels_last = channels_last;
+    g.adaptive = adaptive;
     return g;
   }
 };
@@ -164,6 +172,37 @@ POOL_HD OutRange<I> covering_outputs(I in_pos, I out_size, I kernel, I stride, I
   }
   if (r.last > out_size - 1) r.last = out_size - 1;
   return r;
+}
+
+// Adaptive windows: the products are taken in 64 bits, since o * in can pass
+// 2^31 even where the 32-bit index path runs.
+template <typename I>
+POOL_HD I adaptive_start(I out_pos, I in_size, I out_size) {
+  return static_cast<I>(static_cast<int64_t>(out_pos) * in_size / out_size);
+}
+
+template <typename I>
+POOL_HD I adaptive_end(I out_pos, I in_size, I out_size) {
+  return static_cast<I>(((static_cast<int64_t>(out_pos) + 1) * in_size + out_size - 1) / out_size);
+}
+
+// The outputs whose adaptive window covers input i: o covers i exactly when
+// i * out / in - 1 < o < (i + 1) * out / in, so o runs from
+// floor(i * out / in) to ceil((i + 1) * out / in) - 1.
+template <typename I>
+POOL_HD OutRange<I> adaptive_covering_outputs(I in_pos, I in_size, I out_size) {
+  OutRange<I> r;
+  r.first = static_cast<I>(static_cast<int64_t>(in_pos) * out_size / in_size);
+  r.last = static_cast<I>(((static_cast<int64_t>(in_pos) + 1) * out_size + in_size - 1) / in_size) - 1;
+  if (r.last > out_size - 1) r.last = out_size - 1;
+  return r;
+}
+
+// covering_outputs under the geometry's window policy, for spatial dim d.
+template <typename I>
+POOL_HD OutRange<I> dim_covering_outputs(const PoolGeometryT<I>& g, int d, I in_pos) {
+  if (g.adaptive) return adaptive_covering_outputs(in_pos, g.in[d], g.out[d]);
+  return covering_outputs(in_pos, g.out[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
 }
 
 // The tap of output `out_pos`'s window that lands on `in_pos`, or -1 if that

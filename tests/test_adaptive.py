@@ -1,0 +1,264 @@
+"""Adaptive average pooling against torch (grids of input / output sizes with
+non-divisible, larger-than-input, None and size-1 outputs, layouts, dtypes),
+a NumPy reference from the window definition, gradcheck, opcheck,
+torch.compile, determinism, errors, modules, grid emulation, no torch pooling."""
+import copy
+import itertools
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import pooling_ext
+import pooling_ext.functional as PF
+from conftest import NoTorchPooling, assert_raises_like_torch, same_layout
+from test_autograd_compile import captured_ops
+
+ops = torch.ops.pooling_ext
+ADAPTIVE_AVG = {d: (getattr(PF, f"adaptive_avg_pool{d}d"), getattr(TF, f"adaptive_avg_pool{d}d")) for d in (1, 2, 3)}
+CL = {2: torch.channels_last, 3: torch.channels_last_3d}
+F64 = dict(rtol=1e-12, atol=1e-12)
+F32 = dict(rtol=1e-5, atol=1e-6)
+EMULATIONS = {"int32": torch.ops.pooling_ext_grid_emulation, "int64": torch.ops.pooling_ext_grid_emulation_int64}
+
+
+def check_against_torch(dims, x, output_size, tol, layout=True):
+    ours_fn, torch_fn = ADAPTIVE_AVG[dims]
+    x = x.detach().requires_grad_()
+    out, ref = ours_fn(x, output_size), torch_fn(x, output_size)
+    torch.testing.assert_close(out, ref, **tol)
+    # torch's CPU adaptive_avg_pool3d returns contiguous output for channels_last_3d input; ours keeps the layout.
+    assert same_layout(out, ref) or not layout
+    grad = torch.randn(ref.shape, dtype=torch.float64, device=x.device).to(x.dtype)
+    (ga,), (gb,) = torch.autograd.grad(out, x, grad), torch.autograd.grad(ref, x, grad)
+    torch.testing.assert_close(ga, gb, **tol)
+    assert same_layout(ga, gb) or not layout
+
+
+SIZES = [(1, 1), (5, 1), (5, 2), (5, 3), (7, 3), (13, 6), (14, 7), (4, 4), (3, 5), (2, 7), (9, 4)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_grid_matches_torch(dims, dtype, device):
+    tol = F64 if dtype == torch.float64 else F32
+    rng = np.random.default_rng(dims)
+    combos = list(itertools.product(SIZES, repeat=dims))
+    picks = [combos[i] for i in rng.choice(len(combos), size=min(len(combos), 40), replace=False)]
+    for combo in picks:
+        in_sizes, out_sizes = [c[0] for c in combo], [c[1] for c in combo]
+        x = torch.randn([2, 3] + in_sizes, dtype=dtype, device=device)
+        check_against_torch(dims, x, out_sizes, tol)
+        if dims > 1:
+            check_against_torch(dims, x.contiguous(memory_format=CL[dims]), out_sizes, tol, layout=dims == 2)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_views_unbatched_empty_batch_and_none(dims, device):
+    x = torch.randn((3, 4) + (9,) * dims, dtype=torch.float64, device=device)
+    strided = x[:, :, ::2] if dims == 1 else x.transpose(-1, -2)[..., 1:]
+    check_against_torch(dims, strided, [4] * dims, F64)
+    check_against_torch(dims, x[0], [5] * dims, F64)                # unbatched
+    check_against_torch(dims, x[:0], [2] * dims, F64)               # empty batch
+    check_against_torch(dims, x, 1, F64)                            # global, an int
+    if dims > 1:
+        sizes = [None] + [3] * (dims - 1)
+        out = PF.__dict__[f"adaptive_avg_pool{dims}d"](x, sizes)
+        assert out.shape[2] == 9
+        check_against_torch(dims, x, sizes, F64)
+
+
+def test_zero_output_size_gives_zero_gradient():
+    # torch's forward accepts a zero output size, but its backward raises; ours returns a zero gradient.
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
+    out = PF.adaptive_avg_pool2d(x, (0, 3))
+    assert out.shape == (2, 3, 0, 3) and TF.adaptive_avg_pool2d(x, (0, 3)).shape == out.shape
+    (grad,) = torch.autograd.grad(out, x, torch.randn_like(out))
+    assert torch.equal(grad, torch.zeros_like(x))
+
+
+def numpy_adaptive_avg(x, out_sizes):
+    """From the definition: output o of a dim covers [floor(o in / out), ceil((o + 1) in / out))."""
+    dims = len(out_sizes)
+    spatial = x.shape[-dims:]
+    result = np.zeros(x.shape[:-dims] + tuple(out_sizes))
+    for o in itertools.product(*[range(s) for s in out_sizes]):
+        window = tuple(slice((oi * n) // m, -((-(oi + 1) * n) // m)) for oi, n, m in zip(o, spatial, out_sizes))
+        result[(...,) + o] = x[(...,) + window].mean(axis=tuple(range(-dims, 0)))
+    return result
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_numpy_reference(dims):
+    x = np.random.default_rng(5).standard_normal((2, 3) + (11, 7, 5)[:dims])
+    out_sizes = [4, 3, 7][:dims]
+    ours = ADAPTIVE_AVG[dims][0](torch.from_numpy(x), out_sizes).numpy()
+    np.testing.assert_allclose(ours, numpy_adaptive_avg(x, out_sizes), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_half_dtypes(dims, dtype, device):
+    x = torch.randn((2, 5) + (9,) * dims, device=device).to(dtype)
+    out = ADAPTIVE_AVG[dims][0](x, 4)
+    ref = ADAPTIVE_AVG[dims][1](x.double(), 4)
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), ref, rtol=1e-2, atol=1e-2)
+
+
+def test_integer_input_not_implemented_like_torch():
+    assert_raises_like_torch(lambda F: F.adaptive_avg_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.long), 2), "Long")
+
+
+GRAD_CASES = [
+    ("1d", (2, 2, 7), lambda t: PF.adaptive_avg_pool1d(t, 3)),
+    ("2d overlap", (1, 2, 5, 7), lambda t: PF.adaptive_avg_pool2d(t, (3, 4))),
+    ("2d larger out", (1, 2, 3, 2), lambda t: PF.adaptive_avg_pool2d(t, (5, 3))),
+    ("3d", (1, 2, 3, 5, 4), lambda t: PF.adaptive_avg_pool3d(t, (2, 3, 3))),
+    ("2d channels_last", (2, 3, 5, 5),
+     lambda t: PF.adaptive_avg_pool2d(t.contiguous(memory_format=torch.channels_last), 3)),
+]
+
+
+@pytest.mark.parametrize("name,shape,fn", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+def test_gradcheck_and_gradgradcheck(name, shape, fn, device):
+    x = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+def test_opcheck_raw_ops():
+    samples = []
+    for shape, output_size in (((2, 3, 7, 6), [3, 4]), ((2, 3, 8), [4]), ((2, 3, 5, 6, 7), [2, 3, 5])):
+        x = torch.randn(shape, requires_grad=True)
+        layouts = [x] + ([x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()]
+                         if len(shape) == 4 else [])
+        for t in layouts:
+            out = ops.adaptive_avg_pool_forward(t, output_size)
+            samples += [(ops.adaptive_avg_pool_forward, (t, output_size)),
+                        (ops.adaptive_avg_pool_backward,
+                         (torch.randn_like(out).requires_grad_(), list(shape), output_size))]
+    for op, args in samples:
+        torch.library.opcheck(op.default, args)
+
+
+@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (None, 2)])
+def test_compile_fullgraph(output_size):
+    torch._dynamo.reset()
+    fn = lambda t: PF.adaptive_avg_pool2d(t, output_size)  # noqa: E731
+    x = torch.randn(2, 3, 9, 8, requires_grad=True)
+    names = captured_ops(fn, x)
+    assert any("pooling_ext" in n for n in names), names
+    out, ref = torch.compile(fn, fullgraph=True)(x), fn(x)
+    torch.testing.assert_close(out, ref, **F32)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0], **F32)
+
+
+def test_backward_bitwise_deterministic_across_runs_and_threads():
+    x = torch.randn(4, 16, 27, 27)
+    runs, previous = [], torch.get_num_threads()
+    try:
+        for threads in (1, 2, 2):
+            torch.set_num_threads(threads)
+            run = []
+            for output_size, layout in itertools.product(((6, 6), (7, 5), (1, 1)),
+                                                        (torch.contiguous_format, torch.channels_last)):
+                xi = x.clone(memory_format=layout).requires_grad_()
+                out = PF.adaptive_avg_pool2d(xi, output_size)
+                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+                run += [out.detach(), xi.grad]
+            runs.append(run)
+    finally:
+        torch.set_num_threads(previous)
+    for run in runs[1:]:
+        for a, b in zip(run, runs[0]):
+            assert torch.equal(a, b)
+
+
+X2 = torch.randn(1, 2, 5, 5)
+BAD_CALLS = [
+    ("negative output", "output_size", lambda F: F.adaptive_avg_pool2d(X2, -1)),
+    ("negative entry 3d", "output_size", lambda F: F.adaptive_avg_pool3d(X2[None], (1, -2, 3))),
+    ("too many entries", "output_size", lambda F: F.adaptive_avg_pool2d(X2, (2, 3, 4))),
+    ("too few entries 3d", "output_size", lambda F: F.adaptive_avg_pool3d(X2[None], (1, 2))),
+    ("1d two entries", "output_size", lambda F: F.adaptive_avg_pool1d(X2[0], (2, 3))),
+    ("1d None", "output_size", lambda F: F.adaptive_avg_pool1d(X2[0], None)),
+    ("float entry", "output_size", lambda F: F.adaptive_avg_pool2d(X2, (3.0, 2))),
+    ("rank too low", "input", lambda F: F.adaptive_avg_pool2d(X2[0, 0], 2)),
+    ("1d rank too low", "input", lambda F: F.adaptive_avg_pool1d(torch.randn(7), 2)),
+    ("zero width", "input", lambda F: F.adaptive_avg_pool2d(torch.randn(1, 3, 5, 0), 2)),
+    ("3d zero channels", "input", lambda F: F.adaptive_avg_pool3d(torch.randn(2, 0, 4, 5, 6), 2)),
+]
+
+
+@pytest.mark.parametrize("name,argument,call", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_same_exception_type_as_torch(name, argument, call):
+    assert_raises_like_torch(call, argument)
+
+
+def test_zero_channels_accepted_like_torch():
+    for dims, shape in ((1, (2, 0, 7)), (2, (2, 0, 7, 9)), (2, (0, 7, 9))):
+        x = torch.randn(shape)
+        assert ADAPTIVE_AVG[dims][0](x, 3).shape == ADAPTIVE_AVG[dims][1](x, 3).shape
+
+
+MODULE_PAIRS = [
+    (pooling_ext.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool1d, dict(output_size=3)),
+    (pooling_ext.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveAvgPool2d, dict(output_size=(None, 3))),
+    (pooling_ext.nn.AdaptiveAvgPool3d, torch.nn.AdaptiveAvgPool3d, dict(output_size=(2, 3, 5))),
+]
+
+
+@pytest.mark.parametrize("ours,theirs,kwargs", MODULE_PAIRS)
+def test_module_is_a_drop_in(ours, theirs, kwargs):
+    mine, ref = ours(**kwargs), theirs(**kwargs)
+    assert isinstance(mine, theirs) and repr(mine) == repr(ref)
+    clone = pickle.loads(pickle.dumps(mine))
+    assert type(clone) is ours and repr(clone) == repr(mine)
+    dims = int(theirs.__name__[-2])
+    x = torch.randn((2, 3) + (7,) * dims, dtype=torch.float64)
+    torch.testing.assert_close(clone(x), ref(x), **F64)
+
+
+def test_replace_pooling_and_patch():
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), torch.nn.AdaptiveAvgPool2d((3, 5)), torch.nn.Flatten())
+    reference = copy.deepcopy(model)
+    pooling_ext.replace_pooling(model)
+    assert type(model[1]) is pooling_ext.nn.AdaptiveAvgPool2d
+    x = torch.randn(1, 2, 7, 11)
+    torch.testing.assert_close(model(x), reference(x))
+    with pooling_ext.patch():
+        assert TF.adaptive_avg_pool2d is PF.adaptive_avg_pool2d
+        with NoTorchPooling():
+            torch.nn.AdaptiveAvgPool1d(3)(x[0]), torch.nn.AdaptiveAvgPool3d(2)(x[None])
+    assert TF.adaptive_avg_pool2d is not PF.adaptive_avg_pool2d
+
+
+@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (5, 5)])
+def test_no_torch_pooling_op_runs(output_size, device):
+    x = torch.randn(2, 3, 8, 10, dtype=torch.float64, device=device, requires_grad=True)
+    with NoTorchPooling():
+        out = PF.adaptive_avg_pool2d(x, output_size)
+        grad_out = torch.rand_like(out).requires_grad_()
+        (grad,) = torch.autograd.grad(out, x, grad_out, create_graph=True)
+        (grad * grad).sum().backward()  # double backward, into grad_out
+    assert grad_out.grad is not None
+
+
+@pytest.mark.parametrize("emu", list(EMULATIONS))
+def test_grid_emulation_of_the_cuda_kernels(emu):
+    # The CUDA ops run these launches of the window-sum bodies under the adaptive policy.
+    grid = EMULATIONS[emu]
+    for dims, in_sizes, out_sizes in ((1, [13], [6]), (2, [5, 7], [3, 4]), (2, [3, 2], [5, 3]), (3, [4, 5, 3], [3, 2, 2]),
+                                      (2, [8, 6], [4, 3])):
+        x = torch.randn([2, 3] + in_sizes, dtype=torch.float64)
+        layouts = [x] + ([x.contiguous(memory_format=CL[dims])] if dims > 1 else [])
+        for t in layouts:
+            out = grid.adaptive_avg_pool_forward(t, out_sizes)
+            torch.testing.assert_close(out, ADAPTIVE_AVG[dims][1](t, out_sizes), **F64)
+            g = torch.randn_like(out)
+            ref = torch.autograd.grad(ADAPTIVE_AVG[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
+            torch.testing.assert_close(grid.adaptive_avg_pool_backward(g, list(t.shape), out_sizes), ref, **F64)
