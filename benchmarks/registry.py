@@ -106,7 +106,25 @@ def _gem_cases():
                       rtol=1e-5))
 
 
+def _adaptive_cases():
+    specs = [
+        # name, shape, dims, output size, cpu batch, both layouts
+        ("resnet global avg head 7x7", (64, 2048, 7, 7), 2, 1, 8, True),
+        ("alexnet adaptive avg 6x6 from 13x13", (128, 256, 13, 13), 2, 6, 16, True),
+        ("vgg adaptive avg 7x7 from 14x14", (64, 512, 14, 14), 2, 7, 8, True),
+        ("video global avg3d head", (16, 512, 4, 7, 7), 3, 1, 4, True),
+    ]
+    pairs = {2: (PF.adaptive_avg_pool2d, TF.adaptive_avg_pool2d), 3: (PF.adaptive_avg_pool3d, TF.adaptive_avg_pool3d)}
+    for name, shape, dims, output_size, cpu_batch, both in specs:
+        ours, theirs = _pool_pair(*pairs[dims], output_size)
+        register(Case(name, "adaptive", shape, ours, theirs, cpu_batch=cpu_batch, rtol=1e-5))
+        if both:
+            register(Case(name + " (channels_last)", "adaptive", shape, ours, theirs, channels_last=True,
+                          cpu_batch=cpu_batch, rtol=1e-5))
+
+
 _max_cases()
 _unpool_cases()
 _avg_lp_cases()
 _gem_cases()
+_adaptive_cases()

@@ -30,11 +30,11 @@ void with_index_type(const PoolGeometry& g, const F& f) {
   }
 }
 
+// ---------------------------------------------------------------- launches of a planned problem
+// (fixed or adaptive windows alike: the geometry carries the policy)
+
 template <class Launcher>
-std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
-                                                         at::IntArrayRef stride, at::IntArrayRef padding,
-                                                         at::IntArrayRef dilation, bool ceil_mode) {
-  MaxPoolForwardPlan plan = plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode);
+std::tuple<at::Tensor, at::Tensor> launch_max_pool_forward(const MaxPoolForwardPlan& plan) {
   const int64_t count = plan.output.numel();
   if (count == 0) return {plan.output, plan.window_offset};
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward", [&] {
@@ -51,15 +51,13 @@ std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self,
 }
 
 template <class Launcher>
-at::Tensor grid_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
-                                  at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+at::Tensor launch_max_pool_backward(const WindowOffsetPlan& plan, const at::Tensor& grad_output,
+                                    const at::Tensor& window_offset, at::IntArrayRef input_size) {
   const at::Tensor grad = prepare_grad_output(plan, grad_output, window_offset);
   at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
   const int64_t count = grad_input.numel();
   if (count == 0) return grad_input;
+  if (window_offset.numel() == 0) return grad_input.zero_();  // no output, no gradient
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
       with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
@@ -74,11 +72,8 @@ at::Tensor grid_max_pool_backward(const at::Tensor& grad_output, const at::Tenso
 }
 
 template <class Launcher>
-at::Tensor grid_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
-                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-                                at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_gather", window_offset, source.sizes(), kernel_size, stride, padding, dilation);
+at::Tensor launch_max_pool_gather(const WindowOffsetPlan& plan, const at::Tensor& source,
+                                  const at::Tensor& window_offset) {
   check_max_pool_dtype("max_pool_gather", source, /*need_floating=*/false);
   const at::Tensor src = source.contiguous(plan.format);
   at::Tensor output = at::empty(window_offset.sizes(), source.options().memory_format(plan.format));
@@ -98,11 +93,7 @@ at::Tensor grid_max_pool_gather(const at::Tensor& source, const at::Tensor& wind
 }
 
 template <class Launcher>
-at::Tensor grid_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size,
-                                 at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-                                 at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_indices", window_offset, input_size, kernel_size, stride, padding, dilation);
+at::Tensor launch_max_pool_indices(const WindowOffsetPlan& plan, const at::Tensor& window_offset) {
   at::Tensor indices = at::empty(window_offset.sizes(), window_offset.options().dtype(at::kLong).memory_format(plan.format));
   const int64_t count = indices.numel();
   if (count == 0) return indices;
@@ -115,6 +106,76 @@ at::Tensor grid_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRe
   });
   return indices;
 }
+
+// ---------------------------------------------------------------- max pooling (fixed windows)
+
+template <class Launcher>
+std::tuple<at::Tensor, at::Tensor> grid_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                         at::IntArrayRef stride, at::IntArrayRef padding,
+                                                         at::IntArrayRef dilation, bool ceil_mode) {
+  return launch_max_pool_forward<Launcher>(plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode));
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                  at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+  return launch_max_pool_backward<Launcher>(plan, grad_output, window_offset, input_size);
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation) {
+  const WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_gather", window_offset, source.sizes(), kernel_size, stride, padding, dilation);
+  return launch_max_pool_gather<Launcher>(plan, source, window_offset);
+}
+
+template <class Launcher>
+at::Tensor grid_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                 at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation) {
+  const WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_indices", window_offset, input_size, kernel_size, stride, padding, dilation);
+  return launch_max_pool_indices<Launcher>(plan, window_offset);
+}
+
+// ---------------------------------------------------------------- adaptive max pooling
+
+template <class Launcher>
+std::tuple<at::Tensor, at::Tensor> grid_adaptive_max_pool_forward(const at::Tensor& self,
+                                                                  at::IntArrayRef output_size) {
+  return launch_max_pool_forward<Launcher>(plan_adaptive_max_pool_forward(self, output_size));
+}
+
+template <class Launcher>
+at::Tensor grid_adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                           at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  const WindowOffsetPlan plan =
+      plan_adaptive_window_offset_op("adaptive_max_pool_backward", window_offset, input_size, output_size);
+  return launch_max_pool_backward<Launcher>(plan, grad_output, window_offset, input_size);
+}
+
+template <class Launcher>
+at::Tensor grid_adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                         at::IntArrayRef output_size) {
+  const WindowOffsetPlan plan =
+      plan_adaptive_window_offset_op("adaptive_max_pool_gather", window_offset, source.sizes(), output_size);
+  return launch_max_pool_gather<Launcher>(plan, source, window_offset);
+}
+
+template <class Launcher>
+at::Tensor grid_adaptive_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                          at::IntArrayRef output_size) {
+  const WindowOffsetPlan plan =
+      plan_adaptive_window_offset_op("adaptive_max_pool_indices", window_offset, input_size, output_size);
+  return launch_max_pool_indices<Launcher>(plan, window_offset);
+}
+
+// ---------------------------------------------------------------- unpooling
 
 template <class Launcher>
 at::Tensor grid_max_unpool(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {

@@ -58,6 +58,70 @@ PoolGeometry make_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_s
   return g;
 }
 
+namespace {
+
+template <typename I>
+std::vector<I> adaptive_shape(const char* family, c10::ArrayRef<I> input_sizes, at::IntArrayRef output_size,
+                              bool empty_channels_allowed) {
+  const int dims = static_cast<int>(output_size.size());
+  TORCH_CHECK(dims >= 1 && dims <= kMaxSpatialDims, family, ": output_size must have 1 to 3 entries, but got ",
+              output_size);
+  const std::string op = std::string(family) + std::to_string(dims) + "d";
+  for (int64_t size : output_size) {
+    TORCH_CHECK(size >= 0, op, ": elements of output_size must be greater than or equal to 0, but got ",
+                output_size);
+  }
+  const int64_t rank = static_cast<int64_t>(input_sizes.size());
+  TORCH_CHECK(rank == dims + 1 || rank == dims + 2, op, "(): Expected ", dims + 1, "D or ", dims + 2,
+              "D input, but got input of shape ", input_sizes);
+  const int64_t first_checked = rank - dims - (empty_channels_allowed ? 0 : 1);
+  for (int64_t d = first_checked; d < rank; ++d) {
+    TORCH_CHECK(input_sizes[d] != 0, op, "(): Expected input to have non-zero size for non-batch dimensions, "
+                "but input has sizes ", input_sizes, " with dimension ", d, " being empty");
+  }
+  std::vector<I> out(input_sizes.begin(), input_sizes.end());
+  for (int d = 0; d < dims; ++d) out[rank - dims + d] = I(output_size[d]);
+  return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> adaptive_pooled_shape(const char* family, at::IntArrayRef input_sizes,
+                                           at::IntArrayRef output_size, bool empty_channels_allowed) {
+  return adaptive_shape<int64_t>(family, input_sizes, output_size, empty_channels_allowed);
+}
+
+std::vector<c10::SymInt> adaptive_pooled_shape(const char* family, c10::SymIntArrayRef input_sizes,
+                                               at::IntArrayRef output_size, bool empty_channels_allowed) {
+  return adaptive_shape<c10::SymInt>(family, input_sizes, output_size, empty_channels_allowed);
+}
+
+PoolGeometry make_adaptive_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, int dims,
+                                    bool channels_last) {
+  const int64_t rank = static_cast<int64_t>(input_sizes.size());
+  bool divisible = true;
+  for (int64_t d = rank - dims; d < rank; ++d) {
+    divisible = divisible && output_sizes[d] > 0 && input_sizes[d] % output_sizes[d] == 0;
+  }
+  WindowArgs args{dims, {}, {}, std::vector<int64_t>(dims, 0), std::vector<int64_t>(dims, 1)};
+  for (int64_t d = rank - dims; d < rank; ++d) {
+    const int64_t in = input_sizes[d], out = output_sizes[d];
+    int64_t longest = 1;
+    if (divisible) {
+      longest = in / out;
+    } else {
+      for (int64_t o = 0; o < out; ++o) {
+        longest = std::max(longest, adaptive_end(o, in, out) - adaptive_start(o, in, out));
+      }
+    }
+    args.kernel.push_back(longest);
+    args.stride.push_back(divisible ? longest : 1);
+  }
+  PoolGeometry g = make_geometry(input_sizes, output_sizes, args, channels_last);
+  g.adaptive = !divisible;
+  return g;
+}
+
 void check_max_pool_dtype(const char* op, const at::Tensor& t, bool need_floating) {
   const bool ok = need_floating ? at::isFloatingType(t.scalar_type())
                                 : (at::isFloatingType(t.scalar_type()) || at::isIntegralType(t.scalar_type(), false));
@@ -109,6 +173,38 @@ WindowOffsetPlan plan_window_offset_op(const char* what, const at::Tensor& windo
   plan.format = pooling_memory_format(window_offset, args.dims);
   plan.window_offset = window_offset.contiguous(plan.format);
   plan.geometry = make_geometry(input_size, window_offset.sizes(), args, plan.format != at::MemoryFormat::Contiguous);
+  return plan;
+}
+
+MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  const std::vector<int64_t> out_sizes =
+      adaptive_pooled_shape("adaptive_max_pool", self.sizes(), output_size, /*empty_channels_allowed=*/false);
+  const int dims = static_cast<int>(output_size.size());
+  const std::string op = "adaptive_max_pool" + std::to_string(dims) + "d";
+  check_backend(op.c_str(), self);
+  check_max_pool_dtype(op.c_str(), self, /*need_floating=*/true);
+  const at::MemoryFormat format = pooling_memory_format(self, dims);
+  MaxPoolForwardPlan plan;
+  plan.input = self.contiguous(format);
+  plan.geometry = make_adaptive_geometry(self.sizes(), out_sizes, dims, format != at::MemoryFormat::Contiguous);
+  plan.output = at::empty(out_sizes, self.options().memory_format(format));
+  plan.window_offset = at::empty(out_sizes, self.options().dtype(kAdaptiveWindowOffsetDtype).memory_format(format));
+  return plan;
+}
+
+WindowOffsetPlan plan_adaptive_window_offset_op(const char* what, const at::Tensor& window_offset,
+                                                at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  const std::vector<int64_t> out_sizes =
+      adaptive_pooled_shape("adaptive_max_pool", input_size, output_size, /*empty_channels_allowed=*/false);
+  TORCH_CHECK(window_offset.sizes() == at::IntArrayRef(out_sizes), what, ": window_offset of shape ",
+              window_offset.sizes(), " does not match the pooled shape ", out_sizes);
+  const int dims = static_cast<int>(output_size.size());
+  WindowOffsetPlan plan;
+  plan.format = pooling_memory_format(window_offset, dims);
+  plan.geometry = make_adaptive_geometry(input_size, out_sizes, dims, plan.format != at::MemoryFormat::Contiguous);
+  TORCH_CHECK(window_offset.scalar_type() == kAdaptiveWindowOffsetDtype, what, ": window_offset must have dtype ",
+              kAdaptiveWindowOffsetDtype, ", but got ", window_offset.scalar_type());
+  plan.window_offset = window_offset.contiguous(plan.format);
   return plan;
 }
 

@@ -35,6 +35,11 @@ WindowOffsetPlan plan_window_offset_op(const char* what, const at::Tensor& windo
                                        at::IntArrayRef stride, at::IntArrayRef padding,
                                        at::IntArrayRef dilation);
 
+// Adaptive max pooling (torch's adaptive windows; fixed ones where the sizes divide).
+MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
+WindowOffsetPlan plan_adaptive_window_offset_op(const char* what, const at::Tensor& window_offset,
+                                                at::IntArrayRef input_size, at::IntArrayRef output_size);
+
 // Checks a max pooling backward's grad_output against the saved window offset
 // and lays it out like the offset.
 at::Tensor prepare_grad_output(const WindowOffsetPlan& plan, const at::Tensor& grad_output,

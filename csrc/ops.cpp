@@ -30,6 +30,12 @@ static void define_schemas(torch::Library& m) {
   m.def(
       "max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] kernel_size, int[] stride, "
       "int[] padding, int[] dilation) -> Tensor");
+  m.def("adaptive_max_pool_forward(Tensor self, int[] output_size) -> (Tensor, Tensor)");
+  m.def(
+      "adaptive_max_pool_backward(Tensor grad_output, Tensor window_offset, SymInt[] input_size, int[] output_size) "
+      "-> Tensor");
+  m.def("adaptive_max_pool_gather(Tensor source, Tensor window_offset, int[] output_size) -> Tensor");
+  m.def("adaptive_max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] output_size) -> Tensor");
   m.def("max_unpool(Tensor self, Tensor indices, SymInt[] output_size) -> Tensor");
   m.def("max_unpool_gather(Tensor grad_output, Tensor indices, int dims) -> Tensor");
   m.def(
@@ -98,6 +104,39 @@ at::Tensor max_pool_indices_meta(const at::Tensor& window_offset, c10::SymIntArr
                           window_offset.options().dtype(at::kLong).memory_format(meta_format(window_offset, args.dims)));
 }
 
+// Adaptive max pooling saves int32 window offsets whatever the sizes, so the
+// dtype does not depend on the (possibly symbolic) input extents.
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward_meta(const at::Tensor& self, at::IntArrayRef output_size) {
+  const auto out = adaptive_pooled_shape("adaptive_max_pool", self.sym_sizes(), output_size,
+                                         /*empty_channels_allowed=*/false);
+  const int dims = static_cast<int>(output_size.size());
+  check_max_pool_dtype(("adaptive_max_pool" + std::to_string(dims) + "d").c_str(), self, /*need_floating=*/true);
+  const at::MemoryFormat format = meta_format(self, dims);
+  return {at::empty_symint(out, self.options().memory_format(format)),
+          at::empty_symint(out, self.options().dtype(kAdaptiveWindowOffsetDtype).memory_format(format))};
+}
+
+at::Tensor adaptive_max_pool_backward_meta(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                           c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
+  adaptive_pooled_shape("adaptive_max_pool", input_size, output_size, /*empty_channels_allowed=*/false);
+  check_max_pool_dtype("adaptive_max_pool_backward", grad_output, /*need_floating=*/true);
+  const int dims = static_cast<int>(output_size.size());
+  return at::empty_symint(input_size, grad_output.options().memory_format(meta_format(window_offset, dims)));
+}
+
+at::Tensor adaptive_max_pool_gather_meta(const at::Tensor& source, const at::Tensor& window_offset,
+                                         at::IntArrayRef output_size) {
+  const int dims = static_cast<int>(output_size.size());
+  return at::empty_symint(window_offset.sym_sizes(), source.options().memory_format(meta_format(window_offset, dims)));
+}
+
+at::Tensor adaptive_max_pool_indices_meta(const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                          at::IntArrayRef output_size) {
+  const int dims = static_cast<int>(output_size.size());
+  return at::empty_symint(window_offset.sym_sizes(),
+                          window_offset.options().dtype(at::kLong).memory_format(meta_format(window_offset, dims)));
+}
+
 at::MemoryFormat unpool_format(const at::Tensor& indices, int64_t dims) {
   return dims == 2 ? pooling_memory_format(indices, 2) : at::MemoryFormat::Contiguous;
 }
@@ -144,6 +183,27 @@ at::Tensor call_max_pool_gather(const at::Tensor& source, const at::Tensor& offs
   return op.call(source, offset, k, s, p, d);
 }
 
+std::tuple<at::Tensor, at::Tensor> call_adaptive_max_pool_forward(const at::Tensor& self,
+                                                                  at::IntArrayRef output_size) {
+  static auto op = op_handle<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef)>(
+      "pooling_ext::adaptive_max_pool_forward");
+  return op.call(self, output_size);
+}
+
+at::Tensor call_adaptive_max_pool_backward(const at::Tensor& grad, const at::Tensor& offset,
+                                           c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef, at::IntArrayRef)>(
+      "pooling_ext::adaptive_max_pool_backward");
+  return op.call(grad, offset, input_size, output_size);
+}
+
+at::Tensor call_adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& offset,
+                                         at::IntArrayRef output_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, at::IntArrayRef)>(
+      "pooling_ext::adaptive_max_pool_gather");
+  return op.call(source, offset, output_size);
+}
+
 at::Tensor call_max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
   static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef)>(
       "pooling_ext::max_unpool");
@@ -156,21 +216,46 @@ at::Tensor call_max_unpool_gather(const at::Tensor& grad, const at::Tensor& indi
   return op.call(grad, indices, dims);
 }
 
-// The window arguments an autograd node keeps.
+// The window an autograd node keeps: fixed (kernel, stride, padding,
+// dilation) or, when adaptive_output_size is set, torch's adaptive windows.
+// The max pooling autograd functions below serve both through it.
 struct SavedWindow {
   std::vector<int64_t> kernel, stride, padding, dilation;
+  std::vector<int64_t> adaptive_output_size;
+
+  static SavedWindow adaptive(at::IntArrayRef output_size) { return SavedWindow{{}, {}, {}, {}, output_size.vec()}; }
+  bool is_adaptive() const { return !adaptive_output_size.empty(); }
 
   void save(AutogradContext* ctx) const {
     ctx->saved_data["kernel"] = kernel;
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
+    ctx->saved_data["adaptive_output_size"] = adaptive_output_size;
   }
   static SavedWindow load(AutogradContext* ctx) {
     return SavedWindow{ctx->saved_data["kernel"].toIntVector(), ctx->saved_data["stride"].toIntVector(),
-                       ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector()};
+                       ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(),
+                       ctx->saved_data["adaptive_output_size"].toIntVector()};
   }
 };
+
+std::tuple<at::Tensor, at::Tensor> window_max_pool_forward(const at::Tensor& self, const SavedWindow& w,
+                                                           bool ceil_mode) {
+  if (w.is_adaptive()) return call_adaptive_max_pool_forward(self, w.adaptive_output_size);
+  return call_max_pool_forward(self, w.kernel, w.stride, w.padding, w.dilation, ceil_mode);
+}
+
+at::Tensor window_max_pool_backward(const at::Tensor& grad, const at::Tensor& offset, c10::SymIntArrayRef input_size,
+                                    const SavedWindow& w) {
+  if (w.is_adaptive()) return call_adaptive_max_pool_backward(grad, offset, input_size, w.adaptive_output_size);
+  return call_max_pool_backward(grad, offset, input_size, w.kernel, w.stride, w.padding, w.dilation);
+}
+
+at::Tensor window_max_pool_gather(const at::Tensor& source, const at::Tensor& offset, const SavedWindow& w) {
+  if (w.is_adaptive()) return call_adaptive_max_pool_gather(source, offset, w.adaptive_output_size);
+  return call_max_pool_gather(source, offset, w.kernel, w.stride, w.padding, w.dilation);
+}
 
 class MaxPoolGatherFunction;
 
@@ -191,7 +276,7 @@ class MaxPoolGatherFunction : public torch::autograd::Function<MaxPoolGatherFunc
     ctx->save_for_backward({window_offset});
     save_sizes(ctx, "source_size", source.sym_sizes());
     w.save(ctx);
-    return {call_max_pool_gather(source, window_offset, w.kernel, w.stride, w.padding, w.dilation)};
+    return {window_max_pool_gather(source, window_offset, w)};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const at::Tensor offset = ctx->get_saved_variables()[0];
@@ -207,7 +292,7 @@ variable_list MaxPoolBackwardFunction::forward(AutogradContext* ctx, const at::T
   at::AutoDispatchBelowADInplaceOrView guard;
   ctx->save_for_backward({window_offset});
   w.save(ctx);
-  return {call_max_pool_backward(grad_output, window_offset, input_size, w.kernel, w.stride, w.padding, w.dilation)};
+  return {window_max_pool_backward(grad_output, window_offset, input_size, w)};
 }
 
 variable_list MaxPoolBackwardFunction::backward(AutogradContext* ctx, variable_list grads) {
@@ -220,7 +305,7 @@ class MaxPoolFunction : public torch::autograd::Function<MaxPoolFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const SavedWindow& w, bool ceil_mode) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [output, window_offset] = call_max_pool_forward(self, w.kernel, w.stride, w.padding, w.dilation, ceil_mode);
+    auto [output, window_offset] = window_max_pool_forward(self, w, ceil_mode);
     ctx->save_for_backward({window_offset});
     save_sizes(ctx, "input_size", self.sym_sizes());
     w.save(ctx);
@@ -255,6 +340,22 @@ at::Tensor max_pool_gather_autograd(const at::Tensor& source, const at::Tensor& 
                                     at::IntArrayRef dilation) {
   const SavedWindow w{kernel_size.vec(), stride.vec(), padding.vec(), dilation.vec()};
   return MaxPoolGatherFunction::apply(source, window_offset, w)[0];
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward_autograd(const at::Tensor& self,
+                                                                      at::IntArrayRef output_size) {
+  variable_list out = MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false);
+  return {out[0], out[1]};
+}
+
+at::Tensor adaptive_max_pool_backward_autograd(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                               c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, SavedWindow::adaptive(output_size))[0];
+}
+
+at::Tensor adaptive_max_pool_gather_autograd(const at::Tensor& source, const at::Tensor& window_offset,
+                                             at::IntArrayRef output_size) {
+  return MaxPoolGatherFunction::apply(source, window_offset, SavedWindow::adaptive(output_size))[0];
 }
 
 class MaxUnpoolGatherFunction;
@@ -323,6 +424,10 @@ TORCH_LIBRARY_IMPL(pooling_ext, Meta, m) {
   m.impl("max_pool_backward", &max_pool_backward_meta);
   m.impl("max_pool_gather", &max_pool_gather_meta);
   m.impl("max_pool_indices", &max_pool_indices_meta);
+  m.impl("adaptive_max_pool_forward", &adaptive_max_pool_forward_meta);
+  m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_meta);
+  m.impl("adaptive_max_pool_gather", &adaptive_max_pool_gather_meta);
+  m.impl("adaptive_max_pool_indices", &adaptive_max_pool_indices_meta);
   m.impl("max_unpool", &max_unpool_meta);
   m.impl("max_unpool_gather", &max_unpool_gather_meta);
 }
@@ -331,6 +436,9 @@ TORCH_LIBRARY_IMPL(pooling_ext, Autograd, m) {
   m.impl("max_pool_forward", &max_pool_forward_autograd);
   m.impl("max_pool_backward", &max_pool_backward_autograd);
   m.impl("max_pool_gather", &max_pool_gather_autograd);
+  m.impl("adaptive_max_pool_forward", &adaptive_max_pool_forward_autograd);
+  m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_autograd);
+  m.impl("adaptive_max_pool_gather", &adaptive_max_pool_gather_autograd);
   m.impl("max_unpool", &max_unpool_autograd);
   m.impl("max_unpool_gather", &max_unpool_gather_autograd);
 }
@@ -360,6 +468,17 @@ at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& wi
 at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   return call_max_pool_gather(source, window_offset, kernel_size, stride, padding, dilation);
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  return call_adaptive_max_pool_forward(self, output_size);
+}
+
+at::Tensor adaptive_max_pool_indices(const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                     at::IntArrayRef output_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, at::IntArrayRef)>(
+      "pooling_ext::adaptive_max_pool_indices");
+  return op.call(window_offset, input_size, output_size);
 }
 
 at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {

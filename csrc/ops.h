@@ -28,6 +28,12 @@ at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& wi
 at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation);
 
+// Adaptive max pooling to output_size (torch's adaptive windows): output and
+// int32 window offsets; the indices op converts them to torch's int64 indices.
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
+at::Tensor adaptive_max_pool_indices(const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                     at::IntArrayRef output_size);
+
 // Max unpooling to the spatial size output_size; autograd-aware.
 at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size);
 

@@ -89,11 +89,31 @@ at::MemoryFormat pooling_memory_format(const at::Tensor& t, int dims);
 PoolGeometry make_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, const WindowArgs& args,
                            bool channels_last);
 
+// torch's adaptive pooling checks, for output_size of 1, 2 or 3 entries (the
+// pooled dims): entries >= 0, input of rank dims + 1 or dims + 2 with
+// non-zero spatial sizes and, unless empty_channels_allowed, a non-zero
+// channel size (torch's adaptive_avg_pool1d/2d accept empty channels).
+// Returns the full output shape (RuntimeError naming the argument otherwise).
+std::vector<int64_t> adaptive_pooled_shape(const char* family, at::IntArrayRef input_sizes,
+                                           at::IntArrayRef output_size, bool empty_channels_allowed);
+std::vector<c10::SymInt> adaptive_pooled_shape(const char* family, c10::SymIntArrayRef input_sizes,
+                                               at::IntArrayRef output_size, bool empty_channels_allowed);
+
+// The geometry of adaptive pooling: fixed windows (kernel = stride = in / out)
+// where every output size divides its input size, so the fixed-window loops
+// run; torch's adaptive window policy otherwise.
+PoolGeometry make_adaptive_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, int dims,
+                                    bool channels_last);
+
 // The saved window offset is one byte per output when the window has fewer
 // than 255 taps (the value kernel_volume marks an empty window).
 inline at::ScalarType window_offset_dtype(int64_t kernel_volume) {
   return kernel_volume < 255 ? at::kByte : at::kInt;
 }
+
+// Adaptive max pooling's window offsets are int32 whatever the sizes (the
+// Meta kernel cannot see symbolic extents to pick a narrower type).
+inline constexpr at::ScalarType kAdaptiveWindowOffsetDtype = at::kInt;
 
 // Checks the dtype a max pooling kernel is asked to run on.
 void check_max_pool_dtype(const char* op, const at::Tensor& t, bool need_floating);

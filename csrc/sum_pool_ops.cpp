@@ -104,7 +104,8 @@ at::Tensor avg_pool_backward_meta(const at::Tensor& grad_output, c10::SymIntArra
 }
 
 at::Tensor adaptive_avg_pool_forward_meta(const at::Tensor& self, at::IntArrayRef output_size) {
-  const auto out = adaptive_pooled_shape("adaptive_avg_pool", self.sym_sizes(), output_size);
+  const auto out = adaptive_pooled_shape("adaptive_avg_pool", self.sym_sizes(), output_size,
+                                         adaptive_avg_empty_channels_allowed(output_size));
   const int dims = static_cast<int>(output_size.size());
   check_floating_dtype(("adaptive_avg_pool" + std::to_string(dims) + "d").c_str(), self);
   return at::empty_symint(out, self.options().memory_format(pooling_memory_format(self, dims)));
@@ -112,7 +113,7 @@ at::Tensor adaptive_avg_pool_forward_meta(const at::Tensor& self, at::IntArrayRe
 
 at::Tensor adaptive_avg_pool_backward_meta(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
                                            at::IntArrayRef output_size) {
-  adaptive_pooled_shape("adaptive_avg_pool", input_size, output_size);
+  adaptive_pooled_shape("adaptive_avg_pool", input_size, output_size, adaptive_avg_empty_channels_allowed(output_size));
   check_floating_dtype("adaptive_avg_pool_backward", grad_output);
   const int dims = static_cast<int>(output_size.size());
   return at::empty_symint(input_size,

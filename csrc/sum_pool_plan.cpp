@@ -109,72 +109,9 @@ SumPoolPlan plan_avg_pool_backward(const at::Tensor& grad_output, at::IntArrayRe
 
 // ---------------------------------------------------------------- adaptive average pooling
 
-namespace {
-
-template <typename I>
-std::vector<I> adaptive_shape(const char* family, c10::ArrayRef<I> input_sizes, at::IntArrayRef output_size) {
-  const int dims = static_cast<int>(output_size.size());
-  TORCH_CHECK(dims >= 1 && dims <= kMaxSpatialDims, family, ": output_size must have 1 to 3 entries, but got ",
-              output_size);
-  const std::string op = std::string(family) + std::to_string(dims) + "d";
-  for (int64_t size : output_size) {
-    TORCH_CHECK(size >= 0, op, ": elements of output_size must be greater than or equal to 0, but got ",
-                output_size);
-  }
-  const int64_t rank = static_cast<int64_t>(input_sizes.size());
-  TORCH_CHECK(rank == dims + 1 || rank == dims + 2, op, "(): Expected ", dims + 1, "D or ", dims + 2,
-              "D input, but got input of shape ", input_sizes);
-  // torch's adaptive_avg_pool3d also rejects an empty channel dim; 1d and 2d accept it.
-  const int64_t first_checked = rank - dims - (dims == 3 ? 1 : 0);
-  for (int64_t d = first_checked; d < rank; ++d) {
-    TORCH_CHECK(input_sizes[d] != 0, op, "(): Expected input to have non-zero size for non-batch dimensions, "
-                "but input has sizes ", input_sizes, " with dimension ", d, " being empty");
-  }
-  std::vector<I> out(input_sizes.begin(), input_sizes.end());
-  for (int d = 0; d < dims; ++d) out[rank - dims + d] = I(output_size[d]);
-  return out;
-}
-
-}  // namespace
-
-std::vector<int64_t> adaptive_pooled_shape(const char* family, at::IntArrayRef input_sizes,
-                                           at::IntArrayRef output_size) {
-  return adaptive_shape<int64_t>(family, input_sizes, output_size);
-}
-
-std::vector<c10::SymInt> adaptive_pooled_shape(const char* family, c10::SymIntArrayRef input_sizes,
-                                               at::IntArrayRef output_size) {
-  return adaptive_shape<c10::SymInt>(family, input_sizes, output_size);
-}
-
-PoolGeometry make_adaptive_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, int dims,
-                                    bool channels_last) {
-  const int64_t rank = static_cast<int64_t>(input_sizes.size());
-  bool divisible = true;
-  for (int64_t d = rank - dims; d < rank; ++d) {
-    divisible = divisible && output_sizes[d] > 0 && input_sizes[d] % output_sizes[d] == 0;
-  }
-  WindowArgs args{dims, {}, {}, std::vector<int64_t>(dims, 0), ones_like_dims(dims)};
-  for (int64_t d = rank - dims; d < rank; ++d) {
-    const int64_t in = input_sizes[d], out = output_sizes[d];
-    int64_t longest = 1;
-    if (divisible) {
-      longest = in / out;
-    } else {
-      for (int64_t o = 0; o < out; ++o) {
-        longest = std::max(longest, adaptive_end(o, in, out) - adaptive_start(o, in, out));
-      }
-    }
-    args.kernel.push_back(longest);
-    args.stride.push_back(divisible ? longest : 1);
-  }
-  PoolGeometry g = make_geometry(input_sizes, output_sizes, args, channels_last);
-  g.adaptive = !divisible;
-  return g;
-}
-
 SumPoolPlan plan_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
-  const std::vector<int64_t> out_sizes = adaptive_pooled_shape("adaptive_avg_pool", self.sizes(), output_size);
+  const std::vector<int64_t> out_sizes = adaptive_pooled_shape("adaptive_avg_pool", self.sizes(), output_size,
+                                                               adaptive_avg_empty_channels_allowed(output_size));
   const int dims = static_cast<int>(output_size.size());
   const std::string op = "adaptive_avg_pool" + std::to_string(dims) + "d";
   check_backend(op.c_str(), self);
@@ -190,7 +127,8 @@ SumPoolPlan plan_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayR
 
 SumPoolPlan plan_adaptive_avg_pool_backward(const at::Tensor& grad_output, at::IntArrayRef input_size,
                                             at::IntArrayRef output_size) {
-  const std::vector<int64_t> out_sizes = adaptive_pooled_shape("adaptive_avg_pool", input_size, output_size);
+  const std::vector<int64_t> out_sizes = adaptive_pooled_shape("adaptive_avg_pool", input_size, output_size,
+                                                               adaptive_avg_empty_channels_allowed(output_size));
   const int dims = static_cast<int>(output_size.size());
   check_floating_dtype("adaptive_avg_pool_backward", grad_output);
   check_grad_output_shape("adaptive_avg_pool_backward", grad_output, out_sizes);

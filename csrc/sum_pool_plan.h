@@ -70,20 +70,8 @@ SumPoolPlan plan_gem_backward(const at::Tensor& grad_output, const at::Tensor& s
 
 // ---------------------------------------------------------------- adaptive average pooling
 
-// torch's adaptive pooling checks, for output_size of 1, 2 or 3 entries (the
-// pooled dims): entries >= 0, input of rank dims + 1 or dims + 2 with
-// non-zero spatial sizes (and, for 3d as torch, a non-zero channel size).
-// Returns the full output shape (RuntimeError naming the argument otherwise).
-std::vector<int64_t> adaptive_pooled_shape(const char* family, at::IntArrayRef input_sizes,
-                                           at::IntArrayRef output_size);
-std::vector<c10::SymInt> adaptive_pooled_shape(const char* family, c10::SymIntArrayRef input_sizes,
-                                               at::IntArrayRef output_size);
-
-// The geometry of adaptive pooling: fixed windows (kernel = stride = in / out)
-// where every output size divides its input size, so the fixed-window loops
-// run; torch's adaptive window policy otherwise.
-PoolGeometry make_adaptive_geometry(at::IntArrayRef input_sizes, at::IntArrayRef output_sizes, int dims,
-                                    bool channels_last);
+// torch's adaptive_avg_pool1d/2d accept an empty channel dim; 3d does not.
+inline bool adaptive_avg_empty_channels_allowed(at::IntArrayRef output_size) { return output_size.size() < 3; }
 
 SumPoolPlan plan_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
 // grad_input is allocated by the caller in plan.format.

@@ -22,6 +22,9 @@ MODULE_REPLACEMENTS = {
     torch.nn.AdaptiveAvgPool1d: nn.AdaptiveAvgPool1d,
     torch.nn.AdaptiveAvgPool2d: nn.AdaptiveAvgPool2d,
     torch.nn.AdaptiveAvgPool3d: nn.AdaptiveAvgPool3d,
+    torch.nn.AdaptiveMaxPool1d: nn.AdaptiveMaxPool1d,
+    torch.nn.AdaptiveMaxPool2d: nn.AdaptiveMaxPool2d,
+    torch.nn.AdaptiveMaxPool3d: nn.AdaptiveMaxPool3d,
 }
 
 # Names in torch.nn.functional that patch() routes to pooling_ext.functional

@@ -14,6 +14,8 @@ __all__ = [
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "lp_pool1d", "lp_pool2d", "lp_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices",
     "gem",
 ]
 
@@ -246,3 +248,41 @@ def adaptive_avg_pool2d(input, output_size):
 def adaptive_avg_pool3d(input, output_size):
     """Like torch.nn.functional.adaptive_avg_pool3d (None in output_size keeps that input size)."""
     return ops.adaptive_avg_pool_forward(input, _adaptive_output_size("adaptive_avg_pool3d", 3, input, output_size))
+
+
+def _adaptive_max_pool(op, dims, input, output_size, return_indices):
+    sizes = _adaptive_output_size(op, dims, input, output_size)
+    output, window_offset = ops.adaptive_max_pool_forward(input, sizes)
+    if not return_indices:
+        return output
+    return output, ops.adaptive_max_pool_indices(window_offset, input.shape, sizes)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool1d_with_indices: (output, int64 indices)."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool2d_with_indices: (output, int64 indices)."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool3d_with_indices: (output, int64 indices)."""
+    return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, True)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool1d."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool2d (None in output_size keeps that input size)."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Like torch.nn.functional.adaptive_max_pool3d (None in output_size keeps that input size)."""
+    return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)

@@ -9,6 +9,7 @@ __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "AvgPool1d", "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "GeM",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
 ]
 
 
@@ -159,3 +160,25 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolForward, torch.nn.AdaptiveAvgPool2d):
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolForward, torch.nn.AdaptiveAvgPool3d):
     """torch.nn.AdaptiveAvgPool3d on pooling_ext's kernels."""
     _functional = staticmethod(F.adaptive_avg_pool3d)
+
+
+class _AdaptiveMaxPoolForward:
+    _functional = None
+
+    def forward(self, input):
+        return type(self)._functional(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolForward, torch.nn.AdaptiveMaxPool1d):
+    """torch.nn.AdaptiveMaxPool1d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolForward, torch.nn.AdaptiveMaxPool2d):
+    """torch.nn.AdaptiveMaxPool2d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_max_pool2d)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolForward, torch.nn.AdaptiveMaxPool3d):
+    """torch.nn.AdaptiveMaxPool3d on pooling_ext's kernels."""
+    _functional = staticmethod(F.adaptive_max_pool3d)

@@ -1,4 +1,4 @@
-"""Adaptive average pooling against torch (grids of input / output sizes with
+"""Adaptive average and max pooling against torch (grids of input / output sizes with
 non-divisible, larger-than-input, None and size-1 outputs, layouts, dtypes),
 a NumPy reference from the window definition, gradcheck, opcheck,
 torch.compile, determinism, errors, modules, grid emulation, no torch pooling."""
@@ -13,7 +13,7 @@ import torch.nn.functional as TF
 
 import pooling_ext
 import pooling_ext.functional as PF
-from conftest import NoTorchPooling, assert_raises_like_torch, same_layout
+from conftest import NoTorchPooling, assert_raises_like_torch, make_input, same_layout
 from test_autograd_compile import captured_ops
 
 ops = torch.ops.pooling_ext
@@ -262,3 +262,240 @@ def test_grid_emulation_of_the_cuda_kernels(emu):
             g = torch.randn_like(out)
             ref = torch.autograd.grad(ADAPTIVE_AVG[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
             torch.testing.assert_close(grid.adaptive_avg_pool_backward(g, list(t.shape), out_sizes), ref, **F64)
+
+
+# ---------------------------------------------------------------- adaptive max pooling
+
+ADAPTIVE_MAX = {d: (getattr(PF, f"adaptive_max_pool{d}d"), getattr(TF, f"adaptive_max_pool{d}d")) for d in (1, 2, 3)}
+
+
+def check_max_against_torch(dims, x, output_size, layout=True):
+    """Values and torch's int64 indices equal; gradients equal (one argmax per window)."""
+    ours_fn, torch_fn = ADAPTIVE_MAX[dims]
+    x = x.detach().requires_grad_()
+    (out, idx), (ref, ref_idx) = ours_fn(x, output_size, True), torch_fn(x, output_size, True)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(idx, ref_idx)
+    assert same_layout(out, ref) or not layout
+    grad = torch.randn(ref.shape, dtype=torch.float64, device=x.device).to(x.dtype)
+    (ga,), (gb,) = torch.autograd.grad(out, x, grad), torch.autograd.grad(ref, x, grad)
+    # Sums at a shared argmax: ours accumulate in float32 for half / bfloat16 and round once.
+    tol = 1e-6 if x.dtype in (torch.float32, torch.float64) else 1e-2
+    torch.testing.assert_close(ga, gb, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("values", ["distinct", "ties", "nans"])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_grid_matches_torch(dims, values, device):
+    rng = np.random.default_rng(10 + dims)
+    combos = list(itertools.product(SIZES, repeat=dims))
+    picks = [combos[i] for i in rng.choice(len(combos), size=min(len(combos), 30), replace=False)]
+    for combo in picks:
+        in_sizes, out_sizes = [c[0] for c in combo], [c[1] for c in combo]
+        x = make_input([2, 3] + in_sizes, dtype=torch.float64, device=device, ties=values == "ties",
+                       nans=values == "nans")
+        check_max_against_torch(dims, x, out_sizes)
+        if dims > 1:
+            check_max_against_torch(dims, x.contiguous(memory_format=CL[dims]), out_sizes, layout=dims == 2)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_views_unbatched_empty_batch_and_none(dims, device):
+    x = torch.randn((3, 4) + (9,) * dims, dtype=torch.float64, device=device)
+    strided = x[:, :, ::2] if dims == 1 else x.transpose(-1, -2)[..., 1:]
+    check_max_against_torch(dims, strided, [4] * dims)
+    check_max_against_torch(dims, x[0], [5] * dims)
+    check_max_against_torch(dims, x[:0], [2] * dims)
+    check_max_against_torch(dims, x, 1)
+    if dims > 1:
+        check_max_against_torch(dims, x, [None] + [3] * (dims - 1))
+
+
+def test_max_zero_output_size_gives_zero_gradient():
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
+    out, idx = PF.adaptive_max_pool2d(x, (0, 3), return_indices=True)
+    assert out.shape == idx.shape == (2, 3, 0, 3)
+    (grad,) = torch.autograd.grad(out, x, torch.randn_like(out))
+    assert torch.equal(grad, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_numpy_reference(dims):
+    x = np.random.default_rng(6).standard_normal((2, 3) + (11, 7, 5)[:dims])
+    out_sizes = [4, 3, 7][:dims]
+    spatial = x.shape[-dims:]
+    expected = np.zeros(x.shape[:-dims] + tuple(out_sizes))
+    for o in itertools.product(*[range(s) for s in out_sizes]):
+        window = tuple(slice((oi * n) // m, -((-(oi + 1) * n) // m)) for oi, n, m in zip(o, spatial, out_sizes))
+        expected[(...,) + o] = x[(...,) + window].max(axis=tuple(range(-dims, 0)))
+    np.testing.assert_array_equal(ADAPTIVE_MAX[dims][0](torch.from_numpy(x), out_sizes).numpy(), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_max_dtypes(dims, dtype, device):
+    x = torch.randn((2, 5) + (9,) * dims, device=device).to(dtype)
+    check_max_against_torch(dims, x, 4)
+
+
+def test_max_integer_input_not_implemented_like_torch():
+    assert_raises_like_torch(lambda F: F.adaptive_max_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.long), 2), "Long")
+
+
+def distinct(shape, device):
+    n = int(np.prod(shape))
+    return (torch.randperm(n, device=device).double() / n).view(shape).requires_grad_()
+
+
+MAX_GRAD_CASES = [
+    ("1d", (2, 2, 7), lambda t: PF.adaptive_max_pool1d(t, 3)),
+    ("2d overlap", (1, 2, 5, 7), lambda t: PF.adaptive_max_pool2d(t, (3, 4))),
+    ("2d larger out", (1, 2, 3, 2), lambda t: PF.adaptive_max_pool2d(t, (5, 3))),
+    ("3d", (1, 2, 3, 5, 4), lambda t: PF.adaptive_max_pool3d(t, (2, 3, 3))),
+    ("2d channels_last", (2, 3, 5, 5),
+     lambda t: PF.adaptive_max_pool2d(t.contiguous(memory_format=torch.channels_last), 3)),
+]
+
+
+@pytest.mark.parametrize("name,shape,fn", MAX_GRAD_CASES, ids=[c[0] for c in MAX_GRAD_CASES])
+def test_max_gradcheck_and_gradgradcheck(name, shape, fn, device):
+    x = distinct(shape, device)
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+def test_max_opcheck_raw_ops():
+    samples = []
+    for shape, output_size in (((2, 3, 7, 6), [3, 4]), ((2, 3, 8), [5]), ((2, 3, 5, 6, 7), [2, 3, 5]),
+                               ((1, 2, 3, 4), [5, 6])):
+        x = torch.randn(shape, requires_grad=True)
+        layouts = [x] + ([x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()]
+                         if len(shape) == 4 else [])
+        for t in layouts:
+            out, offset = ops.adaptive_max_pool_forward(t, output_size)
+            samples += [(ops.adaptive_max_pool_forward, (t, output_size)),
+                        (ops.adaptive_max_pool_backward,
+                         (torch.randn_like(out).requires_grad_(), offset, list(shape), output_size)),
+                        (ops.adaptive_max_pool_gather, (torch.randn_like(t).requires_grad_(), offset, output_size)),
+                        (ops.adaptive_max_pool_indices, (offset, list(shape), output_size))]
+    for op, args in samples:
+        torch.library.opcheck(op.default, args)
+
+
+@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (None, 2)])
+def test_max_compile_fullgraph(output_size):
+    torch._dynamo.reset()
+    fn = lambda t: PF.adaptive_max_pool2d(t, output_size, return_indices=True)  # noqa: E731
+    x = torch.randn(2, 3, 9, 8, requires_grad=True)
+    names = captured_ops(fn, x)
+    assert any("pooling_ext" in n for n in names), names
+    (out, idx), (ref, ref_idx) = torch.compile(fn, fullgraph=True)(x), fn(x)
+    assert torch.equal(out, ref) and torch.equal(idx, ref_idx)
+    g = torch.randn_like(ref)
+    assert torch.equal(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+
+
+def test_max_backward_bitwise_deterministic_across_runs_and_threads():
+    x = make_input((4, 16, 27, 27), ties=True)  # ties: several windows share an argmax
+    runs, previous = [], torch.get_num_threads()
+    try:
+        for threads in (1, 2, 2):
+            torch.set_num_threads(threads)
+            run = []
+            for output_size, layout in itertools.product(((6, 6), (7, 5), (40, 30), (1, 1)),
+                                                        (torch.contiguous_format, torch.channels_last)):
+                xi = x.clone(memory_format=layout).requires_grad_()
+                out = PF.adaptive_max_pool2d(xi, output_size)
+                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+                run += [out.detach(), xi.grad]
+            runs.append(run)
+    finally:
+        torch.set_num_threads(previous)
+    for run in runs[1:]:
+        for a, b in zip(run, runs[0]):
+            assert torch.equal(a, b)
+
+
+MAX_BAD_CALLS = [
+    ("negative output", "output_size", lambda F: F.adaptive_max_pool2d(X2, -1)),
+    ("too many entries", "output_size", lambda F: F.adaptive_max_pool2d(X2, (2, 3, 4))),
+    ("1d two entries", "output_size", lambda F: F.adaptive_max_pool1d(X2[0], (2, 3))),
+    ("1d None", "output_size", lambda F: F.adaptive_max_pool1d(X2[0], None)),
+    ("float entry", "output_size", lambda F: F.adaptive_max_pool2d(X2, (3.0, 2))),
+    ("rank too low", "input", lambda F: F.adaptive_max_pool2d(X2[0, 0], 2)),
+    ("zero width", "input", lambda F: F.adaptive_max_pool2d(torch.randn(1, 3, 5, 0), 2)),
+    ("1d zero channels", "input", lambda F: F.adaptive_max_pool1d(torch.randn(2, 0, 7), 2)),
+    ("2d zero channels", "input", lambda F: F.adaptive_max_pool2d(torch.randn(2, 0, 7, 9), 2)),
+    ("3d zero channels", "input", lambda F: F.adaptive_max_pool3d(torch.randn(2, 0, 4, 5, 6), 2)),
+]
+
+
+@pytest.mark.parametrize("name,argument,call", MAX_BAD_CALLS, ids=[c[0] for c in MAX_BAD_CALLS])
+def test_max_same_exception_type_as_torch(name, argument, call):
+    assert_raises_like_torch(call, argument)
+
+
+MAX_MODULE_PAIRS = [
+    (pooling_ext.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool1d, dict(output_size=3)),
+    (pooling_ext.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool2d, dict(output_size=(None, 3), return_indices=True)),
+    (pooling_ext.nn.AdaptiveMaxPool3d, torch.nn.AdaptiveMaxPool3d, dict(output_size=(2, 3, 5))),
+]
+
+
+@pytest.mark.parametrize("ours,theirs,kwargs", MAX_MODULE_PAIRS)
+def test_max_module_is_a_drop_in(ours, theirs, kwargs):
+    mine, ref = ours(**kwargs), theirs(**kwargs)
+    assert isinstance(mine, theirs) and repr(mine) == repr(ref)
+    clone = pickle.loads(pickle.dumps(mine))
+    assert type(clone) is ours and repr(clone) == repr(mine)
+    dims = int(theirs.__name__[-2])
+    x = torch.randn((2, 3) + (7,) * dims, dtype=torch.float64)
+    for a, b in zip(torch.utils._pytree.tree_leaves(clone(x)), torch.utils._pytree.tree_leaves(ref(x))):
+        assert torch.equal(a, b)
+
+
+def test_max_replace_pooling_and_patch():
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), torch.nn.AdaptiveMaxPool2d((3, 5)), torch.nn.Flatten())
+    reference = copy.deepcopy(model)
+    pooling_ext.replace_pooling(model)
+    assert type(model[1]) is pooling_ext.nn.AdaptiveMaxPool2d
+    x = torch.randn(1, 2, 7, 11)
+    torch.testing.assert_close(model(x), reference(x))
+    with pooling_ext.patch():
+        for name in ("adaptive_max_pool2d", "adaptive_max_pool1d_with_indices", "adaptive_max_pool3d"):
+            assert getattr(TF, name) is getattr(PF, name)
+        with NoTorchPooling():
+            torch.nn.AdaptiveMaxPool1d(3)(x[0]), torch.nn.AdaptiveMaxPool3d(2, return_indices=True)(x[None])
+    assert TF.adaptive_max_pool2d is not PF.adaptive_max_pool2d
+
+
+@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (11, 13)])
+def test_max_no_torch_pooling_op_runs(output_size, device):
+    x = distinct((2, 3, 8, 10), device)
+    with NoTorchPooling():
+        out, _ = PF.adaptive_max_pool2d(x, output_size, return_indices=True)
+        grad_out = torch.rand_like(out).requires_grad_()
+        (grad,) = torch.autograd.grad(out, x, grad_out, create_graph=True)
+        (grad * grad).sum().backward()  # double backward, into grad_out
+    assert grad_out.grad is not None
+
+
+@pytest.mark.parametrize("emu", list(EMULATIONS))
+def test_max_grid_emulation_of_the_cuda_kernels(emu):
+    # The CUDA ops run these launches of the max bodies under the adaptive policy.
+    grid = EMULATIONS[emu]
+    for dims, in_sizes, out_sizes in ((1, [13], [6]), (2, [5, 7], [3, 4]), (2, [3, 2], [5, 3]), (3, [4, 5, 3], [3, 2, 2]),
+                                      (2, [8, 6], [4, 3])):
+        x = make_input([2, 3] + in_sizes, dtype=torch.float64, ties=True)
+        layouts = [x] + ([x.contiguous(memory_format=CL[dims])] if dims > 1 else [])
+        for t in layouts:
+            out, offset = grid.adaptive_max_pool_forward(t, out_sizes)
+            ref, ref_idx = ADAPTIVE_MAX[dims][1](t, out_sizes, True)
+            assert torch.equal(out, ref)
+            assert torch.equal(grid.adaptive_max_pool_indices(offset, list(t.shape), out_sizes), ref_idx)
+            g = torch.randn_like(out)
+            expected = torch.autograd.grad(ADAPTIVE_MAX[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
+            torch.testing.assert_close(grid.adaptive_max_pool_backward(g, offset, list(t.shape), out_sizes), expected)
+            source = torch.randn_like(t)
+            gathered = grid.adaptive_max_pool_gather(source, offset, out_sizes)
+            assert torch.equal(gathered, source.flatten(-dims).gather(-1, ref_idx.flatten(-dims)).view_as(ref))

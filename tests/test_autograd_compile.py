@@ -10,7 +10,8 @@ from conftest import make_input
 ops = torch.ops.pooling_ext
 WINDOW_SUM_OPS = ["avg_pool_forward", "avg_pool_backward", "lp_pool_forward", "lp_pool_backward", "gem_forward",
                   "gem_backward"]
-ADAPTIVE_OPS = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward"]
+ADAPTIVE_OPS = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward", "adaptive_max_pool_forward",
+                "adaptive_max_pool_backward", "adaptive_max_pool_gather", "adaptive_max_pool_indices"]
 
 GRAD_CASES = [
     (2, (1, 2, 6, 7), dict(kernel_size=3, stride=1, padding=1)),                       # overlapping

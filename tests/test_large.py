@@ -80,7 +80,7 @@ def adaptive_window(o, in_size, out_size):
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
-def test_adaptive_avg_pool_over_2_31_elements(device):
+def test_adaptive_avg_and_max_pool_over_2_31_elements(device):
     # Non-divisible sizes: the adaptive window policy, not folded into fixed windows.
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
@@ -105,3 +105,17 @@ def test_adaptive_avg_pool_over_2_31_elements(device):
                     share += 1.0 / ((h1 - h0) * (w1 - w0))
         torch.testing.assert_close(g[-1, -1, ih, iw].double(), torch.tensor(share, dtype=torch.float64, device=device),
                                    rtol=1e-2, atol=1e-3)
+    del out, g
+    out, idx = PF.adaptive_max_pool2d(x, out_size, return_indices=True)
+    flat_plane = x.detach()[-1, -1].flatten()
+    for oh, ow in ((4999, 2999), (4999, 2998), (4998, 2997)):
+        (h0, h1), (w0, w1) = adaptive_window(oh, 8192, 5000), adaptive_window(ow, 8200, 3000)
+        assert out[-1, -1, oh, ow] == x.detach()[-1, -1, h0:h1, w0:w1].max()
+        i = int(idx[-1, -1, oh, ow])
+        assert h0 <= i // 8200 < h1 and w0 <= i % 8200 < w1 and flat_plane[i] == out[-1, -1, oh, ow]
+    (g,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    # Each input's gradient counts the windows whose argmax it is.
+    # Output rows 4995-4999 hold every window reaching input rows 8187-8191 (and reach back to row 8183).
+    tail_idx = idx[-1, -1, -5:].flatten()
+    counts = torch.bincount(tail_idx - (8192 - 16) * 8200, minlength=16 * 8200).view(16, 8200)
+    assert torch.equal(g[-1, -1, -5:].float(), counts[-5:].float())

@@ -31,6 +31,10 @@ void register_emulation(torch::Library& m) {
   m.impl("max_pool_backward", &grid_max_pool_backward<Launcher>);
   m.impl("max_pool_gather", &grid_max_pool_gather<Launcher>);
   m.impl("max_pool_indices", &grid_max_pool_indices<Launcher>);
+  m.impl("adaptive_max_pool_forward", &grid_adaptive_max_pool_forward<Launcher>);
+  m.impl("adaptive_max_pool_backward", &grid_adaptive_max_pool_backward<Launcher>);
+  m.impl("adaptive_max_pool_gather", &grid_adaptive_max_pool_gather<Launcher>);
+  m.impl("adaptive_max_pool_indices", &grid_adaptive_max_pool_indices<Launcher>);
   m.impl("max_unpool", &grid_max_unpool<Launcher>);
   m.impl("max_unpool_gather", &grid_max_unpool_gather<Launcher>);
   m.impl("avg_pool_forward", &grid_avg_pool_forward<Launcher>);

@@ -45,6 +45,7 @@ inline void select_max_generic(const scalar_t* x, int64_t stride, running_t<scal
 // Output positions [first, end) along W whose whole window lies inside the
 // input: the vectorised row loop handles them, the per-element body the rest.
 inline std::pair<int64_t, int64_t> interior_outputs(const PoolGeometry& g) {
+  if (g.adaptive) return {0, 0};  // adaptive windows do not start at ow * stride - pad
   const int64_t s = g.stride[2], p = g.pad[2], span = (g.kernel[2] - 1) * g.dilation[2];
   const int64_t first = std::min(g.out[2], (p + s - 1) / s);
   const int64_t last_ok = g.in[2] - 1 - span + p;  // ow * s <= last_ok
@@ -80,8 +81,8 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
       for (int64_t ow = 0; ow < inner_first; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
       for (int64_t ow = inner_end; ow < g.out[2]; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
       if (inner_first >= inner_end) continue;
-      const TapRange<int64_t> rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-      const TapRange<int64_t> rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
+      const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
+      const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
       scalar_t* out = body.output + out_base;
       offset_t* off = body.window_offset + out_base;
       if (rd.first >= rd.end || rh.first >= rh.end) {  // the row's windows lie in the padding
@@ -161,7 +162,7 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   std::vector<TapRange<int64_t>> taps[kMaxSpatialDims];
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     taps[d] = per_position_table(g.out[d], [&](int64_t o) {
-      return window_taps(o, g.in[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+      return dim_window_taps(g, d, o);
     });
   }
   at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t end) {
@@ -207,10 +208,7 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, at::IntArrayRef kernel_size,
-                                                        at::IntArrayRef stride, at::IntArrayRef padding,
-                                                        at::IntArrayRef dilation, bool ceil_mode) {
-  MaxPoolForwardPlan plan = plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode);
+std::tuple<at::Tensor, at::Tensor> run_max_pool_forward(const MaxPoolForwardPlan& plan) {
   if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
@@ -225,6 +223,16 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, 
     });
   });
   return {plan.output, plan.window_offset};
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward_cpu(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                        at::IntArrayRef stride, at::IntArrayRef padding,
+                                                        at::IntArrayRef dilation, bool ceil_mode) {
+  return run_max_pool_forward(plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode));
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward_cpu(const at::Tensor& self, at::IntArrayRef output_size) {
+  return run_max_pool_forward(plan_adaptive_max_pool_forward(self, output_size));
 }
 
 // ---------------------------------------------------------------- backward
@@ -249,6 +257,10 @@ void backward_contiguous(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
       }
     }
   }
+  std::vector<int64_t> window_start[kMaxSpatialDims];  // per output position, so the loop does no division
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    window_start[d] = per_position_table(g.out[d], [&](int64_t o) { return dim_window_start(g, d, o); });
+  }
   // float and double accumulate in grad_input itself; half and bfloat16 in a
   // float plane written back at the end.
   constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
@@ -265,11 +277,12 @@ void backward_contiguous(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
       int64_t o = 0;
       for (int64_t od = 0; od < g.out[0]; ++od) {
         for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-          const int64_t row_start = ((od * g.stride[0] - g.pad[0]) * g.in[1] + oh * g.stride[1] - g.pad[1]) * g.in[2];
+          const int64_t row_start = (window_start[0][od] * g.in[1] + window_start[1][oh]) * g.in[2];
+          const int64_t* start_w = window_start[2].data();
           for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
             const int64_t tap = static_cast<int64_t>(off[o]);
             if (tap >= kernel_volume) continue;  // empty window: no gradient
-            acc[row_start + ow * g.stride[2] - g.pad[2] + tap_to_input[tap]] += static_cast<acc_t>(grad[o]);
+            acc[row_start + start_w[ow] + tap_to_input[tap]] += static_cast<acc_t>(grad[o]);
           }
         }
       }
@@ -289,14 +302,22 @@ void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body)
   std::vector<OutRange<int64_t>> covering[kMaxSpatialDims];
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     covering[d] = per_position_table(g.in[d], [&](int64_t i) {
-      return covering_outputs(i, g.out[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+      return dim_covering_outputs(g, d, i);
     });
+  }
+  // The most outputs any input position has covering it: the kernel volume
+  // for fixed windows, more for adaptive ones when out > in.
+  int64_t most_covering = 1;
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    int64_t most = 0;
+    for (const OutRange<int64_t>& r : covering[d]) most = std::max(most, r.last - r.first + 1);
+    most_covering *= most;
   }
   at::parallel_for(0, positions, grain_for(C * 4), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> acc(C);
-    std::vector<const scalar_t*> grad_rows(g.kernel_volume());
-    std::vector<const offset_t*> offset_rows(g.kernel_volume());
-    std::vector<int32_t> row_taps(g.kernel_volume());
+    std::vector<const scalar_t*> grad_rows(most_covering);
+    std::vector<const offset_t*> offset_rows(most_covering);
+    std::vector<int32_t> row_taps(most_covering);
     PositionCursor cursor(g.in, begin);
     for (int64_t pos = begin; pos < end; ++pos, cursor.next()) {
       const OutRange<int64_t>& rd = covering[0][cursor.d];
@@ -304,13 +325,13 @@ void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body)
       const OutRange<int64_t>& rw = covering[2][cursor.w];
       int64_t count = 0;
       for (int64_t od = rd.first; od <= rd.last; ++od) {
-        const int64_t td = tap_landing_on(cursor.d, od, g.stride[0], g.pad[0], g.dilation[0]);
+        const int64_t td = dim_tap_landing_on(g, 0, cursor.d, od);
         if (td < 0) continue;
         for (int64_t oh = rh.first; oh <= rh.last; ++oh) {
-          const int64_t th = tap_landing_on(cursor.h, oh, g.stride[1], g.pad[1], g.dilation[1]);
+          const int64_t th = dim_tap_landing_on(g, 1, cursor.h, oh);
           if (th < 0) continue;
           for (int64_t ow = rw.first; ow <= rw.last; ++ow) {
-            const int64_t tw = tap_landing_on(cursor.w, ow, g.stride[2], g.pad[2], g.dilation[2]);
+            const int64_t tw = dim_tap_landing_on(g, 2, cursor.w, ow);
             if (tw < 0) continue;
             const int64_t o = (cursor.n * g.out_plane() + (od * g.out[1] + oh) * g.out[2] + ow) * C;
             grad_rows[count] = body.grad_output + o;
@@ -341,14 +362,12 @@ void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body)
   });
 }
 
-at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
-                                 at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                 at::IntArrayRef padding, at::IntArrayRef dilation) {
-  WindowOffsetPlan plan =
-      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+at::Tensor run_max_pool_backward(const WindowOffsetPlan& plan, const at::Tensor& grad_output,
+                                 const at::Tensor& window_offset, at::IntArrayRef input_size) {
   const at::Tensor grad = prepare_grad_output(plan, grad_output, window_offset);
   at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
   if (grad_input.numel() == 0) return grad_input;
+  if (window_offset.numel() == 0) return grad_input.zero_();  // no output, no gradient
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
       const MaxPoolBackwardBody<scalar_t, offset_t> body{grad.const_data_ptr<scalar_t>(),
@@ -362,6 +381,21 @@ at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor
     });
   });
   return grad_input;
+}
+
+at::Tensor max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                 at::IntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                 at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+  return run_max_pool_backward(plan, grad_output, window_offset, input_size);
+}
+
+at::Tensor adaptive_max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                          at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  const WindowOffsetPlan plan =
+      plan_adaptive_window_offset_op("adaptive_max_pool_backward", window_offset, input_size, output_size);
+  return run_max_pool_backward(plan, grad_output, window_offset, input_size);
 }
 
 // ---------------------------------------------------------------- unpool
@@ -457,6 +491,10 @@ TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
   m.impl("max_pool_backward", &max_pool_backward_cpu);
   m.impl("max_pool_gather", &grid_max_pool_gather<ParallelCpuLauncher>);
   m.impl("max_pool_indices", &grid_max_pool_indices<ParallelCpuLauncher>);
+  m.impl("adaptive_max_pool_forward", &adaptive_max_pool_forward_cpu);
+  m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_cpu);
+  m.impl("adaptive_max_pool_gather", &grid_adaptive_max_pool_gather<ParallelCpuLauncher>);
+  m.impl("adaptive_max_pool_indices", &grid_adaptive_max_pool_indices<ParallelCpuLauncher>);
   m.impl("max_unpool", &max_unpool_cpu);
   m.impl("max_unpool_gather", &max_unpool_gather_cpu);
 }

@@ -39,6 +39,29 @@ at::Tensor max_pool_indices_cuda(const at::Tensor& window_offset, at::IntArrayRe
   return grid_max_pool_indices<CudaLauncher>(window_offset, input_size, kernel_size, stride, padding, dilation);
 }
 
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward_cuda(const at::Tensor& self, at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  return grid_adaptive_max_pool_forward<CudaLauncher>(self, output_size);
+}
+
+at::Tensor adaptive_max_pool_backward_cuda(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                           at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  return grid_adaptive_max_pool_backward<CudaLauncher>(grad_output, window_offset, input_size, output_size);
+}
+
+at::Tensor adaptive_max_pool_gather_cuda(const at::Tensor& source, const at::Tensor& window_offset,
+                                         at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(source.device());
+  return grid_adaptive_max_pool_gather<CudaLauncher>(source, window_offset, output_size);
+}
+
+at::Tensor adaptive_max_pool_indices_cuda(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                          at::IntArrayRef output_size) {
+  const c10::cuda::CUDAGuard guard(window_offset.device());
+  return grid_adaptive_max_pool_indices<CudaLauncher>(window_offset, input_size, output_size);
+}
+
 at::Tensor max_unpool_cuda(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
   const c10::cuda::CUDAGuard guard(self.device());
   return grid_max_unpool<CudaLauncher>(self, indices, output_size);
@@ -56,6 +79,10 @@ TORCH_LIBRARY_IMPL(pooling_ext, CUDA, m) {
   m.impl("max_pool_backward", &max_pool_backward_cuda);
   m.impl("max_pool_gather", &max_pool_gather_cuda);
   m.impl("max_pool_indices", &max_pool_indices_cuda);
+  m.impl("adaptive_max_pool_forward", &adaptive_max_pool_forward_cuda);
+  m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_cuda);
+  m.impl("adaptive_max_pool_gather", &adaptive_max_pool_gather_cuda);
+  m.impl("adaptive_max_pool_indices", &adaptive_max_pool_indices_cuda);
   m.impl("max_unpool", &max_unpool_cuda);
   m.impl("max_unpool_gather", &max_unpool_gather_cuda);
 }

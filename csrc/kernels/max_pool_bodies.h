@@ -31,9 +31,9 @@ struct MaxPoolForwardBody {
   POOL_HD void compute(index_t n, index_t c, index_t od, index_t oh, index_t ow, index_t out_linear) const {
     const index_t step = g.channels_last ? g.channels : index_t(1);
     const scalar_t* plane = input + layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, index_t(0));
-    const TapRange<index_t> rd = window_taps(od, g.in[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-    const TapRange<index_t> rh = window_taps(oh, g.in[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
-    const TapRange<index_t> rw = window_taps(ow, g.in[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
+    const TapRange<index_t> rd = dim_window_taps(g, 0, od);
+    const TapRange<index_t> rh = dim_window_taps(g, 1, oh);
+    const TapRange<index_t> rw = dim_window_taps(g, 2, ow);
     const index_t empty = empty_window_offset(g.kernel_volume());
     scalar_t best = max_identity<scalar_t>();
     index_t best_tap = empty;
@@ -74,20 +74,20 @@ struct MaxPoolBackwardBody {
     const index_t id = i.d, ih = i.h, iw = i.w;
     const index_t step = g.channels_last ? g.channels : index_t(1);
     const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
-    const OutRange<index_t> rd = covering_outputs(id, g.out[0], g.kernel[0], g.stride[0], g.pad[0], g.dilation[0]);
-    const OutRange<index_t> rh = covering_outputs(ih, g.out[1], g.kernel[1], g.stride[1], g.pad[1], g.dilation[1]);
-    const OutRange<index_t> rw = covering_outputs(iw, g.out[2], g.kernel[2], g.stride[2], g.pad[2], g.dilation[2]);
+    const OutRange<index_t> rd = dim_covering_outputs(g, 0, id);
+    const OutRange<index_t> rh = dim_covering_outputs(g, 1, ih);
+    const OutRange<index_t> rw = dim_covering_outputs(g, 2, iw);
     acc_t acc = acc_t(0);
     for (index_t od = rd.first; od <= rd.last; ++od) {
-      const index_t td = tap_landing_on(id, od, g.stride[0], g.pad[0], g.dilation[0]);
+      const index_t td = dim_tap_landing_on(g, 0, id, od);
       if (td < 0) continue;
       for (index_t oh = rh.first; oh <= rh.last; ++oh) {
-        const index_t th = tap_landing_on(ih, oh, g.stride[1], g.pad[1], g.dilation[1]);
+        const index_t th = dim_tap_landing_on(g, 1, ih, oh);
         if (th < 0) continue;
         const index_t out_row = (od * g.out[1] + oh) * g.out[2];
         const index_t tap_row = (td * g.kernel[1] + th) * g.kernel[2];
         for (index_t ow = rw.first; ow <= rw.last; ++ow) {
-          const index_t tw = tap_landing_on(iw, ow, g.stride[2], g.pad[2], g.dilation[2]);
+          const index_t tw = dim_tap_landing_on(g, 2, iw, ow);
           if (tw < 0) continue;
           const index_t o = plane_base + (out_row + ow) * step;
           if (static_cast<index_t>(window_offset[o]) == tap_row + tw) {

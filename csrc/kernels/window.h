@@ -198,6 +198,24 @@ POOL_HD OutRange<I> adaptive_covering_outputs(I in_pos, I in_size, I out_size) {
   return r;
 }
 
+// window_taps under the geometry's window policy, for spatial dim d: an
+// adaptive window's taps are its inputs, from its start (dilation 1).
+template <typename I>
+POOL_HD TapRange<I> dim_window_taps(const PoolGeometryT<I>& g, int d, I out_pos) {
+  if (!g.adaptive) return window_taps(out_pos, g.in[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+  TapRange<I> r;
+  r.start = adaptive_start(out_pos, g.in[d], g.out[d]);
+  r.first = I(0);
+  r.end = adaptive_end(out_pos, g.in[d], g.out[d]) - r.start;
+  return r;
+}
+
+// Input position of tap 0 of output out_pos's window along spatial dim d.
+template <typename I>
+POOL_HD I dim_window_start(const PoolGeometryT<I>& g, int d, I out_pos) {
+  return g.adaptive ? adaptive_start(out_pos, g.in[d], g.out[d]) : out_pos * g.stride[d] - g.pad[d];
+}
+
 // covering_outputs under the geometry's window policy, for spatial dim d.
 template <typename I>
 POOL_HD OutRange<I> dim_covering_outputs(const PoolGeometryT<I>& g, int d, I in_pos) {
@@ -214,6 +232,13 @@ POOL_HD I tap_landing_on(I in_pos, I out_pos, I stride, I pad, I dilation) {
   return offset % dilation == 0 ? offset / dilation : I(-1);
 }
 
+// tap_landing_on under the geometry's window policy, for spatial dim d.
+template <typename I>
+POOL_HD I dim_tap_landing_on(const PoolGeometryT<I>& g, int d, I in_pos, I out_pos) {
+  if (g.adaptive) return in_pos - adaptive_start(out_pos, g.in[d], g.out[d]);
+  return tap_landing_on(in_pos, out_pos, g.stride[d], g.pad[d], g.dilation[d]);
+}
+
 // Sentinel stored as the window offset of a window with no input element.
 template <typename I>
 POOL_HD I empty_window_offset(I kernel_volume) {
@@ -227,9 +252,9 @@ POOL_HD I tap_to_plane_index(const PoolGeometryT<I>& g, I out_spatial, I tap) {
   const I tw = tap % g.kernel[2];
   const I th = (tap / g.kernel[2]) % g.kernel[1];
   const I td = tap / (g.kernel[2] * g.kernel[1]);
-  const I id = o.d * g.stride[0] - g.pad[0] + td * g.dilation[0];
-  const I ih = o.h * g.stride[1] - g.pad[1] + th * g.dilation[1];
-  const I iw = o.w * g.stride[2] - g.pad[2] + tw * g.dilation[2];
+  const I id = dim_window_start(g, 0, o.d) + td * g.dilation[0];
+  const I ih = dim_window_start(g, 1, o.h) + th * g.dilation[1];
+  const I iw = dim_window_start(g, 2, o.w) + tw * g.dilation[2];
   return (id * g.in[1] + ih) * g.in[2] + iw;
 }
 
