@@ -113,14 +113,19 @@ def _adaptive_cases():
         ("alexnet adaptive avg 6x6 from 13x13", (128, 256, 13, 13), 2, 6, 16, True),
         ("vgg adaptive avg 7x7 from 14x14", (64, 512, 14, 14), 2, 7, 8, True),
         ("video global avg3d head", (16, 512, 4, 7, 7), 3, 1, 4, True),
+        ("resnet global max head 7x7", (64, 2048, 7, 7), 2, 1, 8, True),
+        ("adaptive max 7x7 from 28x28", (32, 256, 28, 28), 2, 7, 4, True),
     ]
-    pairs = {2: (PF.adaptive_avg_pool2d, TF.adaptive_avg_pool2d), 3: (PF.adaptive_avg_pool3d, TF.adaptive_avg_pool3d)}
+    pairs = {("avg", 2): (PF.adaptive_avg_pool2d, TF.adaptive_avg_pool2d),
+             ("avg", 3): (PF.adaptive_avg_pool3d, TF.adaptive_avg_pool3d),
+             ("max", 2): (PF.adaptive_max_pool2d, TF.adaptive_max_pool2d)}
     for name, shape, dims, output_size, cpu_batch, both in specs:
-        ours, theirs = _pool_pair(*pairs[dims], output_size)
-        register(Case(name, "adaptive", shape, ours, theirs, cpu_batch=cpu_batch, rtol=1e-5))
+        ours, theirs = _pool_pair(*pairs["max" if " max " in name else "avg", dims], output_size)
+        rtol = 0.0 if " max " in name else 1e-5  # maxima are exact; sums run in another order
+        register(Case(name, "adaptive", shape, ours, theirs, cpu_batch=cpu_batch, rtol=rtol))
         if both:
             register(Case(name + " (channels_last)", "adaptive", shape, ours, theirs, channels_last=True,
-                          cpu_batch=cpu_batch, rtol=1e-5))
+                          cpu_batch=cpu_batch, rtol=rtol))
 
 
 _max_cases()

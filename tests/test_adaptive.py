@@ -499,3 +499,18 @@ def test_max_grid_emulation_of_the_cuda_kernels(emu):
             source = torch.randn_like(t)
             gathered = grid.adaptive_max_pool_gather(source, offset, out_sizes)
             assert torch.equal(gathered, source.flatten(-dims).gather(-1, ref_idx.flatten(-dims)).view_as(ref))
+
+
+@pytest.mark.parametrize("plane", [(7, 7), (1, 3), (2, 2), (3, 5)])
+def test_max_global_head_ties_and_nans_like_torch(plane):
+    # The CPU's global-window loop scans each plane in interleaved chains and merges them: ties
+    # across chains keep the first index, and the last NaN wins, as in one scan in order.
+    n = plane[0] * plane[1]
+    x = torch.randint(-2, 2, (64, 8) + plane).double()
+    for row in range(0, 64, 4):
+        x[row].view(8, -1)[:, torch.randint(0, n, (2,))] = float("nan")
+    for layout in (torch.contiguous_format, torch.channels_last):
+        check_max_against_torch(2, x.contiguous(memory_format=layout), 1)
+        out, idx = PF.max_pool2d(x.contiguous(memory_format=layout), plane, return_indices=True)
+        ref, ref_idx = TF.max_pool2d(x, plane, return_indices=True)
+        assert torch.equal(idx, ref_idx) and torch.equal(out.isnan(), ref.isnan())

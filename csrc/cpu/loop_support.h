@@ -2,11 +2,14 @@
 // tables, and a cursor over positions that needs no division.
 #pragma once
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "../kernels/window.h"
 
 namespace pooling_ext {
 namespace cpu {
@@ -33,6 +36,33 @@ auto per_position_table(int64_t size, const F& rule) {
   table.reserve(size);
   for (int64_t i = 0; i < size; ++i) table.push_back(rule(i));
   return table;
+}
+
+// Contiguous input whose windows have no fixed stride (adaptive) or cover the
+// whole plane, with small planes and many channels: the channels-last loops,
+// which vectorise across channels, run on channels-last copies; at these
+// sizes the two copies cost far less than per-plane loops over a few
+// elements each.
+inline bool runs_on_channels_last_copy(const PoolGeometry& g, bool global_window) {
+  return !g.channels_last && (g.adaptive || global_window) && g.in_plane() <= 4096 && g.channels >= 16;
+}
+
+// The canonical 5-d (N, C, D, H, W) tensor over a contiguous buffer of the
+// input's (`input_side`) or the output's extents.
+inline at::Tensor canonical_view(const void* data, const PoolGeometry& g, bool input_side, at::ScalarType dtype) {
+  const int64_t* s = input_side ? g.in : g.out;
+  return at::from_blob(const_cast<void*>(data), {g.batch, g.channels, s[0], s[1], s[2]},
+                       at::TensorOptions().dtype(dtype));
+}
+
+inline at::Tensor channels_last_copy(const void* data, const PoolGeometry& g, bool input_side, at::ScalarType dtype) {
+  return canonical_view(data, g, input_side, dtype).contiguous(at::MemoryFormat::ChannelsLast3d);
+}
+
+inline at::Tensor channels_last_scratch(const PoolGeometry& g, bool input_side, at::ScalarType dtype) {
+  const int64_t* s = input_side ? g.in : g.out;
+  return at::empty({g.batch, g.channels, s[0], s[1], s[2]},
+                   at::TensorOptions().dtype(dtype).memory_format(at::MemoryFormat::ChannelsLast3d));
 }
 
 // (n, d, h, w) of consecutive positions in an N x D x H x W grid, advanced

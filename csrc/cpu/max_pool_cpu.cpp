@@ -67,6 +67,8 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
   if (inner_end - inner_first < 4) inner_first = inner_end = 0;  // too short to pay: all through the body
   const int64_t stride = kStride > 0 ? kStride : g.stride[2];
   const int64_t empty = empty_window_offset(g.kernel_volume());
+  const std::vector<TapRange<int64_t>> taps_w =
+      per_position_table(g.out[2], [&](int64_t ow) { return dim_window_taps(g, 2, ow); });
   at::parallel_for(0, rows, grain_for(g.out[2] * g.kernel_volume()), [&](int64_t begin, int64_t end) {
     std::vector<value_t> best_buffer(g.out[2]);
     std::vector<int32_t> tap_buffer(g.out[2]);
@@ -78,11 +80,12 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
       const int64_t nc = row / (g.out[1] * g.out[0]);
       const int64_t n = nc / g.channels, c = nc % g.channels;
       const int64_t out_base = row * g.out[2];
-      for (int64_t ow = 0; ow < inner_first; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
-      for (int64_t ow = inner_end; ow < g.out[2]; ++ow) body.compute(n, c, od, oh, ow, out_base + ow);
-      if (inner_first >= inner_end) continue;
       const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
       const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
+      // Border (and adaptive) windows: the body, with taps along W from the table.
+      for (int64_t ow = 0; ow < inner_first; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
+      for (int64_t ow = inner_end; ow < g.out[2]; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
+      if (inner_first >= inner_end) continue;
       scalar_t* out = body.output + out_base;
       offset_t* off = body.window_offset + out_base;
       if (rd.first >= rd.end || rh.first >= rh.end) {  // the row's windows lie in the padding
@@ -127,8 +130,74 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
   });
 }
 
+// A window covering the whole plane (network heads: global and adaptive max
+// to 1): each output reduces its contiguous plane in order with the body's
+// rule (a NaN replaces, ties keep the first), the tap being the index in the plane.
+inline bool is_global_window(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d] || (g.in[d] > 1 && g.dilation[d] != 1)) return false;
+  }
+  return true;
+}
+
+// The running maximum of one chain of a plane's elements and its index.
+template <typename value_t>
+struct RunningMax {
+  value_t value;
+  int64_t index;
+};
+
+// Which of two chains' results a scan of the whole plane in order ends with:
+// the last NaN if there is one, else the larger value, the earlier index on ties.
+template <typename value_t>
+inline RunningMax<value_t> merge_in_plane_order(const RunningMax<value_t>& a, const RunningMax<value_t>& b) {
+  const bool a_nan = is_nan_value(a.value), b_nan = is_nan_value(b.value);
+  if (a_nan || b_nan) {
+    if (a_nan && b_nan) return a.index > b.index ? a : b;
+    return a_nan ? a : b;
+  }
+  if (a.value != b.value) return a.value > b.value ? a : b;
+  return a.index < b.index ? a : b;
+}
+
+template <typename scalar_t, typename offset_t>
+void forward_global_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  using value_t = running_t<scalar_t>;
+  constexpr int64_t kChains = 4;  // independent chains: a single running maximum is latency-bound
+  const int64_t plane_size = body.g.in_plane();
+  at::parallel_for(0, body.g.batch * body.g.channels, grain_for(plane_size), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const scalar_t* x = body.input + plane * plane_size;
+      // Chain k scans elements k, k + 4, ... with the body's rule, so it holds
+      // its own last NaN or first maximum; the merge restores the plane's order.
+      RunningMax<value_t> chain[kChains];
+      const int64_t chains = std::min(kChains, plane_size);
+      for (int64_t k = 0; k < chains; ++k) chain[k] = {static_cast<value_t>(x[k]), k};
+      int64_t i = chains;
+      for (; i + kChains <= plane_size; i += kChains) {
+        for (int64_t k = 0; k < kChains; ++k) {
+          const value_t v = static_cast<value_t>(x[i + k]);
+          const bool take = replaces_max(v, chain[k].value);
+          chain[k].value = take ? v : chain[k].value;
+          chain[k].index = take ? i + k : chain[k].index;
+        }
+      }
+      for (; i < plane_size; ++i) {
+        const int64_t k = i % kChains;
+        const value_t v = static_cast<value_t>(x[i]);
+        if (replaces_max(v, chain[k].value)) chain[k] = {v, i};
+      }
+      RunningMax<value_t> best = chain[0];
+      for (int64_t k = 1; k < chains; ++k) best = merge_in_plane_order(best, chain[k]);
+      body.output[plane] = static_cast<scalar_t>(best.value);
+      body.window_offset[plane] = static_cast<offset_t>(best.index);
+    }
+  });
+}
+
 template <typename scalar_t, typename offset_t>
 void forward_contiguous(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  if (is_global_window(body.g)) return forward_global_contiguous(body);
   switch (body.g.stride[2]) {
     case 1: return forward_contiguous_rows<1>(body);
     case 2: return forward_contiguous_rows<2>(body);
@@ -210,6 +279,19 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
 
 std::tuple<at::Tensor, at::Tensor> run_max_pool_forward(const MaxPoolForwardPlan& plan) {
   if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
+  const PoolGeometry& g = plan.geometry;
+  if (runs_on_channels_last_copy(g, is_global_window(g))) {
+    MaxPoolForwardPlan on_copy = plan;
+    on_copy.input = channels_last_copy(plan.input.const_data_ptr(), g, /*input_side=*/true, plan.input.scalar_type());
+    on_copy.output = channels_last_scratch(g, /*input_side=*/false, plan.output.scalar_type());
+    on_copy.window_offset = channels_last_scratch(g, /*input_side=*/false, plan.window_offset.scalar_type());
+    on_copy.geometry.channels_last = true;
+    run_max_pool_forward(on_copy);
+    canonical_view(plan.output.data_ptr(), g, /*input_side=*/false, plan.output.scalar_type()).copy_(on_copy.output);
+    canonical_view(plan.window_offset.data_ptr(), g, /*input_side=*/false, plan.window_offset.scalar_type())
+        .copy_(on_copy.window_offset);
+    return {plan.output, plan.window_offset};
+  }
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
       const MaxPoolForwardBody<scalar_t, offset_t> body{plan.input.const_data_ptr<scalar_t>(),

@@ -203,6 +203,22 @@ struct ExtentTables {
   }
 };
 
+// 1 / divisor of every output position of a plane, so the backward loops do
+// no division.
+template <typename acc_t>
+std::vector<acc_t> inverse_divisor_table(const ReductionSpec<acc_t>& r, const PoolGeometry& g,
+                                         const ExtentTables& extents) {
+  std::vector<acc_t> inverse(g.out_plane());
+  for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+        inverse[o] = acc_t(1) / static_cast<acc_t>(average_divisor(r, extents.box(od, oh, ow)));
+      }
+    }
+  }
+  return inverse;
+}
+
 // Per-dim tables of the outputs whose windows cover each input position.
 struct CoveringTables {
   std::vector<OutRange<int64_t>> dim[kMaxSpatialDims];
@@ -285,8 +301,49 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
           out[ow] = static_cast<scalar_t>(finish(sums[ow], [&] { return static_cast<acc_t>(body.compute(n, c, od, oh, ow)); }));
         }
       }
-      for (int64_t ow = 0; ow < first; ++ow) out[ow] = body.compute(n, c, od, oh, ow);
-      for (int64_t ow = end; ow < g.out[2]; ++ow) out[ow] = body.compute(n, c, od, oh, ow);
+      // Border (and adaptive) windows: the body, with extents from the tables.
+      for (int64_t ow = 0; ow < first; ++ow) out[ow] = body.compute_box(n, c, extents.box(od, oh, ow));
+      for (int64_t ow = end; ow < g.out[2]; ++ow) out[ow] = body.compute_box(n, c, extents.box(od, oh, ow));
+    }
+  });
+}
+
+// Average pooling's contiguous forward for windows without a fixed stride
+// (adaptive): per plane, each output sums its window in the body's order
+// (d, h, w) with extents from the tables, and divides as the body does.
+template <typename scalar_t>
+void average_forward_table_planes(const WindowSumForwardBody<scalar_t, int64_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  std::vector<acc_t> divisor(g.out_plane());
+  for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+        divisor[o] = static_cast<acc_t>(average_divisor(body.r, extents.box(od, oh, ow)));
+      }
+    }
+  }
+  at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      const scalar_t* x = body.input + plane * g.in_plane();
+      scalar_t* out = body.output + plane * g.out_plane();
+      int64_t o = 0;
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+            const WindowBox<int64_t> box = extents.box(od, oh, ow);
+            acc_t sum = acc_t(0);
+            for (int64_t id = box.d.first; id < box.d.end; ++id) {
+              for (int64_t ih = box.h.first; ih < box.h.end; ++ih) {
+                const scalar_t* row = x + (id * g.in[1] + ih) * g.in[2];
+                for (int64_t iw = box.w.first; iw < box.w.end; ++iw) sum += static_cast<acc_t>(row[iw]);
+              }
+            }
+            out[o] = static_cast<scalar_t>(sum / divisor[o]);
+          }
+        }
+      }
     }
   });
 }
@@ -508,14 +565,21 @@ inline bool is_global_window(const PoolGeometry& g) {
   return true;
 }
 
+// The sums of `planes` consecutive planes of plane_size elements, in one call
+// (planes are small in network heads: 7x7 = 49 elements, so a call per plane
+// would cost as much as its sum).
 template <typename scalar_t, typename acc_t, class Term>
-POOLING_EXT_ISA_CLONES acc_t sum_plane_in_lanes(const scalar_t* __restrict__ x, int64_t count, const Term& term) {
-  // The vector lanes are the independent partial sums: the order depends on
-  // the ISA clone only, never on threads or timing.
-  acc_t sum = acc_t(0);
+POOLING_EXT_ISA_CLONES void sum_planes_in_lanes(const scalar_t* __restrict__ x, int64_t planes, int64_t plane_size,
+                                                acc_t* __restrict__ sums, const Term& term) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const scalar_t* __restrict__ plane = x + p * plane_size;
+    // The vector lanes are the independent partial sums: the order depends on
+    // the ISA clone only, never on threads or timing.
+    acc_t sum = acc_t(0);
 #pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < count; ++i) sum += term.value(static_cast<acc_t>(x[i]));
-  return sum;
+    for (int64_t i = 0; i < plane_size; ++i) sum += term.value(static_cast<acc_t>(plane[i]));
+    sums[p] = sum;
+  }
 }
 
 template <typename scalar_t, class Term>
@@ -526,13 +590,27 @@ void forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body, const T
   const auto finish = window_finish<acc_t, Term>(body.r, box);
   const int64_t planes = g.batch * g.channels;
   at::parallel_for(0, planes, grain_for(g.in_plane()), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> sums(stop - begin);
+    sum_planes_in_lanes<scalar_t, acc_t>(body.input + begin * g.in_plane(), stop - begin, g.in_plane(), sums.data(),
+                                         term);
     for (int64_t plane = begin; plane < stop; ++plane) {
-      const acc_t sum = sum_plane_in_lanes<scalar_t, acc_t>(body.input + plane * g.in_plane(), g.in_plane(), term);
-      const int64_t n = plane / g.channels, c = plane % g.channels;
-      body.output[plane] =
-          static_cast<scalar_t>(finish(sum, [&] { return static_cast<acc_t>(body.compute(n, c, 0, 0, 0)); }));
+      body.output[plane] = static_cast<scalar_t>(finish(sums[plane - begin], [&] {
+        return static_cast<acc_t>(body.compute(plane / g.channels, plane % g.channels, 0, 0, 0));
+      }));
     }
   });
+}
+
+// Average pooling's global backward: each plane filled with its gradient over
+// the divisor, a span of planes per call.
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void spread_average_over_planes(scalar_t* __restrict__ grad_in, const scalar_t* __restrict__ grad,
+                                                       int64_t planes, int64_t plane_size, acc_t divisor) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const scalar_t share = static_cast<scalar_t>(static_cast<acc_t>(grad[p]) / divisor);
+    scalar_t* __restrict__ plane = grad_in + p * plane_size;
+    for (int64_t i = 0; i < plane_size; ++i) plane[i] = share;
+  }
 }
 
 template <typename scalar_t, typename acc_t, class Term>
@@ -555,6 +633,11 @@ void backward_global(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
   const WindowBox<int64_t> box = window_box<int64_t>(g, 0, 0, 0);
   const int64_t planes = g.batch * g.channels;
   at::parallel_for(0, planes, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
+    if constexpr (Term::kAverage) {
+      return spread_average_over_planes<scalar_t, acc_t>(body.grad_input + begin * g.in_plane(),
+                                                         body.grad_output + begin, stop - begin, g.in_plane(),
+                                                         static_cast<acc_t>(average_divisor(r, box)));
+    }
     for (int64_t plane = begin; plane < stop; ++plane) {
       const acc_t gv = static_cast<acc_t>(body.grad_output[plane]);
       acc_t weight, inv_y = acc_t(0);
@@ -833,15 +916,7 @@ void average_backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
   const int64_t C = g.channels;
-  // 1 / divisor per output position, so the gather does no division.
-  std::vector<acc_t> inverse_divisor(g.out_plane());
-  for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
-    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-        inverse_divisor[o] = acc_t(1) / static_cast<acc_t>(average_divisor(body.r, extents.box(od, oh, ow)));
-      }
-    }
-  }
+  const std::vector<acc_t> inverse_divisor = inverse_divisor_table(body.r, g, extents);
   at::parallel_for(0, g.batch * g.in_plane(), grain_for(C * 4), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> acc(C);
     std::vector<const scalar_t*> grad_rows;
@@ -936,6 +1011,41 @@ void power_backward_channels_last(const WindowSumBackwardBody<scalar_t, int64_t>
       }
     });
   }
+}
+
+// Average pooling's contiguous backward for windows without a fixed stride
+// (adaptive): one (n, c) plane per task, outputs in order, each adding its
+// share to the inputs of its window (extents from the tables).
+template <typename scalar_t>
+void average_backward_scatter_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  const std::vector<acc_t> inverse_divisor = inverse_divisor_table(body.r, g, extents);
+  at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> acc(g.in_plane());
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      std::fill(acc.begin(), acc.end(), acc_t(0));
+      const scalar_t* grad = body.grad_output + plane * g.out_plane();
+      int64_t o = 0;
+      for (int64_t od = 0; od < g.out[0]; ++od) {
+        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+          for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+            const acc_t share = static_cast<acc_t>(grad[o]) * inverse_divisor[o];
+            const WindowBox<int64_t> box = extents.box(od, oh, ow);
+            for (int64_t id = box.d.first; id < box.d.end; ++id) {
+              for (int64_t ih = box.h.first; ih < box.h.end; ++ih) {
+                acc_t* row = acc.data() + (id * g.in[1] + ih) * g.in[2];
+                for (int64_t iw = box.w.first; iw < box.w.end; ++iw) row[iw] += share;
+              }
+            }
+          }
+        }
+      }
+      scalar_t* grad_in = body.grad_input + plane * g.in_plane();
+      for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
+    }
+  });
 }
 
 template <typename scalar_t, class Term>
@@ -1038,6 +1148,9 @@ void window_sum_forward(const WindowSumForwardBody<scalar_t, int64_t>& body) {
   with_term(body.r, [&](const auto& term) {
     if (g.channels_last) return forward_channels_last(body, term);
     if (is_global_window(g)) return forward_global(body, term);
+    if constexpr (std::decay_t<decltype(term)>::kAverage) {
+      if (g.adaptive) return average_forward_table_planes(body);
+    }
     with_row_stride<scalar_t>(g, [&](auto stride) { forward_rows<decltype(stride)::value>(body, term); });
   });
 }
@@ -1049,7 +1162,10 @@ void window_sum_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
   with_term(body.r, [&](const auto& term) {
     if (g.channels_last) return backward_channels_last(body, term);
     if (is_global_window(g)) return backward_global(body, term);
-    if (g.adaptive) return run_elementwise(g.in_numel(), body);  // the phase-major planes need a fixed stride
+    if (g.adaptive) {  // the phase-major planes need a fixed stride
+      if constexpr (std::decay_t<decltype(term)>::kAverage) return average_backward_scatter_planes(body);
+      return run_elementwise(g.in_numel(), body);
+    }
     with_row_stride<scalar_t>(g, [&](auto stride) { backward_planes<decltype(stride)::value>(body, term); });
   });
 }

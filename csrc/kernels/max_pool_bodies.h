@@ -29,11 +29,14 @@ struct MaxPoolForwardBody {
   }
 
   POOL_HD void compute(index_t n, index_t c, index_t od, index_t oh, index_t ow, index_t out_linear) const {
+    compute_taps(n, c, dim_window_taps(g, 0, od), dim_window_taps(g, 1, oh), dim_window_taps(g, 2, ow), out_linear);
+  }
+
+  // The window given by its taps along each dim (the CPU passes them from tables).
+  POOL_HD void compute_taps(index_t n, index_t c, const TapRange<index_t>& rd, const TapRange<index_t>& rh,
+                            const TapRange<index_t>& rw, index_t out_linear) const {
     const index_t step = g.channels_last ? g.channels : index_t(1);
     const scalar_t* plane = input + layout_offset(g.channels_last, g.channels, g.in_plane(), n, c, index_t(0));
-    const TapRange<index_t> rd = dim_window_taps(g, 0, od);
-    const TapRange<index_t> rh = dim_window_taps(g, 1, oh);
-    const TapRange<index_t> rw = dim_window_taps(g, 2, ow);
     const index_t empty = empty_window_offset(g.kernel_volume());
     scalar_t best = max_identity<scalar_t>();
     index_t best_tap = empty;

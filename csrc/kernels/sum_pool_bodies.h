@@ -242,7 +242,11 @@ struct WindowSumForwardBody {
   }
 
   POOL_HD scalar_t compute(index_t n, index_t c, index_t od, index_t oh, index_t ow) const {
-    const WindowBox<index_t> box = window_box(g, od, oh, ow);
+    return compute_box(n, c, window_box(g, od, oh, ow));
+  }
+
+  // The window given by its extents (the CPU passes them from tables).
+  POOL_HD scalar_t compute_box(index_t n, index_t c, const WindowBox<index_t>& box) const {
     if (r.reduction == WindowReduction::kAverage) {
       acc_t sum = acc_t(0);
       for_each_window_input(g, box, [&](index_t s) { sum += at(n, c, s); });
