@@ -18,6 +18,8 @@ from test_autograd_compile import captured_ops
 
 ops = torch.ops.pooling_ext
 ADAPTIVE_AVG = {d: (getattr(PF, f"adaptive_avg_pool{d}d"), getattr(TF, f"adaptive_avg_pool{d}d")) for d in (1, 2, 3)}
+ADAPTIVE_MAX = {d: (getattr(PF, f"adaptive_max_pool{d}d"), getattr(TF, f"adaptive_max_pool{d}d")) for d in (1, 2, 3)}
+POOLS = {"avg": ADAPTIVE_AVG, "max": ADAPTIVE_MAX}
 CL = {2: torch.channels_last, 3: torch.channels_last_3d}
 F64 = dict(rtol=1e-12, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-6)
@@ -112,19 +114,28 @@ def test_integer_input_not_implemented_like_torch():
     assert_raises_like_torch(lambda F: F.adaptive_avg_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.long), 2), "Long")
 
 
-GRAD_CASES = [
-    ("1d", (2, 2, 7), lambda t: PF.adaptive_avg_pool1d(t, 3)),
-    ("2d overlap", (1, 2, 5, 7), lambda t: PF.adaptive_avg_pool2d(t, (3, 4))),
-    ("2d larger out", (1, 2, 3, 2), lambda t: PF.adaptive_avg_pool2d(t, (5, 3))),
-    ("3d", (1, 2, 3, 5, 4), lambda t: PF.adaptive_avg_pool3d(t, (2, 3, 3))),
-    ("2d channels_last", (2, 3, 5, 5),
-     lambda t: PF.adaptive_avg_pool2d(t.contiguous(memory_format=torch.channels_last), 3)),
+def distinct(shape, device):
+    # Distinct values: max pooling is differentiable there (no ties).
+    n = int(np.prod(shape))
+    return (torch.randperm(n, device=device).double() / n).view(shape).requires_grad_()
+
+
+GRAD_CASES = [  # name, input shape, output_size, channels-last
+    ("1d", (2, 2, 7), 3, False),
+    ("2d overlap", (1, 2, 5, 7), (3, 4), False),
+    ("2d larger out", (1, 2, 3, 2), (5, 3), False),
+    ("3d", (1, 2, 3, 5, 4), (2, 3, 3), False),
+    ("2d channels_last", (2, 3, 5, 5), 3, True),
 ]
 
 
-@pytest.mark.parametrize("name,shape,fn", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
-def test_gradcheck_and_gradgradcheck(name, shape, fn, device):
-    x = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
+@pytest.mark.parametrize("family", list(POOLS))
+@pytest.mark.parametrize("name,shape,output_size,channels_last", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+def test_gradcheck_and_gradgradcheck(family, name, shape, output_size, channels_last, device):
+    pool = POOLS[family][len(shape) - 2][0]
+    fn = lambda t: pool(t.contiguous(memory_format=torch.channels_last) if channels_last else t,  # noqa: E731
+                        output_size)
+    x = distinct(shape, device)
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
 
@@ -157,17 +168,18 @@ def test_compile_fullgraph(output_size):
     torch.testing.assert_close(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0], **F32)
 
 
-def test_backward_bitwise_deterministic_across_runs_and_threads():
-    x = torch.randn(4, 16, 27, 27)
+@pytest.mark.parametrize("family", list(POOLS))
+def test_backward_bitwise_deterministic_across_runs_and_threads(family):
+    x = make_input((4, 16, 27, 27), ties=family == "max")  # ties: several windows share an argmax
     runs, previous = [], torch.get_num_threads()
     try:
         for threads in (1, 2, 2):
             torch.set_num_threads(threads)
             run = []
-            for output_size, layout in itertools.product(((6, 6), (7, 5), (1, 1)),
+            for output_size, layout in itertools.product(((6, 6), (7, 5), (40, 30), (1, 1)),
                                                         (torch.contiguous_format, torch.channels_last)):
                 xi = x.clone(memory_format=layout).requires_grad_()
-                out = PF.adaptive_avg_pool2d(xi, output_size)
+                out = POOLS[family][2][0](xi, output_size)
                 out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
                 run += [out.detach(), xi.grad]
             runs.append(run)
@@ -209,6 +221,9 @@ MODULE_PAIRS = [
     (pooling_ext.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool1d, dict(output_size=3)),
     (pooling_ext.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveAvgPool2d, dict(output_size=(None, 3))),
     (pooling_ext.nn.AdaptiveAvgPool3d, torch.nn.AdaptiveAvgPool3d, dict(output_size=(2, 3, 5))),
+    (pooling_ext.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool1d, dict(output_size=3)),
+    (pooling_ext.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool2d, dict(output_size=(None, 3), return_indices=True)),
+    (pooling_ext.nn.AdaptiveMaxPool3d, torch.nn.AdaptiveMaxPool3d, dict(output_size=(2, 3, 5))),
 ]
 
 
@@ -220,7 +235,8 @@ def test_module_is_a_drop_in(ours, theirs, kwargs):
     assert type(clone) is ours and repr(clone) == repr(mine)
     dims = int(theirs.__name__[-2])
     x = torch.randn((2, 3) + (7,) * dims, dtype=torch.float64)
-    torch.testing.assert_close(clone(x), ref(x), **F64)
+    for a, b in zip(torch.utils._pytree.tree_leaves(clone(x)), torch.utils._pytree.tree_leaves(ref(x))):
+        torch.testing.assert_close(a, b, **F64)
 
 
 def test_replace_pooling_and_patch():
@@ -237,37 +253,42 @@ def test_replace_pooling_and_patch():
     assert TF.adaptive_avg_pool2d is not PF.adaptive_avg_pool2d
 
 
-@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (5, 5)])
-def test_no_torch_pooling_op_runs(output_size, device):
-    x = torch.randn(2, 3, 8, 10, dtype=torch.float64, device=device, requires_grad=True)
+@pytest.mark.parametrize("family", list(POOLS))
+@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (11, 13)])
+def test_no_torch_pooling_op_runs(family, output_size, device):
+    x = distinct((2, 3, 8, 10), device)
     with NoTorchPooling():
-        out = PF.adaptive_avg_pool2d(x, output_size)
+        out = POOLS[family][2][0](x, output_size)
         grad_out = torch.rand_like(out).requires_grad_()
         (grad,) = torch.autograd.grad(out, x, grad_out, create_graph=True)
         (grad * grad).sum().backward()  # double backward, into grad_out
     assert grad_out.grad is not None
 
 
+EMULATED_SIZES = [  # dims, input sizes, output sizes: overlapping, larger output, divisible
+    (1, [13], [6]), (2, [5, 7], [3, 4]), (2, [3, 2], [5, 3]), (3, [4, 5, 3], [3, 2, 2]), (2, [8, 6], [4, 3])]
+
+
+def emulated_inputs(ties):
+    for dims, in_sizes, out_sizes in EMULATED_SIZES:
+        x = make_input([2, 3] + in_sizes, dtype=torch.float64, ties=ties)
+        for t in [x] + ([x.contiguous(memory_format=CL[dims])] if dims > 1 else []):
+            yield dims, t, out_sizes
+
+
 @pytest.mark.parametrize("emu", list(EMULATIONS))
 def test_grid_emulation_of_the_cuda_kernels(emu):
     # The CUDA ops run these launches of the window-sum bodies under the adaptive policy.
     grid = EMULATIONS[emu]
-    for dims, in_sizes, out_sizes in ((1, [13], [6]), (2, [5, 7], [3, 4]), (2, [3, 2], [5, 3]), (3, [4, 5, 3], [3, 2, 2]),
-                                      (2, [8, 6], [4, 3])):
-        x = torch.randn([2, 3] + in_sizes, dtype=torch.float64)
-        layouts = [x] + ([x.contiguous(memory_format=CL[dims])] if dims > 1 else [])
-        for t in layouts:
-            out = grid.adaptive_avg_pool_forward(t, out_sizes)
-            torch.testing.assert_close(out, ADAPTIVE_AVG[dims][1](t, out_sizes), **F64)
-            g = torch.randn_like(out)
-            ref = torch.autograd.grad(ADAPTIVE_AVG[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
-            torch.testing.assert_close(grid.adaptive_avg_pool_backward(g, list(t.shape), out_sizes), ref, **F64)
+    for dims, t, out_sizes in emulated_inputs(ties=False):
+        out = grid.adaptive_avg_pool_forward(t, out_sizes)
+        torch.testing.assert_close(out, ADAPTIVE_AVG[dims][1](t, out_sizes), **F64)
+        g = torch.randn_like(out)
+        ref = torch.autograd.grad(ADAPTIVE_AVG[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
+        torch.testing.assert_close(grid.adaptive_avg_pool_backward(g, list(t.shape), out_sizes), ref, **F64)
 
 
 # ---------------------------------------------------------------- adaptive max pooling
-
-ADAPTIVE_MAX = {d: (getattr(PF, f"adaptive_max_pool{d}d"), getattr(TF, f"adaptive_max_pool{d}d")) for d in (1, 2, 3)}
-
 
 def check_max_against_torch(dims, x, output_size, layout=True):
     """Values and torch's int64 indices equal; gradients equal (one argmax per window)."""
@@ -342,28 +363,6 @@ def test_max_integer_input_not_implemented_like_torch():
     assert_raises_like_torch(lambda F: F.adaptive_max_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.long), 2), "Long")
 
 
-def distinct(shape, device):
-    n = int(np.prod(shape))
-    return (torch.randperm(n, device=device).double() / n).view(shape).requires_grad_()
-
-
-MAX_GRAD_CASES = [
-    ("1d", (2, 2, 7), lambda t: PF.adaptive_max_pool1d(t, 3)),
-    ("2d overlap", (1, 2, 5, 7), lambda t: PF.adaptive_max_pool2d(t, (3, 4))),
-    ("2d larger out", (1, 2, 3, 2), lambda t: PF.adaptive_max_pool2d(t, (5, 3))),
-    ("3d", (1, 2, 3, 5, 4), lambda t: PF.adaptive_max_pool3d(t, (2, 3, 3))),
-    ("2d channels_last", (2, 3, 5, 5),
-     lambda t: PF.adaptive_max_pool2d(t.contiguous(memory_format=torch.channels_last), 3)),
-]
-
-
-@pytest.mark.parametrize("name,shape,fn", MAX_GRAD_CASES, ids=[c[0] for c in MAX_GRAD_CASES])
-def test_max_gradcheck_and_gradgradcheck(name, shape, fn, device):
-    x = distinct(shape, device)
-    assert torch.autograd.gradcheck(fn, (x,))
-    assert torch.autograd.gradgradcheck(fn, (x,))
-
-
 def test_max_opcheck_raw_ops():
     samples = []
     for shape, output_size in (((2, 3, 7, 6), [3, 4]), ((2, 3, 8), [5]), ((2, 3, 5, 6, 7), [2, 3, 5]),
@@ -395,27 +394,6 @@ def test_max_compile_fullgraph(output_size):
     assert torch.equal(torch.autograd.grad(out, x, g)[0], torch.autograd.grad(ref, x, g)[0])
 
 
-def test_max_backward_bitwise_deterministic_across_runs_and_threads():
-    x = make_input((4, 16, 27, 27), ties=True)  # ties: several windows share an argmax
-    runs, previous = [], torch.get_num_threads()
-    try:
-        for threads in (1, 2, 2):
-            torch.set_num_threads(threads)
-            run = []
-            for output_size, layout in itertools.product(((6, 6), (7, 5), (40, 30), (1, 1)),
-                                                        (torch.contiguous_format, torch.channels_last)):
-                xi = x.clone(memory_format=layout).requires_grad_()
-                out = PF.adaptive_max_pool2d(xi, output_size)
-                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
-                run += [out.detach(), xi.grad]
-            runs.append(run)
-    finally:
-        torch.set_num_threads(previous)
-    for run in runs[1:]:
-        for a, b in zip(run, runs[0]):
-            assert torch.equal(a, b)
-
-
 MAX_BAD_CALLS = [
     ("negative output", "output_size", lambda F: F.adaptive_max_pool2d(X2, -1)),
     ("too many entries", "output_size", lambda F: F.adaptive_max_pool2d(X2, (2, 3, 4))),
@@ -435,25 +413,6 @@ def test_max_same_exception_type_as_torch(name, argument, call):
     assert_raises_like_torch(call, argument)
 
 
-MAX_MODULE_PAIRS = [
-    (pooling_ext.nn.AdaptiveMaxPool1d, torch.nn.AdaptiveMaxPool1d, dict(output_size=3)),
-    (pooling_ext.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveMaxPool2d, dict(output_size=(None, 3), return_indices=True)),
-    (pooling_ext.nn.AdaptiveMaxPool3d, torch.nn.AdaptiveMaxPool3d, dict(output_size=(2, 3, 5))),
-]
-
-
-@pytest.mark.parametrize("ours,theirs,kwargs", MAX_MODULE_PAIRS)
-def test_max_module_is_a_drop_in(ours, theirs, kwargs):
-    mine, ref = ours(**kwargs), theirs(**kwargs)
-    assert isinstance(mine, theirs) and repr(mine) == repr(ref)
-    clone = pickle.loads(pickle.dumps(mine))
-    assert type(clone) is ours and repr(clone) == repr(mine)
-    dims = int(theirs.__name__[-2])
-    x = torch.randn((2, 3) + (7,) * dims, dtype=torch.float64)
-    for a, b in zip(torch.utils._pytree.tree_leaves(clone(x)), torch.utils._pytree.tree_leaves(ref(x))):
-        assert torch.equal(a, b)
-
-
 def test_max_replace_pooling_and_patch():
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), torch.nn.AdaptiveMaxPool2d((3, 5)), torch.nn.Flatten())
     reference = copy.deepcopy(model)
@@ -469,36 +428,21 @@ def test_max_replace_pooling_and_patch():
     assert TF.adaptive_max_pool2d is not PF.adaptive_max_pool2d
 
 
-@pytest.mark.parametrize("output_size", [(3, 4), (1, 1), (11, 13)])
-def test_max_no_torch_pooling_op_runs(output_size, device):
-    x = distinct((2, 3, 8, 10), device)
-    with NoTorchPooling():
-        out, _ = PF.adaptive_max_pool2d(x, output_size, return_indices=True)
-        grad_out = torch.rand_like(out).requires_grad_()
-        (grad,) = torch.autograd.grad(out, x, grad_out, create_graph=True)
-        (grad * grad).sum().backward()  # double backward, into grad_out
-    assert grad_out.grad is not None
-
-
 @pytest.mark.parametrize("emu", list(EMULATIONS))
 def test_max_grid_emulation_of_the_cuda_kernels(emu):
     # The CUDA ops run these launches of the max bodies under the adaptive policy.
     grid = EMULATIONS[emu]
-    for dims, in_sizes, out_sizes in ((1, [13], [6]), (2, [5, 7], [3, 4]), (2, [3, 2], [5, 3]), (3, [4, 5, 3], [3, 2, 2]),
-                                      (2, [8, 6], [4, 3])):
-        x = make_input([2, 3] + in_sizes, dtype=torch.float64, ties=True)
-        layouts = [x] + ([x.contiguous(memory_format=CL[dims])] if dims > 1 else [])
-        for t in layouts:
-            out, offset = grid.adaptive_max_pool_forward(t, out_sizes)
-            ref, ref_idx = ADAPTIVE_MAX[dims][1](t, out_sizes, True)
-            assert torch.equal(out, ref)
-            assert torch.equal(grid.adaptive_max_pool_indices(offset, list(t.shape), out_sizes), ref_idx)
-            g = torch.randn_like(out)
-            expected = torch.autograd.grad(ADAPTIVE_MAX[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
-            torch.testing.assert_close(grid.adaptive_max_pool_backward(g, offset, list(t.shape), out_sizes), expected)
-            source = torch.randn_like(t)
-            gathered = grid.adaptive_max_pool_gather(source, offset, out_sizes)
-            assert torch.equal(gathered, source.flatten(-dims).gather(-1, ref_idx.flatten(-dims)).view_as(ref))
+    for dims, t, out_sizes in emulated_inputs(ties=True):
+        out, offset = grid.adaptive_max_pool_forward(t, out_sizes)
+        ref, ref_idx = ADAPTIVE_MAX[dims][1](t, out_sizes, True)
+        assert torch.equal(out, ref)
+        assert torch.equal(grid.adaptive_max_pool_indices(offset, list(t.shape), out_sizes), ref_idx)
+        g = torch.randn_like(out)
+        expected = torch.autograd.grad(ADAPTIVE_MAX[dims][1](t.requires_grad_(), out_sizes), t, g)[0]
+        torch.testing.assert_close(grid.adaptive_max_pool_backward(g, offset, list(t.shape), out_sizes), expected)
+        source = torch.randn_like(t)
+        gathered = grid.adaptive_max_pool_gather(source, offset, out_sizes)
+        assert torch.equal(gathered, source.flatten(-dims).gather(-1, ref_idx.flatten(-dims)).view_as(ref))
 
 
 @pytest.mark.parametrize("plane", [(7, 7), (1, 3), (2, 2), (3, 5)])
