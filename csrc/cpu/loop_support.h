@@ -38,6 +38,15 @@ auto per_position_table(int64_t size, const F& rule) {
   return table;
 }
 
+// A window covering the whole plane (network heads: global pooling, and
+// adaptive pooling to size 1): one reduction per plane.
+inline bool is_global_window(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d] || (g.in[d] > 1 && g.dilation[d] != 1)) return false;
+  }
+  return true;
+}
+
 // Contiguous input whose windows have no fixed stride (adaptive) or cover the
 // whole plane, with small planes and many channels: the channels-last loops,
 // which vectorise across channels, run on channels-last copies; at these

@@ -130,15 +130,9 @@ void forward_contiguous_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body)
   });
 }
 
-// A window covering the whole plane (network heads: global and adaptive max
-// to 1): each output reduces its contiguous plane in order with the body's
-// rule (a NaN replaces, ties keep the first), the tap being the index in the plane.
-inline bool is_global_window(const PoolGeometry& g) {
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d] || (g.in[d] > 1 && g.dilation[d] != 1)) return false;
-  }
-  return true;
-}
+// Global windows (is_global_window): each output reduces its contiguous plane
+// in order with the body's rule (a NaN replaces, ties keep the first), the
+// tap being the index in the plane.
 
 // The running maximum of one chain of a plane's elements and its index.
 template <typename value_t>

@@ -203,19 +203,27 @@ struct ExtentTables {
   }
 };
 
-// 1 / divisor of every output position of a plane, so the backward loops do
-// no division.
+// The average's divisor of every output position of a plane (table-driven
+// loops look it up instead of recomputing the window).
 template <typename acc_t>
-std::vector<acc_t> inverse_divisor_table(const ReductionSpec<acc_t>& r, const PoolGeometry& g,
-                                         const ExtentTables& extents) {
-  std::vector<acc_t> inverse(g.out_plane());
+std::vector<acc_t> divisor_table(const ReductionSpec<acc_t>& r, const PoolGeometry& g, const ExtentTables& extents) {
+  std::vector<acc_t> divisor(g.out_plane());
   for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
       for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-        inverse[o] = acc_t(1) / static_cast<acc_t>(average_divisor(r, extents.box(od, oh, ow)));
+        divisor[o] = static_cast<acc_t>(average_divisor(r, extents.box(od, oh, ow)));
       }
     }
   }
+  return divisor;
+}
+
+// 1 / divisor of every output position, so the backward loops do no division.
+template <typename acc_t>
+std::vector<acc_t> inverse_divisor_table(const ReductionSpec<acc_t>& r, const PoolGeometry& g,
+                                         const ExtentTables& extents) {
+  std::vector<acc_t> inverse = divisor_table(r, g, extents);
+  for (acc_t& v : inverse) v = acc_t(1) / v;
   return inverse;
 }
 
@@ -316,14 +324,7 @@ void average_forward_table_planes(const WindowSumForwardBody<scalar_t, int64_t>&
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
   const ExtentTables extents(g);
-  std::vector<acc_t> divisor(g.out_plane());
-  for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
-    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-        divisor[o] = static_cast<acc_t>(average_divisor(body.r, extents.box(od, oh, ow)));
-      }
-    }
-  }
+  const std::vector<acc_t> divisor = divisor_table(body.r, g, extents);
   at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane() * 2), [&](int64_t begin, int64_t stop) {
     for (int64_t plane = begin; plane < stop; ++plane) {
       const scalar_t* x = body.input + plane * g.in_plane();
@@ -557,13 +558,6 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 
 // ---------------------------------------------------------------- global window (contiguous)
 
-// A window covering the whole plane: one reduction per plane.
-inline bool is_global_window(const PoolGeometry& g) {
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    if (g.out[d] != 1 || g.pad[d] != 0 || g.kernel[d] != g.in[d]) return false;
-  }
-  return true;
-}
 
 // The sums of `planes` consecutive planes of plane_size elements, in one call
 // (planes are small in network heads: 7x7 = 49 elements, so a call per plane
