@@ -17,7 +17,6 @@
 
 #include <ATen/Parallel.h>
 
-#include <bit>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -36,9 +35,9 @@ namespace cpu {
 // [sqrt(1/2), sqrt(2)) through log(m) = 2 atanh((m-1)/(m+1)) (series to s^9:
 // relative error ~1e-9, below float rounding).
 POOLING_EXT_ALWAYS_INLINE float vector_friendly_log(float v) {
-  const int32_t bits = std::bit_cast<int32_t>(v);  // (memcpy here would keep the loop scalar)
+  const int32_t bits = bits_as<int32_t>(v);
   int32_t exponent = ((bits >> 23) & 0xff) - 127;
-  float m = std::bit_cast<float>((bits & 0x7fffff) | 0x3f800000);
+  float m = bits_as<float>((bits & 0x7fffff) | 0x3f800000);
   // Both arms computed, then selected: a multiplication under a condition is
   // not if-converted (it might trap), which would keep the loop scalar.
   const bool high = m > 1.41421356f;

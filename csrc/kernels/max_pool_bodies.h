@@ -23,8 +23,8 @@ struct MaxPoolForwardBody {
 
   POOL_HD void operator()(int64_t linear) const {
     const index_t out_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
-    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
+    const PlaneCoord<index_t> p = geometry_coord(g, false, out_linear);
+    const Spatial3<index_t> o = geometry_spatial(g, false, p.spatial);
     compute(p.n, p.c, o.d, o.h, o.w, out_linear);
   }
 
@@ -72,8 +72,8 @@ struct MaxPoolBackwardBody {
   POOL_HD void operator()(int64_t linear) const {
     using acc_t = at::opmath_type<scalar_t>;
     const index_t in_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
-    const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
+    const PlaneCoord<index_t> p = geometry_coord(g, true, in_linear);
+    const Spatial3<index_t> i = geometry_spatial(g, true, p.spatial);
     const index_t id = i.d, ih = i.h, iw = i.w;
     const index_t step = g.channels_last ? g.channels : index_t(1);
     const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
@@ -115,7 +115,7 @@ struct MaxPoolGatherBody {
 
   POOL_HD void operator()(int64_t linear) const {
     const index_t out_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
+    const PlaneCoord<index_t> p = geometry_coord(g, false, out_linear);
     const index_t tap = static_cast<index_t>(window_offset[out_linear]);
     if (tap >= g.kernel_volume()) {
       output[out_linear] = scalar_t(0);
@@ -141,8 +141,7 @@ struct MaxPoolIndicesBody {
       indices[out_linear] = -1;
       return;
     }
-    const index_t spatial = g.channels_last ? (out_linear / g.channels) % g.out_plane() : out_linear % g.out_plane();
-    indices[out_linear] = tap_to_plane_index(g, spatial, tap);
+    indices[out_linear] = tap_to_plane_index(g, geometry_coord(g, false, out_linear).spatial, tap);
   }
 };
 

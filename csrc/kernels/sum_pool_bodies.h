@@ -12,13 +12,20 @@
 
 #include <type_traits>
 
-#if !defined(__CUDACC__) && !defined(__HIPCC__)
-#include <bit>
-#endif
-
 #include "window.h"
 
 namespace pooling_ext {
+
+#if !defined(__CUDACC__) && !defined(__HIPCC__)
+// std::bit_cast is C++20, and older torch (2.11 on the lent GPU) builds extensions as C++17; the
+// compiler builtin behind it works under both and, unlike memcpy, keeps the
+// loops that use it vectorisable.
+template <typename To, typename From>
+inline To bits_as(From value) {
+  static_assert(sizeof(To) == sizeof(From), "bits_as reinterprets same-sized values");
+  return __builtin_bit_cast(To, value);
+}
+#endif
 
 // How each window's inputs are reduced.
 enum class WindowReduction : int32_t {
@@ -91,7 +98,7 @@ POOL_HD_SMALL float cbrt_of(float v) { return cbrtf(v); }
 // call per output): a first guess from the exponent bits, three Newton steps
 // (relative error about 1e-7), exact for 0, inf and NaN. v >= 0.
 POOL_HD_SMALL float cbrt_of(float v) {
-  float y = std::bit_cast<float>(std::bit_cast<uint32_t>(v) / 3u + 0x2a5137a0u);
+  float y = bits_as<float>(bits_as<uint32_t>(v) / 3u + 0x2a5137a0u);
   for (int step = 0; step < 3; ++step) y = (2.0f * y + v / (y * y)) * (1.0f / 3.0f);
   return (v == 0.0f || v - v != 0.0f) ? v : y;
 }
@@ -232,8 +239,8 @@ struct WindowSumForwardBody {
 
   POOL_HD void operator()(int64_t linear) const {
     const index_t out_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
-    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
+    const PlaneCoord<index_t> p = geometry_coord(g, false, out_linear);
+    const Spatial3<index_t> o = geometry_spatial(g, false, p.spatial);
     output[out_linear] = compute(p.n, p.c, o.d, o.h, o.w);
   }
 
@@ -325,8 +332,8 @@ struct WindowSumBackwardBody {
 
   POOL_HD void operator()(int64_t linear) const {
     const index_t in_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.in_plane(), in_linear);
-    const Spatial3<index_t> i = split_spatial(p.spatial, g.in);
+    const PlaneCoord<index_t> p = geometry_coord(g, true, in_linear);
+    const Spatial3<index_t> i = geometry_spatial(g, true, p.spatial);
     const index_t plane_base = layout_offset(g.channels_last, g.channels, g.out_plane(), p.n, p.c, index_t(0));
     const index_t step = g.channels_last ? g.channels : index_t(1);
     const OutRange<index_t> rd = dim_covering_outputs(g, 0, i.d);
@@ -385,8 +392,8 @@ struct PowerMeanExponentGradBody {
 
   POOL_HD void operator()(int64_t linear) const {
     const index_t out_linear = static_cast<index_t>(linear);
-    const PlaneCoord<index_t> p = layout_coord(g.channels_last, g.channels, g.out_plane(), out_linear);
-    const Spatial3<index_t> o = split_spatial(p.spatial, g.out);
+    const PlaneCoord<index_t> p = geometry_coord(g, false, out_linear);
+    const Spatial3<index_t> o = geometry_spatial(g, false, p.spatial);
     const acc_t y = static_cast<acc_t>(output[out_linear]);
     if (y == acc_t(0)) {
       partial[out_linear] = acc_t(0);

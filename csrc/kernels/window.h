@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define POOL_HD __host__ __device__ __forceinline__
@@ -32,6 +33,45 @@ constexpr int kMaxSpatialDims = 3;
 //             inputs covers [floor(o * in / out), ceil((o + 1) * in / out))
 //             (windows overlap or vary in size when out does not divide in);
 //             `kernel` holds the longest window, stride 1, pad 0, dilation 1.
+// Division of n in [0, 2^31) by a divisor d in [1, 2^31) fixed for a whole
+// launch, as a multiply-high, an add and a shift (Granlund and Montgomery's
+// round-up method): with s = ceil(log2 d) and m = 2^32 (2^s - d) / d + 1,
+// n / d = (mulhi(n, m) + n) >> s. A GPU has no integer divider; its division
+// sequence made the 32-bit index arithmetic, not memory, bound the kernels.
+struct Int32Divider {
+  uint32_t divisor = 1;
+  uint32_t magic = 1;
+  uint32_t shift = 0;
+
+  Int32Divider() = default;
+  explicit Int32Divider(int64_t d) : divisor(d > 0 ? static_cast<uint32_t>(d) : 1u) {  // d = 0: never used
+    while ((uint64_t(1) << shift) < divisor) ++shift;
+    magic = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - divisor)) / divisor + 1);
+  }
+
+  POOL_HD int32_t quotient(int32_t n) const {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+    const uint32_t high = __umulhi(static_cast<uint32_t>(n), magic);
+#else
+    const uint32_t high = static_cast<uint32_t>((uint64_t(static_cast<uint32_t>(n)) * magic) >> 32);
+#endif
+    return static_cast<int32_t>((high + static_cast<uint32_t>(n)) >> shift);
+  }
+};
+
+// The dividers of the 32-bit index path: set by PoolGeometryT::as<int32_t>(),
+// the only way that path's geometry is made, and unused by the 64-bit path.
+struct GeometryDividers {
+  Int32Divider channels;
+  Int32Divider in_plane;
+  Int32Divider out_plane;
+  Int32Divider in_row;     // in[2]
+  Int32Divider in_rows;    // in[1]
+  Int32Divider out_row;    // out[2]
+  Int32Divider out_rows;   // out[1]
+  Int32Divider stride[3];
+};
+
 template <typename I>
 struct PoolGeometryT {
   I batch;
@@ -44,6 +84,7 @@ struct PoolGeometryT {
   I dilation[kMaxSpatialDims];
   bool channels_last;
   bool adaptive;
+  GeometryDividers dividers;
 
   POOL_HD I kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
   POOL_HD I in_plane() const { return in[0] * in[1] * in[2]; }
@@ -67,6 +108,16 @@ struct PoolGeometryT {
     }
     g.channels_last = channels_last;
     g.adaptive = adaptive;
+    if constexpr (std::is_same_v<J, int32_t>) {
+      g.dividers.channels = Int32Divider(channels);
+      g.dividers.in_plane = Int32Divider(in_plane());
+      g.dividers.out_plane = Int32Divider(out_plane());
+      g.dividers.in_row = Int32Divider(in[2]);
+      g.dividers.in_rows = Int32Divider(in[1]);
+      g.dividers.out_row = Int32Divider(out[2]);
+      g.dividers.out_rows = Int32Divider(out[1]);
+      for (int d = 0; d < kMaxSpatialDims; ++d) g.dividers.stride[d] = Int32Divider(stride[d]);
+    }
     return g;
   }
 };
@@ -111,13 +162,45 @@ struct Spatial3 {
   I d, h, w;
 };
 
+// n / d for n >= 0: through the launch's divider on the 32-bit path.
 template <typename I>
-POOL_HD Spatial3<I> split_spatial(I flat, const I size[kMaxSpatialDims]) {
+POOL_HD I divide_by(const Int32Divider& divider, I n, I d) {
+  if constexpr (std::is_same_v<I, int32_t>) {
+    return divider.quotient(n);
+  } else {
+    return n / d;
+  }
+}
+
+// layout_coord for the geometry's input or output tensor, and the (d, h, w)
+// of a flat index within its plane.
+template <typename I>
+POOL_HD PlaneCoord<I> geometry_coord(const PoolGeometryT<I>& g, bool of_input, I linear) {
+  const I plane = of_input ? g.in_plane() : g.out_plane();
+  const Int32Divider& plane_divider = of_input ? g.dividers.in_plane : g.dividers.out_plane;
+  PlaneCoord<I> p;
+  if (g.channels_last) {
+    const I rest = divide_by(g.dividers.channels, linear, g.channels);
+    p.c = linear - rest * g.channels;
+    p.n = divide_by(plane_divider, rest, plane);
+    p.spatial = rest - p.n * plane;
+  } else {
+    const I nc = divide_by(plane_divider, linear, plane);
+    p.spatial = linear - nc * plane;
+    p.n = divide_by(g.dividers.channels, nc, g.channels);
+    p.c = nc - p.n * g.channels;
+  }
+  return p;
+}
+
+template <typename I>
+POOL_HD Spatial3<I> geometry_spatial(const PoolGeometryT<I>& g, bool of_input, I flat) {
+  const I* size = of_input ? g.in : g.out;
+  const I dh = divide_by(of_input ? g.dividers.in_row : g.dividers.out_row, flat, size[2]);
   Spatial3<I> s;
-  s.w = flat % size[2];
-  const I dh = flat / size[2];
-  s.h = dh % size[1];
-  s.d = dh / size[1];
+  s.w = flat - dh * size[2];
+  s.d = divide_by(of_input ? g.dividers.in_rows : g.dividers.out_rows, dh, size[1]);
+  s.h = dh - s.d * size[1];
   return s;
 }
 
@@ -220,7 +303,15 @@ POOL_HD I dim_window_start(const PoolGeometryT<I>& g, int d, I out_pos) {
 template <typename I>
 POOL_HD OutRange<I> dim_covering_outputs(const PoolGeometryT<I>& g, int d, I in_pos) {
   if (g.adaptive) return adaptive_covering_outputs(in_pos, g.in[d], g.out[d]);
-  return covering_outputs(in_pos, g.out[d], g.kernel[d], g.stride[d], g.pad[d], g.dilation[d]);
+  if (g.stride[d] == 1) return covering_outputs(in_pos, g.out[d], g.kernel[d], I(1), g.pad[d], g.dilation[d]);
+  // covering_outputs with its two divisions by the stride through the divider.
+  const I high = in_pos + g.pad[d];
+  const I low = high - (g.kernel[d] - 1) * g.dilation[d];
+  OutRange<I> r;
+  r.first = low <= 0 ? I(0) : divide_by(g.dividers.stride[d], low + g.stride[d] - 1, g.stride[d]);
+  r.last = divide_by(g.dividers.stride[d], high, g.stride[d]);
+  if (r.last > g.out[d] - 1) r.last = g.out[d] - 1;
+  return r;
 }
 
 // The tap of output `out_pos`'s window that lands on `in_pos`, or -1 if that
@@ -248,7 +339,7 @@ POOL_HD I empty_window_offset(I kernel_volume) {
 // The input plane index (torch's return_indices convention) of a window tap.
 template <typename I>
 POOL_HD I tap_to_plane_index(const PoolGeometryT<I>& g, I out_spatial, I tap) {
-  const Spatial3<I> o = split_spatial(out_spatial, g.out);
+  const Spatial3<I> o = geometry_spatial(g, false, out_spatial);
   const I tw = tap % g.kernel[2];
   const I th = (tap / g.kernel[2]) % g.kernel[1];
   const I td = tap / (g.kernel[2] * g.kernel[1]);
