@@ -110,7 +110,8 @@ def run_case(case, device, dtype, preset, bandwidth):
     t, spread = time_pair(case.ours, case.theirs, inputs, device, **preset)
     rows.append(dict(mode="forward", floor_bytes=in_bytes + out_bytes, times=t, spread=spread))
     if case.backward and dtype.is_floating_point:
-        grad_inputs = tuple(x.detach().requires_grad_() if x.is_floating_point() else x for x in inputs)
+        # The gradient flows to the pooled input (the first); others (indices, random samples) are constants.
+        grad_inputs = (inputs[0].detach().requires_grad_(),) + tuple(inputs[1:])
         grad = torch.randn_like(ours_out)
         ours_fb, torch_fb = fwd_bwd(case.ours, grad), fwd_bwd(case.theirs, grad)
         t, spread = time_pair(ours_fb, torch_fb, grad_inputs, device, **preset)

@@ -128,8 +128,24 @@ def _adaptive_cases():
                           cpu_batch=cpu_batch, rtol=rtol))
 
 
+def _fractional_inputs(x):
+    # One sample per (batch, channel, dim), shared by ours and torch so both pool the same windows.
+    return x, torch.rand(x.shape[0], x.shape[1], x.dim() - 2, dtype=x.dtype, device=x.device)
+
+
+def _fractional_cases():
+    # Graham's fractional max pooling at a ratio of about 1/sqrt(2), 2x2 windows.
+    for channels_last in (False, True):
+        register(Case("fractional 2d 2x2 56->40" + (" (channels_last)" if channels_last else ""), "fractional",
+                      (32, 128, 56, 56),
+                      lambda x, s: PF.fractional_max_pool2d(x, 2, output_size=40, _random_samples=s),
+                      lambda x, s: TF.fractional_max_pool2d(x, 2, output_size=40, _random_samples=s),
+                      make_inputs=_fractional_inputs, channels_last=channels_last, cpu_batch=4))
+
+
 _max_cases()
 _unpool_cases()
 _avg_lp_cases()
 _gem_cases()
 _adaptive_cases()
+_fractional_cases()

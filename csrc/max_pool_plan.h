@@ -40,6 +40,34 @@ MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::In
 WindowOffsetPlan plan_adaptive_window_offset_op(const char* what, const at::Tensor& window_offset,
                                                 at::IntArrayRef input_size, at::IntArrayRef output_size);
 
+// Fractional max pooling: windows of kernel_size at per-plane pseudo-random
+// starts (kernels/fractional_bodies.h). The window args are kernel_size with
+// stride 1, no padding and dilation 1; the samples (N' >= N, C, dims) are
+// checked against the input and made contiguous.
+struct FractionalPlan {
+  WindowArgs args;
+  PoolGeometry geometry;
+  at::MemoryFormat format;
+  at::Tensor samples;
+};
+
+// The pooled shape, after torch's checks of the sizes and the samples.
+std::vector<int64_t> fractional_pooled_shape(at::IntArrayRef input_sizes, at::IntArrayRef kernel_size,
+                                             at::IntArrayRef output_size, const at::Tensor& samples,
+                                             at::ScalarType input_dtype);
+std::vector<c10::SymInt> fractional_pooled_shape(c10::SymIntArrayRef input_sizes, at::IntArrayRef kernel_size,
+                                                 at::IntArrayRef output_size, const at::Tensor& samples,
+                                                 at::ScalarType input_dtype);
+
+// Forward: the plan of the input, with output and window offset allocated.
+MaxPoolForwardPlan plan_fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                    at::IntArrayRef output_size, const at::Tensor& samples,
+                                                    FractionalPlan& fractional);
+// Backward, gather and indices: the plan of a saved window offset.
+FractionalPlan plan_fractional_window_offset_op(const char* what, const at::Tensor& window_offset,
+                                                const at::Tensor& samples, at::IntArrayRef input_size,
+                                                at::IntArrayRef kernel_size);
+
 // Checks a max pooling backward's grad_output against the saved window offset
 // and lays it out like the offset.
 at::Tensor prepare_grad_output(const WindowOffsetPlan& plan, const at::Tensor& grad_output,

@@ -36,6 +36,18 @@ static void define_schemas(torch::Library& m) {
       "-> Tensor");
   m.def("adaptive_max_pool_gather(Tensor source, Tensor window_offset, int[] output_size) -> Tensor");
   m.def("adaptive_max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] output_size) -> Tensor");
+  m.def(
+      "fractional_max_pool_forward(Tensor self, int[] kernel_size, int[] output_size, Tensor random_samples) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "fractional_max_pool_backward(Tensor grad_output, Tensor window_offset, Tensor random_samples, "
+      "SymInt[] input_size, int[] kernel_size) -> Tensor");
+  m.def(
+      "fractional_max_pool_gather(Tensor source, Tensor window_offset, Tensor random_samples, int[] kernel_size) "
+      "-> Tensor");
+  m.def(
+      "fractional_max_pool_indices(Tensor window_offset, Tensor random_samples, SymInt[] input_size, "
+      "int[] kernel_size) -> Tensor");
   m.def("max_unpool(Tensor self, Tensor indices, SymInt[] output_size) -> Tensor");
   m.def("max_unpool_gather(Tensor grad_output, Tensor indices, int dims) -> Tensor");
   m.def(
@@ -137,6 +149,42 @@ at::Tensor adaptive_max_pool_indices_meta(const at::Tensor& window_offset, c10::
                           window_offset.options().dtype(at::kLong).memory_format(meta_format(window_offset, dims)));
 }
 
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_meta(const at::Tensor& self,
+                                                                    at::IntArrayRef kernel_size,
+                                                                    at::IntArrayRef output_size,
+                                                                    const at::Tensor& random_samples) {
+  const auto out =
+      fractional_pooled_shape(self.sym_sizes(), kernel_size, output_size, random_samples, self.scalar_type());
+  const int dims = static_cast<int>(kernel_size.size());
+  check_max_pool_dtype(("fractional_max_pool" + std::to_string(dims) + "d").c_str(), self, /*need_floating=*/true);
+  const at::MemoryFormat format = meta_format(self, dims);
+  return {at::empty_symint(out, self.options().memory_format(format)),
+          at::empty_symint(out, self.options()
+                                    .dtype(window_offset_dtype(c10::multiply_integers(kernel_size)))
+                                    .memory_format(format))};
+}
+
+at::Tensor fractional_max_pool_backward_meta(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                             const at::Tensor& random_samples, c10::SymIntArrayRef input_size,
+                                             at::IntArrayRef kernel_size) {
+  check_max_pool_dtype("fractional_max_pool_backward", grad_output, /*need_floating=*/true);
+  const int dims = static_cast<int>(kernel_size.size());
+  return at::empty_symint(input_size, grad_output.options().memory_format(meta_format(window_offset, dims)));
+}
+
+at::Tensor fractional_max_pool_gather_meta(const at::Tensor& source, const at::Tensor& window_offset,
+                                           const at::Tensor& random_samples, at::IntArrayRef kernel_size) {
+  const int dims = static_cast<int>(kernel_size.size());
+  return at::empty_symint(window_offset.sym_sizes(), source.options().memory_format(meta_format(window_offset, dims)));
+}
+
+at::Tensor fractional_max_pool_indices_meta(const at::Tensor& window_offset, const at::Tensor& random_samples,
+                                            c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size) {
+  const int dims = static_cast<int>(kernel_size.size());
+  return at::empty_symint(window_offset.sym_sizes(),
+                          window_offset.options().dtype(at::kLong).memory_format(meta_format(window_offset, dims)));
+}
+
 at::MemoryFormat unpool_format(const at::Tensor& indices, int64_t dims) {
   return dims == 2 ? pooling_memory_format(indices, 2) : at::MemoryFormat::Contiguous;
 }
@@ -204,6 +252,30 @@ at::Tensor call_adaptive_max_pool_gather(const at::Tensor& source, const at::Ten
   return op.call(source, offset, output_size);
 }
 
+std::tuple<at::Tensor, at::Tensor> call_fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                                    at::IntArrayRef output_size,
+                                                                    const at::Tensor& samples) {
+  static auto op = op_handle<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+                                                                const at::Tensor&)>(
+      "pooling_ext::fractional_max_pool_forward");
+  return op.call(self, kernel_size, output_size, samples);
+}
+
+at::Tensor call_fractional_max_pool_backward(const at::Tensor& grad, const at::Tensor& offset,
+                                             const at::Tensor& samples, c10::SymIntArrayRef input_size,
+                                             at::IntArrayRef kernel_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef,
+                                        at::IntArrayRef)>("pooling_ext::fractional_max_pool_backward");
+  return op.call(grad, offset, samples, input_size, kernel_size);
+}
+
+at::Tensor call_fractional_max_pool_gather(const at::Tensor& source, const at::Tensor& offset,
+                                           const at::Tensor& samples, at::IntArrayRef kernel_size) {
+  static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::IntArrayRef)>(
+      "pooling_ext::fractional_max_pool_gather");
+  return op.call(source, offset, samples, kernel_size);
+}
+
 at::Tensor call_max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
   static auto op = op_handle<at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef)>(
       "pooling_ext::max_unpool");
@@ -217,14 +289,22 @@ at::Tensor call_max_unpool_gather(const at::Tensor& grad, const at::Tensor& indi
 }
 
 // The window an autograd node keeps: fixed (kernel, stride, padding,
-// dilation) or, when adaptive_output_size is set, torch's adaptive windows.
-// The max pooling autograd functions below serve both through it.
+// dilation); torch's adaptive windows when adaptive_output_size is set; or
+// fractional windows of `kernel` when fractional_samples is defined (with
+// fractional_output_size). The max pooling autograd functions below serve all
+// three through it.
 struct SavedWindow {
   std::vector<int64_t> kernel, stride, padding, dilation;
   std::vector<int64_t> adaptive_output_size;
+  std::vector<int64_t> fractional_output_size;
+  at::Tensor fractional_samples;
 
   static SavedWindow adaptive(at::IntArrayRef output_size) { return SavedWindow{{}, {}, {}, {}, output_size.vec()}; }
+  static SavedWindow fractional(at::IntArrayRef kernel_size, at::IntArrayRef output_size, const at::Tensor& samples) {
+    return SavedWindow{kernel_size.vec(), {}, {}, {}, {}, output_size.vec(), samples};
+  }
   bool is_adaptive() const { return !adaptive_output_size.empty(); }
+  bool is_fractional() const { return fractional_samples.defined(); }
 
   void save(AutogradContext* ctx) const {
     ctx->saved_data["kernel"] = kernel;
@@ -232,27 +312,41 @@ struct SavedWindow {
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
     ctx->saved_data["adaptive_output_size"] = adaptive_output_size;
+    ctx->saved_data["fractional_output_size"] = fractional_output_size;
+    // The samples are a constant of the op, never differentiated: kept as data.
+    if (is_fractional()) ctx->saved_data["fractional_samples"] = fractional_samples;
   }
   static SavedWindow load(AutogradContext* ctx) {
-    return SavedWindow{ctx->saved_data["kernel"].toIntVector(), ctx->saved_data["stride"].toIntVector(),
-                       ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(),
-                       ctx->saved_data["adaptive_output_size"].toIntVector()};
+    SavedWindow w{ctx->saved_data["kernel"].toIntVector(), ctx->saved_data["stride"].toIntVector(),
+                  ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(),
+                  ctx->saved_data["adaptive_output_size"].toIntVector(),
+                  ctx->saved_data["fractional_output_size"].toIntVector()};
+    const auto samples = ctx->saved_data.find("fractional_samples");
+    if (samples != ctx->saved_data.end()) w.fractional_samples = samples->second.toTensor();
+    return w;
   }
 };
 
 std::tuple<at::Tensor, at::Tensor> window_max_pool_forward(const at::Tensor& self, const SavedWindow& w,
                                                            bool ceil_mode) {
+  if (w.is_fractional()) {
+    return call_fractional_max_pool_forward(self, w.kernel, w.fractional_output_size, w.fractional_samples);
+  }
   if (w.is_adaptive()) return call_adaptive_max_pool_forward(self, w.adaptive_output_size);
   return call_max_pool_forward(self, w.kernel, w.stride, w.padding, w.dilation, ceil_mode);
 }
 
 at::Tensor window_max_pool_backward(const at::Tensor& grad, const at::Tensor& offset, c10::SymIntArrayRef input_size,
                                     const SavedWindow& w) {
+  if (w.is_fractional()) {
+    return call_fractional_max_pool_backward(grad, offset, w.fractional_samples, input_size, w.kernel);
+  }
   if (w.is_adaptive()) return call_adaptive_max_pool_backward(grad, offset, input_size, w.adaptive_output_size);
   return call_max_pool_backward(grad, offset, input_size, w.kernel, w.stride, w.padding, w.dilation);
 }
 
 at::Tensor window_max_pool_gather(const at::Tensor& source, const at::Tensor& offset, const SavedWindow& w) {
+  if (w.is_fractional()) return call_fractional_max_pool_gather(source, offset, w.fractional_samples, w.kernel);
   if (w.is_adaptive()) return call_adaptive_max_pool_gather(source, offset, w.adaptive_output_size);
   return call_max_pool_gather(source, offset, w.kernel, w.stride, w.padding, w.dilation);
 }
@@ -358,6 +452,30 @@ at::Tensor adaptive_max_pool_gather_autograd(const at::Tensor& source, const at:
   return MaxPoolGatherFunction::apply(source, window_offset, SavedWindow::adaptive(output_size))[0];
 }
 
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_autograd(const at::Tensor& self,
+                                                                        at::IntArrayRef kernel_size,
+                                                                        at::IntArrayRef output_size,
+                                                                        const at::Tensor& random_samples) {
+  variable_list out =
+      MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
+  return {out[0], out[1]};
+}
+
+at::Tensor fractional_max_pool_backward_autograd(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                                 const at::Tensor& random_samples, c10::SymIntArrayRef input_size,
+                                                 at::IntArrayRef kernel_size) {
+  const auto pooled = window_offset.sizes().slice(window_offset.dim() - static_cast<int64_t>(kernel_size.size()));
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size,
+                                        SavedWindow::fractional(kernel_size, pooled, random_samples))[0];
+}
+
+at::Tensor fractional_max_pool_gather_autograd(const at::Tensor& source, const at::Tensor& window_offset,
+                                               const at::Tensor& random_samples, at::IntArrayRef kernel_size) {
+  const auto pooled = window_offset.sizes().slice(window_offset.dim() - static_cast<int64_t>(kernel_size.size()));
+  return MaxPoolGatherFunction::apply(source, window_offset,
+                                      SavedWindow::fractional(kernel_size, pooled, random_samples))[0];
+}
+
 class MaxUnpoolGatherFunction;
 
 // Unpool backward: every input element takes the gradient at its index (torch's rule).
@@ -428,6 +546,10 @@ TORCH_LIBRARY_IMPL(pooling_ext, Meta, m) {
   m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_meta);
   m.impl("adaptive_max_pool_gather", &adaptive_max_pool_gather_meta);
   m.impl("adaptive_max_pool_indices", &adaptive_max_pool_indices_meta);
+  m.impl("fractional_max_pool_forward", &fractional_max_pool_forward_meta);
+  m.impl("fractional_max_pool_backward", &fractional_max_pool_backward_meta);
+  m.impl("fractional_max_pool_gather", &fractional_max_pool_gather_meta);
+  m.impl("fractional_max_pool_indices", &fractional_max_pool_indices_meta);
   m.impl("max_unpool", &max_unpool_meta);
   m.impl("max_unpool_gather", &max_unpool_gather_meta);
 }
@@ -439,6 +561,9 @@ TORCH_LIBRARY_IMPL(pooling_ext, Autograd, m) {
   m.impl("adaptive_max_pool_forward", &adaptive_max_pool_forward_autograd);
   m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_autograd);
   m.impl("adaptive_max_pool_gather", &adaptive_max_pool_gather_autograd);
+  m.impl("fractional_max_pool_forward", &fractional_max_pool_forward_autograd);
+  m.impl("fractional_max_pool_backward", &fractional_max_pool_backward_autograd);
+  m.impl("fractional_max_pool_gather", &fractional_max_pool_gather_autograd);
   m.impl("max_unpool", &max_unpool_autograd);
   m.impl("max_unpool_gather", &max_unpool_gather_autograd);
 }

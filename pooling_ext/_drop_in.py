@@ -25,6 +25,8 @@ MODULE_REPLACEMENTS = {
     torch.nn.AdaptiveMaxPool1d: nn.AdaptiveMaxPool1d,
     torch.nn.AdaptiveMaxPool2d: nn.AdaptiveMaxPool2d,
     torch.nn.AdaptiveMaxPool3d: nn.AdaptiveMaxPool3d,
+    torch.nn.FractionalMaxPool2d: nn.FractionalMaxPool2d,
+    torch.nn.FractionalMaxPool3d: nn.FractionalMaxPool3d,
 }
 
 # Names in torch.nn.functional that patch() routes to pooling_ext.functional

@@ -16,6 +16,8 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
     "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices",
+    "fractional_max_pool2d", "fractional_max_pool3d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices",
     "gem",
 ]
 
@@ -286,3 +288,64 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Like torch.nn.functional.adaptive_max_pool3d (None in output_size keeps that input size)."""
     return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+def _fractional_sizes(op, dims, value, name):
+    """kernel_size or output_size: an int for every dim, or one per dim (torch's
+    RuntimeError otherwise)."""
+    if isinstance(value, (numbers.Integral, torch.SymInt)) and not isinstance(value, bool):
+        return [value] * dims
+    if isinstance(value, (tuple, list, torch.Size)) and len(value) == dims and all(
+            isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool) for v in value):
+        return list(value)
+    raise RuntimeError(f"{op}: {name} must either be a single Int or tuple of Ints")
+
+
+def _fractional_max_pool(op, dims, input, kernel_size, output_size, output_ratio, return_indices, samples):
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    kernel = _fractional_sizes(op, dims, kernel_size, "kernel_size")
+    if output_size is None:
+        # torch's functional takes a tuple of ratios only; a number applies to every dim here.
+        ratios = [output_ratio] * dims if isinstance(output_ratio, numbers.Real) else list(output_ratio)
+        if len(ratios) != dims:
+            raise ValueError(f"{op} requires output_ratio to either be a single Int or tuple of Ints.")
+        sizes = [int(input.size(i - dims) * ratios[i]) for i in range(dims)]
+    else:
+        sizes = _fractional_sizes(op, dims, output_size, "output_size")
+    if samples is None:
+        # torch's draw: one sample per (batch, channel, dim), uniform in [0, 1), in the input's dtype.
+        batch = 1 if input.dim() == dims + 1 else input.size(0)
+        samples = torch.rand(batch, input.size(-dims - 1), dims, dtype=input.dtype, device=input.device)
+    output, window_offset = ops.fractional_max_pool_forward(input, kernel, sizes, samples)
+    if not return_indices:
+        return output
+    return output, ops.fractional_max_pool_indices(window_offset, samples, input.shape, kernel)
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Like torch.nn.functional.fractional_max_pool2d_with_indices: (output, int64 indices)."""
+    return _fractional_max_pool("fractional_max_pool2d", 2, input, kernel_size, output_size, output_ratio, True,
+                                _random_samples)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Like torch.nn.functional.fractional_max_pool2d; output_ratio may also be a single number."""
+    return _fractional_max_pool("fractional_max_pool2d", 2, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Like torch.nn.functional.fractional_max_pool3d_with_indices: (output, int64 indices)."""
+    return _fractional_max_pool("fractional_max_pool3d", 3, input, kernel_size, output_size, output_ratio, True,
+                                _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Like torch.nn.functional.fractional_max_pool3d; output_ratio may also be a single number."""
+    return _fractional_max_pool("fractional_max_pool3d", 3, input, kernel_size, output_size, output_ratio,
+                                return_indices, _random_samples)

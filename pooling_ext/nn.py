@@ -10,6 +10,7 @@ __all__ = [
     "AvgPool1d", "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "GeM",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+    "FractionalMaxPool2d", "FractionalMaxPool3d",
 ]
 
 
@@ -182,3 +183,21 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolForward, torch.nn.AdaptiveMaxPool2d):
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolForward, torch.nn.AdaptiveMaxPool3d):
     """torch.nn.AdaptiveMaxPool3d on pooling_ext's kernels."""
     _functional = staticmethod(F.adaptive_max_pool3d)
+
+
+class _FractionalMaxPoolForward:
+    _functional = None
+
+    def forward(self, input):
+        return type(self)._functional(input, self.kernel_size, self.output_size, self.output_ratio,
+                                      self.return_indices, _random_samples=self._random_samples)
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolForward, torch.nn.FractionalMaxPool2d):
+    """torch.nn.FractionalMaxPool2d on pooling_ext's kernels."""
+    _functional = staticmethod(F.fractional_max_pool2d)
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolForward, torch.nn.FractionalMaxPool3d):
+    """torch.nn.FractionalMaxPool3d on pooling_ext's kernels."""
+    _functional = staticmethod(F.fractional_max_pool3d)

@@ -10,6 +10,8 @@ from conftest import make_input
 ops = torch.ops.pooling_ext
 WINDOW_SUM_OPS = ["avg_pool_forward", "avg_pool_backward", "lp_pool_forward", "lp_pool_backward", "gem_forward",
                   "gem_backward"]
+FRACTIONAL_OPS = ["fractional_max_pool_forward", "fractional_max_pool_backward", "fractional_max_pool_gather",
+                  "fractional_max_pool_indices"]  # opcheck'ed in test_fractional.py
 ADAPTIVE_OPS = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward", "adaptive_max_pool_forward",
                 "adaptive_max_pool_backward", "adaptive_max_pool_gather", "adaptive_max_pool_indices"]
 
@@ -85,7 +87,7 @@ def test_opcheck_every_op(device):
     samples = op_samples(device)
     registered = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas() if s.name.startswith("pooling_ext::")}
     # The window-sum family's ops are opcheck'ed in test_avg_lp_gem.py, the adaptive ones in test_adaptive.py.
-    assert registered == set(samples) | set(WINDOW_SUM_OPS) | set(ADAPTIVE_OPS), registered
+    assert registered == set(samples) | set(WINDOW_SUM_OPS) | set(ADAPTIVE_OPS) | set(FRACTIONAL_OPS), registered
     for name, arg_sets in samples.items():
         for args in arg_sets:
             torch.library.opcheck(getattr(ops, name).default, args)

@@ -192,6 +192,36 @@ def test_gem_and_fixed_order_sum_bodies(emu):
         assert_same(grad_p, ref_p, exact=False, rtol=1e-10, atol=1e-12)
 
 
+FRACTIONAL = {2: TF.fractional_max_pool2d, 3: TF.fractional_max_pool3d}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_fractional_bodies(emu, dtype):
+    """Starts, forward, backward, gather and indices bodies against torch, both layouts. On CUDA torch
+    computes the window starts of half and bfloat16 in float: the bfloat16 reference is torch on the
+    float32 copies of the input and samples (max and argmax commute with the exact upcast)."""
+    torch.manual_seed(3)
+    cases = [(2, (2, 3, 11, 9), [3, 2], [5, 6]), (2, (1, 4, 7, 7), [1, 1], [7, 7]), (2, (2, 2, 12, 5), [6, 2], [7, 4]),
+             (3, (2, 3, 7, 8, 6), [2, 3, 2], [4, 5, 3]), (3, (1, 2, 6, 5, 9), [1, 2, 4], [5, 3, 2])]
+    for dims, shape, kernel, out_size in cases:
+        x = make_input(shape, dtype=dtype)
+        samples = torch.rand(shape[0], shape[1], dims).to(dtype)
+        for layout in (torch.contiguous_format, torch.channels_last if dims == 2 else torch.channels_last_3d):
+            xl = x.contiguous(memory_format=layout)
+            out, offset = emu.fractional_max_pool_forward(xl, kernel, out_size, samples)
+            idx = emu.fractional_max_pool_indices(offset, samples, list(shape), kernel)
+            ref_x, ref_samples = (xl.float(), samples.float()) if dtype == torch.bfloat16 else (xl, samples)
+            ref, ref_idx = FRACTIONAL[dims](ref_x, kernel, output_size=out_size, _random_samples=ref_samples,
+                                            return_indices=True)
+            assert_same(out, ref.to(dtype))
+            assert_same(idx, ref_idx)
+            assert_same(emu.fractional_max_pool_gather(xl, offset, samples, kernel), ref.to(dtype))
+            grad = torch.randint(-4, 5, out.shape).to(dtype)
+            xr = ref_x.detach().clone().requires_grad_()
+            FRACTIONAL[dims](xr, kernel, output_size=out_size, _random_samples=ref_samples).backward(grad.to(xr.dtype))
+            assert_same(emu.fractional_max_pool_backward(grad, offset, samples, list(shape), kernel), xr.grad.to(dtype))
+
+
 # Each kernel body launched by the CUDA code, and the test that emulates it.
 EMULATION_TESTS = {
     "MaxPoolForwardBody": test_forward_backward_gather_indices_bodies,
@@ -205,6 +235,11 @@ EMULATION_TESTS = {
     "WindowSumBackwardBody": test_window_sum_forward_backward_bodies,
     "PowerMeanExponentGradBody": test_gem_and_fixed_order_sum_bodies,
     "ChunkSumBody": test_gem_and_fixed_order_sum_bodies,
+    "FractionalStartsBody": test_fractional_bodies,
+    "FractionalMaxForwardBody": test_fractional_bodies,
+    "FractionalMaxBackwardBody": test_fractional_bodies,
+    "FractionalMaxGatherBody": test_fractional_bodies,
+    "FractionalMaxIndicesBody": test_fractional_bodies,
 }
 
 

@@ -35,6 +35,10 @@ void register_emulation(torch::Library& m) {
   m.impl("adaptive_max_pool_backward", &grid_adaptive_max_pool_backward<Launcher>);
   m.impl("adaptive_max_pool_gather", &grid_adaptive_max_pool_gather<Launcher>);
   m.impl("adaptive_max_pool_indices", &grid_adaptive_max_pool_indices<Launcher>);
+  m.impl("fractional_max_pool_forward", &grid_fractional_max_pool_forward<Launcher>);
+  m.impl("fractional_max_pool_backward", &grid_fractional_max_pool_backward<Launcher>);
+  m.impl("fractional_max_pool_gather", &grid_fractional_max_pool_gather<Launcher>);
+  m.impl("fractional_max_pool_indices", &grid_fractional_max_pool_indices<Launcher>);
   m.impl("max_unpool", &grid_max_unpool<Launcher>);
   m.impl("max_unpool_gather", &grid_max_unpool_gather<Launcher>);
   m.impl("avg_pool_forward", &grid_avg_pool_forward<Launcher>);

@@ -560,6 +560,131 @@ struct ParallelCpuLauncher {
   }
 };
 
+// ---------------------------------------------------------------- fractional max pooling
+// Windows differ per (n, c) plane, so nothing vectorises across channels: the
+// CPU walks each plane's outputs (contiguous), or each position's channels
+// with their own windows (channels-last), and runs the fixed-window max code
+// on every window. The starts come from the table the grid code uses,
+// computed in the samples' dtype as torch's CPU computes them.
+
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Tensor& self,
+                                                                   at::IntArrayRef kernel_size,
+                                                                   at::IntArrayRef output_size,
+                                                                   const at::Tensor& random_samples) {
+  FractionalPlan fractional;
+  const MaxPoolForwardPlan plan =
+      plan_fractional_max_pool_forward(self, kernel_size, output_size, random_samples, fractional);
+  if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
+  const at::Tensor starts = launch_fractional_starts<ParallelCpuLauncher, true>(fractional);
+  const int64_t* start_table = starts.const_data_ptr<int64_t>();
+  const PoolGeometry& g = plan.geometry;
+  const int64_t out_plane = g.out_plane();
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(plan.input.scalar_type(), "fractional_max_pool_forward", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      const MaxPoolForwardBody<scalar_t, offset_t, int64_t> max{
+          plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
+          plan.window_offset.mutable_data_ptr<offset_t>(), g};
+      if (!g.channels_last) {
+        const int64_t grain = std::max<int64_t>(1, kGrainElements / out_plane);
+        at::parallel_for(0, g.batch * g.channels, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t plane = begin; plane < end; ++plane) {
+            const int64_t n = plane / g.channels, c = plane % g.channels;
+            const FractionalStarts<int64_t> s(start_table, g, n, c);
+            int64_t out_linear = plane * out_plane;
+            for (int64_t od = 0; od < g.out[0]; ++od) {
+              const TapRange<int64_t> rd = s.taps(g, 0, od);
+              for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+                const TapRange<int64_t> rh = s.taps(g, 1, oh);
+                for (int64_t ow = 0; ow < g.out[2]; ++ow) max.compute_taps(n, c, rd, rh, s.taps(g, 2, ow), out_linear++);
+              }
+            }
+          }
+        });
+      } else {
+        const int64_t grain = std::max<int64_t>(1, kGrainElements / g.channels);
+        at::parallel_for(0, g.batch * out_plane, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t position = begin; position < end; ++position) {
+            const int64_t n = position / out_plane;
+            const Spatial3<int64_t> o = geometry_spatial(g, false, position - n * out_plane);
+            for (int64_t c = 0; c < g.channels; ++c) {
+              const FractionalStarts<int64_t> s(start_table, g, n, c);
+              max.compute_taps(n, c, s.taps(g, 0, o.d), s.taps(g, 1, o.h), s.taps(g, 2, o.w),
+                               position * g.channels + c);
+            }
+          }
+        });
+      }
+    });
+  });
+  return {plan.output, plan.window_offset};
+}
+
+// Backward as torch's CPU: a zeroed gradient, and each plane's output
+// gradients added at their argmax in output order by one thread, so the sums
+// are deterministic and equal to torch's. Half and bfloat16 take the gather
+// of the grid code instead, which sums in float.
+at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                            const at::Tensor& random_samples, at::IntArrayRef input_size,
+                                            at::IntArrayRef kernel_size) {
+  if (grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16) {
+    return grid_fractional_max_pool_backward<ParallelCpuLauncher, true>(grad_output, window_offset, random_samples,
+                                                                        input_size, kernel_size);
+  }
+  const FractionalPlan plan = plan_fractional_window_offset_op("fractional_max_pool_backward", window_offset,
+                                                               random_samples, input_size, kernel_size);
+  const at::Tensor offset = window_offset.contiguous(plan.format);
+  const at::Tensor grad =
+      prepare_grad_output(WindowOffsetPlan{plan.args, plan.geometry, plan.format, offset}, grad_output, offset);
+  // (at::zeros drops the memory format of its options: empty, then zero.)
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format)).zero_();
+  if (grad_input.numel() == 0 || offset.numel() == 0) return grad_input;
+  const at::Tensor starts = launch_fractional_starts<ParallelCpuLauncher, true>(plan);
+  const int64_t* start_table = starts.const_data_ptr<int64_t>();
+  const PoolGeometry& g = plan.geometry;
+  const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "fractional_max_pool_backward", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(offset.scalar_type(), [&] {
+      const scalar_t* grad_out = grad.const_data_ptr<scalar_t>();
+      const offset_t* taps = offset.const_data_ptr<offset_t>();
+      scalar_t* grad_in = grad_input.mutable_data_ptr<scalar_t>();
+      if (!g.channels_last) {
+        const int64_t grain = std::max<int64_t>(1, kGrainElements / out_plane);
+        at::parallel_for(0, g.batch * g.channels, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t plane = begin; plane < end; ++plane) {
+            const PlaneCoord<int64_t> p{plane / g.channels, plane % g.channels, 0};
+            scalar_t* plane_grad = grad_in + plane * in_plane;
+            for (int64_t spatial = 0; spatial < out_plane; ++spatial) {
+              const int64_t o = plane * out_plane + spatial;
+              plane_grad[fractional_argmax_plane_index(g, start_table, p, spatial, static_cast<int64_t>(taps[o]))] +=
+                  grad_out[o];
+            }
+          }
+        });
+      } else {
+        // Tasks of (n, block of channels): each channel's outputs still add in order.
+        constexpr int64_t kChannelBlock = 16;
+        const int64_t blocks = (g.channels + kChannelBlock - 1) / kChannelBlock;
+        at::parallel_for(0, g.batch * blocks, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t task = begin; task < end; ++task) {
+            const int64_t n = task / blocks, c_begin = (task % blocks) * kChannelBlock;
+            const int64_t c_end = std::min(g.channels, c_begin + kChannelBlock);
+            for (int64_t spatial = 0; spatial < out_plane; ++spatial) {
+              for (int64_t c = c_begin; c < c_end; ++c) {
+                const int64_t o = (n * out_plane + spatial) * g.channels + c;
+                const int64_t in_spatial =
+                    fractional_argmax_plane_index(g, start_table, PlaneCoord<int64_t>{n, c, 0}, spatial,
+                                                  static_cast<int64_t>(taps[o]));
+                grad_in[(n * in_plane + in_spatial) * g.channels + c] += grad_out[o];
+              }
+            }
+          }
+        });
+      }
+    });
+  });
+  return grad_input;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
@@ -571,6 +696,11 @@ TORCH_LIBRARY_IMPL(pooling_ext, CPU, m) {
   m.impl("adaptive_max_pool_backward", &adaptive_max_pool_backward_cpu);
   m.impl("adaptive_max_pool_gather", &grid_adaptive_max_pool_gather<ParallelCpuLauncher>);
   m.impl("adaptive_max_pool_indices", &grid_adaptive_max_pool_indices<ParallelCpuLauncher>);
+  // Gather and indices: the grid code, window starts in the samples' dtype as torch's CPU.
+  m.impl("fractional_max_pool_forward", &fractional_max_pool_forward_cpu);
+  m.impl("fractional_max_pool_backward", &fractional_max_pool_backward_cpu);
+  m.impl("fractional_max_pool_gather", &grid_fractional_max_pool_gather<ParallelCpuLauncher, true>);
+  m.impl("fractional_max_pool_indices", &grid_fractional_max_pool_indices<ParallelCpuLauncher, true>);
   m.impl("max_unpool", &max_unpool_cpu);
   m.impl("max_unpool_gather", &max_unpool_gather_cpu);
 }
