@@ -290,21 +290,25 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
     return _adaptive_max_pool("adaptive_max_pool3d", 3, input, output_size, return_indices)
 
 
-def _fractional_sizes(op, dims, value, name):
-    """kernel_size or output_size: an int for every dim, or one per dim (torch's
-    RuntimeError otherwise)."""
-    if isinstance(value, (numbers.Integral, torch.SymInt)) and not isinstance(value, bool):
+def _fractional_sizes(op, dims, value, name, position):
+    """kernel_size or output_size: an int for every dim, or one per dim; torch's
+    TypeError for other types, its RuntimeError for another length."""
+    def is_int(v):
+        return isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool)
+    if is_int(value):
         return [value] * dims
-    if isinstance(value, (tuple, list, torch.Size)) and len(value) == dims and all(
-            isinstance(v, (numbers.Integral, torch.SymInt)) and not isinstance(v, bool) for v in value):
-        return list(value)
-    raise RuntimeError(f"{op}: {name} must either be a single Int or tuple of Ints")
+    if not isinstance(value, (tuple, list, torch.Size)) or not all(is_int(v) for v in value):
+        raise TypeError(f"{op}(): argument '{name}' (position {position}) must be tuple of ints, "
+                        f"not {type(value).__name__}")
+    if len(value) != dims:
+        raise RuntimeError(f"{op}: {name} must either be a single Int or tuple of {'three ' if dims == 3 else ''}Ints")
+    return list(value)
 
 
 def _fractional_max_pool(op, dims, input, kernel_size, output_size, output_ratio, return_indices, samples):
     if output_size is None and output_ratio is None:
         raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
-    kernel = _fractional_sizes(op, dims, kernel_size, "kernel_size")
+    kernel = _fractional_sizes(op, dims, kernel_size, "kernel_size", 2)
     if output_size is None:
         # torch's functional takes a tuple of ratios only; a number applies to every dim here.
         ratios = [output_ratio] * dims if isinstance(output_ratio, numbers.Real) else list(output_ratio)
@@ -312,7 +316,7 @@ def _fractional_max_pool(op, dims, input, kernel_size, output_size, output_ratio
             raise ValueError(f"{op} requires output_ratio to either be a single Int or tuple of Ints.")
         sizes = [int(input.size(i - dims) * ratios[i]) for i in range(dims)]
     else:
-        sizes = _fractional_sizes(op, dims, output_size, "output_size")
+        sizes = _fractional_sizes(op, dims, output_size, "output_size", 3)
     if samples is None:
         # torch's draw: one sample per (batch, channel, dim), uniform in [0, 1), in the input's dtype.
         batch = 1 if input.dim() == dims + 1 else input.size(0)

@@ -119,3 +119,28 @@ def test_adaptive_avg_and_max_pool_over_2_31_elements(device):
     tail_idx = idx[-1, -1, -5:].flatten()
     counts = torch.bincount(tail_idx - (8192 - 16) * 8200, minlength=16 * 8200).view(16, 8200)
     assert torch.equal(g[-1, -1, -5:].float(), counts[-5:].float())
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_fractional_max_pool_over_2_31_elements(device):
+    """The last plane of a tensor past 2^31 elements pools as the same plane alone (same samples): values,
+    indices and the gradient's argmax counts agree, so no index wraps."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    shape, out_size = (2, 16, 8192, 8200), (5000, 3000)
+    x = big_input(shape, torch.bfloat16, device)
+    x[-1, -1] = torch.randn(8192, 8200, device=device).to(torch.bfloat16)  # distinct values: clear argmaxes
+    assert x.numel() > BIG
+    samples = torch.rand(2, 16, 2, device=device).to(torch.bfloat16)
+    x.requires_grad_()
+    out, idx = PF.fractional_max_pool2d(x, 2, out_size, return_indices=True, _random_samples=samples)
+    plane = x.detach()[-1:, -1:].clone()
+    plane_out, plane_idx = PF.fractional_max_pool2d(plane, 2, out_size, return_indices=True,
+                                                    _random_samples=samples[-1:, -1:].clone())
+    assert torch.equal(out[-1, -1], plane_out[0, 0]) and torch.equal(idx[-1, -1], plane_idx[0, 0])
+    assert torch.equal(x.detach()[-1, -1].flatten()[idx[-1, -1].flatten()], out[-1, -1].flatten())
+    (g,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    # (bfloat16 starts are coarse on a plane this wide: many windows share an argmax, and a count above
+    # 256 rounds in bfloat16.)
+    counts = torch.bincount(idx[-1, -1].flatten(), minlength=8192 * 8200).view(8192, 8200)
+    assert torch.equal(g[-1, -1], counts.to(torch.bfloat16))

@@ -3,7 +3,8 @@ max pooling forward/backward/double backward/indices in 1d/2d/3d, both
 layouts, several dtypes, a large kernel (int32 offsets), an empty dilated
 window, unpooling with repeated indices; average, LP and GeM pooling with
 their backwards; adaptive average and max pooling (overlapping windows, global
-heads) in both layouts."""
+heads) in both layouts; fractional max pooling 2d/3d with indices, backward and
+double backward."""
 import torch
 
 import pooling_ext.functional as PF
@@ -34,6 +35,7 @@ def run():
     PF.max_unpool1d(values, torch.full((1, 1, 64), 5, device=dev), 2)
     sum_family(dev)
     adaptive(dev)
+    fractional(dev)
     torch.cuda.synchronize()
     print("sanitizer workload done")
 
@@ -77,6 +79,23 @@ def adaptive(dev):
     x3 = torch.randn(2, 3, 7, 8, 9, device=dev).to(memory_format=torch.channels_last_3d).requires_grad_()
     PF.adaptive_avg_pool3d(x3, (3, 5, 4)).sum().backward()
     PF.adaptive_max_pool3d(x3, (3, 5, 4)).sum().backward()
+
+
+
+def fractional(dev):
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            x = torch.randn(2, 5, 13, 11, device=dev, dtype=dtype).to(memory_format=fmt).requires_grad_()
+            out, idx = PF.fractional_max_pool2d(x, 3, output_size=(7, 6), return_indices=True)
+            grad_out = torch.randn_like(out).requires_grad_()
+            (g,) = torch.autograd.grad(out, x, grad_out, create_graph=True)
+            g.sum().backward()
+    x3 = torch.randn(2, 3, 9, 8, 10, device=dev).to(memory_format=torch.channels_last_3d).requires_grad_()
+    out3, idx3 = PF.fractional_max_pool3d(x3, (2, 3, 2), output_ratio=(0.5, 0.5, 0.7), return_indices=True)
+    out3.sum().backward()
+    # Samples outside [0, 1) keep every window inside the input.
+    wild = torch.tensor([[[5.0, -3.0]]], device=dev).expand(2, 5, 2).contiguous()
+    PF.fractional_max_pool2d(torch.randn(2, 5, 13, 11, device=dev), 3, output_size=(7, 6), _random_samples=wild)
 
 
 if __name__ == "__main__":

@@ -563,9 +563,10 @@ struct ParallelCpuLauncher {
 // ---------------------------------------------------------------- fractional max pooling
 // Windows differ per (n, c) plane, so nothing vectorises across channels: the
 // CPU walks each plane's outputs (contiguous), or each position's channels
-// with their own windows (channels-last), and runs the fixed-window max code
-// on every window. The starts come from the table the grid code uses,
-// computed in the samples' dtype as torch's CPU computes them.
+// with their own windows (channels-last), taking each window's maximum with
+// torch's rule and tap order (windows never leave the input, so the first tap
+// opens each). The starts come from the table the grid code uses, computed
+// in the samples' dtype as torch's CPU computes them.
 
 std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Tensor& self,
                                                                    at::IntArrayRef kernel_size,
@@ -581,21 +582,39 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
   const int64_t out_plane = g.out_plane();
   POOLING_EXT_DISPATCH_FLOAT_TYPES(plan.input.scalar_type(), "fractional_max_pool_forward", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
-      const MaxPoolForwardBody<scalar_t, offset_t, int64_t> max{
-          plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-          plan.window_offset.mutable_data_ptr<offset_t>(), g};
+      const scalar_t* input = plan.input.const_data_ptr<scalar_t>();
+      scalar_t* output = plan.output.mutable_data_ptr<scalar_t>();
+      offset_t* window_offset = plan.window_offset.mutable_data_ptr<offset_t>();
       if (!g.channels_last) {
         const int64_t grain = std::max<int64_t>(1, kGrainElements / out_plane);
         at::parallel_for(0, g.batch * g.channels, grain, [&](int64_t begin, int64_t end) {
           for (int64_t plane = begin; plane < end; ++plane) {
-            const int64_t n = plane / g.channels, c = plane % g.channels;
-            const FractionalStarts<int64_t> s(start_table, g, n, c);
-            int64_t out_linear = plane * out_plane;
+            const FractionalStarts<int64_t> s(start_table, g, plane / g.channels, plane % g.channels);
+            const scalar_t* in = input + plane * g.in_plane();
+            scalar_t* out = output + plane * out_plane;
+            offset_t* out_tap = window_offset + plane * out_plane;
+            // Windows lie inside the plane, so the first tap opens every window.
             for (int64_t od = 0; od < g.out[0]; ++od) {
-              const TapRange<int64_t> rd = s.taps(g, 0, od);
               for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-                const TapRange<int64_t> rh = s.taps(g, 1, oh);
-                for (int64_t ow = 0; ow < g.out[2]; ++ow) max.compute_taps(n, c, rd, rh, s.taps(g, 2, ow), out_linear++);
+                const scalar_t* corner_row = in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2];
+                for (int64_t ow = 0; ow < g.out[2]; ++ow, ++out, ++out_tap) {
+                  const scalar_t* corner = corner_row + s.dim[2][ow];
+                  scalar_t best = corner[0];
+                  int64_t best_tap = 0, tap = 0;
+                  for (int64_t td = 0; td < g.kernel[0]; ++td) {
+                    for (int64_t th = 0; th < g.kernel[1]; ++th) {
+                      const scalar_t* row = corner + (td * g.in[1] + th) * g.in[2];
+                      for (int64_t tw = 0; tw < g.kernel[2]; ++tw, ++tap) {
+                        if (replaces_max(row[tw], best)) {
+                          best = row[tw];
+                          best_tap = tap;
+                        }
+                      }
+                    }
+                  }
+                  *out = best;
+                  *out_tap = static_cast<offset_t>(best_tap);
+                }
               }
             }
           }
@@ -606,10 +625,27 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
           for (int64_t position = begin; position < end; ++position) {
             const int64_t n = position / out_plane;
             const Spatial3<int64_t> o = geometry_spatial(g, false, position - n * out_plane);
+            const scalar_t* in = input + n * g.in_plane() * g.channels;
+            const int64_t row_step = g.in[2] * g.channels, depth_step = g.in[1] * row_step;
             for (int64_t c = 0; c < g.channels; ++c) {
               const FractionalStarts<int64_t> s(start_table, g, n, c);
-              max.compute_taps(n, c, s.taps(g, 0, o.d), s.taps(g, 1, o.h), s.taps(g, 2, o.w),
-                               position * g.channels + c);
+              const scalar_t* corner =
+                  in + ((s.dim[0][o.d] * g.in[1] + s.dim[1][o.h]) * g.in[2] + s.dim[2][o.w]) * g.channels + c;
+              scalar_t best = corner[0];
+              int64_t best_tap = 0, tap = 0;
+              for (int64_t td = 0; td < g.kernel[0]; ++td) {
+                for (int64_t th = 0; th < g.kernel[1]; ++th) {
+                  const scalar_t* row = corner + td * depth_step + th * row_step;
+                  for (int64_t tw = 0; tw < g.kernel[2]; ++tw, ++tap) {
+                    if (replaces_max(row[tw * g.channels], best)) {
+                      best = row[tw * g.channels];
+                      best_tap = tap;
+                    }
+                  }
+                }
+              }
+              output[position * g.channels + c] = best;
+              window_offset[position * g.channels + c] = static_cast<offset_t>(best_tap);
             }
           }
         });
@@ -619,19 +655,26 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
   return {plan.output, plan.window_offset};
 }
 
-// Backward as torch's CPU: a zeroed gradient, and each plane's output
-// gradients added at their argmax in output order by one thread, so the sums
-// are deterministic and equal to torch's. Half and bfloat16 take the gather
-// of the grid code instead, which sums in float.
+// Backward as torch's CPU: each plane's output gradients added at their argmax
+// in output order by one thread, so the sums are deterministic and, for float
+// and double, torch's bit for bit. Half and bfloat16 add into a float buffer
+// per task (a plane, or a block of channels-last channels), rounded once; for
+// planes too large for such a buffer they take the grid code's gather.
 at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                             const at::Tensor& random_samples, at::IntArrayRef input_size,
                                             at::IntArrayRef kernel_size) {
-  if (grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16) {
+  constexpr int64_t kChannelBlock = 16;           // channels-last task width
+  constexpr int64_t kMaxTaskBuffer = int64_t(1) << 22;  // float elements (16 MiB) per task
+  const FractionalPlan plan = plan_fractional_window_offset_op("fractional_max_pool_backward", window_offset,
+                                                               random_samples, input_size, kernel_size);
+  const PoolGeometry& g = plan.geometry;
+  const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  const int64_t task_channels = g.channels_last ? std::min(g.channels, kChannelBlock) : 1;
+  const bool reduced_precision = grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16;
+  if (reduced_precision && in_plane * task_channels > kMaxTaskBuffer) {
     return grid_fractional_max_pool_backward<ParallelCpuLauncher, true>(grad_output, window_offset, random_samples,
                                                                         input_size, kernel_size);
   }
-  const FractionalPlan plan = plan_fractional_window_offset_op("fractional_max_pool_backward", window_offset,
-                                                               random_samples, input_size, kernel_size);
   const at::Tensor offset = window_offset.contiguous(plan.format);
   const at::Tensor grad =
       prepare_grad_output(WindowOffsetPlan{plan.args, plan.geometry, plan.format, offset}, grad_output, offset);
@@ -640,46 +683,80 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
   if (grad_input.numel() == 0 || offset.numel() == 0) return grad_input;
   const at::Tensor starts = launch_fractional_starts<ParallelCpuLauncher, true>(plan);
   const int64_t* start_table = starts.const_data_ptr<int64_t>();
-  const PoolGeometry& g = plan.geometry;
-  const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
-  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "fractional_max_pool_backward", [&] {
+  // Each tap's offset from its window's corner within the plane (no division per output).
+  std::vector<int64_t> tap_offset;
+  tap_offset.reserve(g.kernel_volume());
+  for (int64_t td = 0; td < g.kernel[0]; ++td) {
+    for (int64_t th = 0; th < g.kernel[1]; ++th) {
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) tap_offset.push_back((td * g.in[1] + th) * g.in[2] + tw);
+    }
+  }
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "fractional_max_pool_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    constexpr bool kSameType = std::is_same_v<acc_t, scalar_t>;
     POOLING_EXT_DISPATCH_OFFSET_TYPE(offset.scalar_type(), [&] {
       const scalar_t* grad_out = grad.const_data_ptr<scalar_t>();
       const offset_t* taps = offset.const_data_ptr<offset_t>();
       scalar_t* grad_in = grad_input.mutable_data_ptr<scalar_t>();
-      if (!g.channels_last) {
-        const int64_t grain = std::max<int64_t>(1, kGrainElements / out_plane);
-        at::parallel_for(0, g.batch * g.channels, grain, [&](int64_t begin, int64_t end) {
-          for (int64_t plane = begin; plane < end; ++plane) {
-            const PlaneCoord<int64_t> p{plane / g.channels, plane % g.channels, 0};
-            scalar_t* plane_grad = grad_in + plane * in_plane;
-            for (int64_t spatial = 0; spatial < out_plane; ++spatial) {
-              const int64_t o = plane * out_plane + spatial;
-              plane_grad[fractional_argmax_plane_index(g, start_table, p, spatial, static_cast<int64_t>(taps[o]))] +=
-                  grad_out[o];
-            }
-          }
-        });
-      } else {
-        // Tasks of (n, block of channels): each channel's outputs still add in order.
-        constexpr int64_t kChannelBlock = 16;
-        const int64_t blocks = (g.channels + kChannelBlock - 1) / kChannelBlock;
-        at::parallel_for(0, g.batch * blocks, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t task = begin; task < end; ++task) {
-            const int64_t n = task / blocks, c_begin = (task % blocks) * kChannelBlock;
-            const int64_t c_end = std::min(g.channels, c_begin + kChannelBlock);
-            for (int64_t spatial = 0; spatial < out_plane; ++spatial) {
-              for (int64_t c = c_begin; c < c_end; ++c) {
-                const int64_t o = (n * out_plane + spatial) * g.channels + c;
-                const int64_t in_spatial =
-                    fractional_argmax_plane_index(g, start_table, PlaneCoord<int64_t>{n, c, 0}, spatial,
-                                                  static_cast<int64_t>(taps[o]));
-                grad_in[(n * in_plane + in_spatial) * g.channels + c] += grad_out[o];
+      // One task: channels [c_begin, c_end) of sample n. Its sums go to grad_in
+      // directly, or through a float buffer laid out (spatial, channel in task).
+      auto run_task = [&](int64_t n, int64_t c_begin, int64_t c_end, std::vector<acc_t>& buffer) {
+        const int64_t width = c_end - c_begin;
+        if constexpr (!kSameType) buffer.assign(in_plane * width, acc_t(0));
+        if (!g.channels_last) {  // one plane: its rows of starts and its gradients in order
+          const FractionalStarts<int64_t> s(start_table, g, n, c_begin);
+          const scalar_t* plane_grad_out = grad_out + (n * g.channels + c_begin) * out_plane;
+          const offset_t* plane_taps = taps + (n * g.channels + c_begin) * out_plane;
+          // (the cast is the identity where it is taken: acc_t is scalar_t there)
+          acc_t* plane_grad_in = kSameType ? reinterpret_cast<acc_t*>(grad_in + (n * g.channels + c_begin) * in_plane)
+                                           : buffer.data();
+          for (int64_t od = 0; od < g.out[0]; ++od) {
+            for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+              acc_t* row = plane_grad_in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2];
+              for (int64_t ow = 0; ow < g.out[2]; ++ow, ++plane_grad_out, ++plane_taps) {
+                row[s.dim[2][ow] + tap_offset[static_cast<int64_t>(*plane_taps)]] += static_cast<acc_t>(*plane_grad_out);
               }
             }
           }
-        });
-      }
+        } else {
+        int64_t spatial = 0;
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++spatial) {
+              for (int64_t c = c_begin; c < c_end; ++c) {
+                const FractionalStarts<int64_t> s(start_table, g, n, c);
+                const int64_t o = g.channels_last ? (n * out_plane + spatial) * g.channels + c
+                                                  : (n * g.channels + c) * out_plane + spatial;
+                const int64_t in_spatial = (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2] + s.dim[2][ow] +
+                                           tap_offset[static_cast<int64_t>(taps[o])];
+                if constexpr (kSameType) {
+                  grad_in[layout_offset(g.channels_last, g.channels, in_plane, n, c, in_spatial)] += grad_out[o];
+                } else {
+                  buffer[in_spatial * width + (c - c_begin)] += static_cast<acc_t>(grad_out[o]);
+                }
+              }
+            }
+          }
+        }
+        }
+        if constexpr (!kSameType) {
+          for (int64_t s = 0; s < in_plane; ++s) {
+            for (int64_t c = c_begin; c < c_end; ++c) {
+              grad_in[layout_offset(g.channels_last, g.channels, in_plane, n, c, s)] =
+                  static_cast<scalar_t>(buffer[s * width + (c - c_begin)]);
+            }
+          }
+        }
+      };
+      const int64_t blocks = (g.channels + task_channels - 1) / task_channels;
+      const int64_t grain = std::max<int64_t>(1, kGrainElements / (out_plane * task_channels));
+      at::parallel_for(0, g.batch * blocks, grain, [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> buffer;
+        for (int64_t task = begin; task < end; ++task) {
+          const int64_t n = task / blocks, c_begin = (task % blocks) * task_channels;
+          run_task(n, c_begin, std::min(g.channels, c_begin + task_channels), buffer);
+        }
+      });
     });
   });
   return grad_input;
