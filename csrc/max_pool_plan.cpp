@@ -134,13 +134,12 @@ void check_backend(const char* op, const at::Tensor& t) {
   TORCH_CHECK_NOT_IMPLEMENTED(!t.is_quantized(), op, ": quantized tensors are not supported");
 }
 
-MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
-  WindowArgs args = check_window_args("max_pool", kernel_size, stride, padding, dilation);
-  const std::string op = args.op_name("max_pool");
-  check_backend(op.c_str(), self);
-  check_max_pool_dtype(op.c_str(), self, /*need_floating=*/false);
-  const std::vector<int64_t> out_sizes = pooled_shape<int64_t>("max_pool", self.sizes(), args, ceil_mode);
+namespace {
+
+// The input in its pooling layout, the geometry of fixed windows, and the
+// output and window offset allocated in that layout.
+MaxPoolForwardPlan fixed_window_forward_plan(const at::Tensor& self, const std::vector<int64_t>& out_sizes,
+                                             const WindowArgs& args) {
   const at::MemoryFormat format = pooling_memory_format(self, args.dims);
   MaxPoolForwardPlan plan;
   plan.args = args;
@@ -150,6 +149,17 @@ MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef
   plan.window_offset =
       at::empty(out_sizes, self.options().dtype(window_offset_dtype(args.kernel_volume())).memory_format(format));
   return plan;
+}
+
+}  // namespace
+
+MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  WindowArgs args = check_window_args("max_pool", kernel_size, stride, padding, dilation);
+  const std::string op = args.op_name("max_pool");
+  check_backend(op.c_str(), self);
+  check_max_pool_dtype(op.c_str(), self, /*need_floating=*/false);
+  return fixed_window_forward_plan(self, pooled_shape<int64_t>("max_pool", self.sizes(), args, ceil_mode), args);
 }
 
 WindowOffsetPlan plan_window_offset_op(const char* what, const at::Tensor& window_offset, at::IntArrayRef input_size,
@@ -304,15 +314,9 @@ MaxPoolForwardPlan plan_fractional_max_pool_forward(const at::Tensor& self, at::
   const std::string op = fractional_op(args.dims);
   check_backend(op.c_str(), self);
   check_max_pool_dtype(op.c_str(), self, /*need_floating=*/true);
-  const at::MemoryFormat format = pooling_memory_format(self, args.dims);
-  MaxPoolForwardPlan plan;
-  plan.args = args;
-  plan.input = self.contiguous(format);
-  plan.geometry = make_geometry(self.sizes(), out_sizes, args, format != at::MemoryFormat::Contiguous);
-  plan.output = at::empty(out_sizes, self.options().memory_format(format));
-  plan.window_offset =
-      at::empty(out_sizes, self.options().dtype(window_offset_dtype(args.kernel_volume())).memory_format(format));
-  fractional = FractionalPlan{args, plan.geometry, format, checked_samples(op.c_str(), samples, self)};
+  MaxPoolForwardPlan plan = fixed_window_forward_plan(self, out_sizes, args);
+  fractional = FractionalPlan{args, plan.geometry, pooling_memory_format(self, args.dims),
+                              checked_samples(op.c_str(), samples, self)};
   return plan;
 }
 

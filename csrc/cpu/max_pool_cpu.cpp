@@ -568,6 +568,37 @@ struct ParallelCpuLauncher {
 // opens each). The starts come from the table the grid code uses, computed
 // in the samples' dtype as torch's CPU computes them.
 
+// The starts table with channels innermost, (n, entry, c), for the
+// channels-last loops: one position's starts for consecutive channels lie
+// together instead of a plane's row apart.
+std::vector<int64_t> channels_innermost_starts(const int64_t* table, const PoolGeometry& g) {
+  const int64_t per_plane = fractional_starts_per_plane(g);
+  std::vector<int64_t> transposed(g.batch * per_plane * g.channels);
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t c = 0; c < g.channels; ++c) {
+      const int64_t* row = table + (n * g.channels + c) * per_plane;
+      for (int64_t e = 0; e < per_plane; ++e) transposed[(n * per_plane + e) * g.channels + c] = row[e];
+    }
+  }
+  return transposed;
+}
+
+// Pointers to the starts (one per channel) of output (od, oh, ow) of sample n
+// in a channels_innermost_starts table.
+struct PositionStarts {
+  const int64_t* d;
+  const int64_t* h;
+  const int64_t* w;
+
+  PositionStarts(const std::vector<int64_t>& table, const PoolGeometry& g, int64_t n, int64_t od, int64_t oh,
+                 int64_t ow) {
+    const int64_t* sample = table.data() + n * fractional_starts_per_plane(g) * g.channels;
+    d = sample + od * g.channels;
+    h = sample + (g.out[0] + oh) * g.channels;
+    w = sample + (g.out[0] + g.out[1] + ow) * g.channels;
+  }
+};
+
 std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Tensor& self,
                                                                    at::IntArrayRef kernel_size,
                                                                    at::IntArrayRef output_size,
@@ -620,17 +651,17 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
           }
         });
       } else {
+        const std::vector<int64_t> position_table = channels_innermost_starts(start_table, g);
         const int64_t grain = std::max<int64_t>(1, kGrainElements / g.channels);
         at::parallel_for(0, g.batch * out_plane, grain, [&](int64_t begin, int64_t end) {
           for (int64_t position = begin; position < end; ++position) {
             const int64_t n = position / out_plane;
             const Spatial3<int64_t> o = geometry_spatial(g, false, position - n * out_plane);
+            const PositionStarts s(position_table, g, n, o.d, o.h, o.w);
             const scalar_t* in = input + n * g.in_plane() * g.channels;
             const int64_t row_step = g.in[2] * g.channels, depth_step = g.in[1] * row_step;
             for (int64_t c = 0; c < g.channels; ++c) {
-              const FractionalStarts<int64_t> s(start_table, g, n, c);
-              const scalar_t* corner =
-                  in + ((s.dim[0][o.d] * g.in[1] + s.dim[1][o.h]) * g.in[2] + s.dim[2][o.w]) * g.channels + c;
+              const scalar_t* corner = in + ((s.d[c] * g.in[1] + s.h[c]) * g.in[2] + s.w[c]) * g.channels + c;
               scalar_t best = corner[0];
               int64_t best_tap = 0, tap = 0;
               for (int64_t td = 0; td < g.kernel[0]; ++td) {
@@ -663,7 +694,7 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
 at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                             const at::Tensor& random_samples, at::IntArrayRef input_size,
                                             at::IntArrayRef kernel_size) {
-  constexpr int64_t kChannelBlock = 16;           // channels-last task width
+  constexpr int64_t kChannelBlock = 64;           // channels-last task width
   constexpr int64_t kMaxTaskBuffer = int64_t(1) << 22;  // float elements (16 MiB) per task
   const FractionalPlan plan = plan_fractional_window_offset_op("fractional_max_pool_backward", window_offset,
                                                                random_samples, input_size, kernel_size);
@@ -683,6 +714,8 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
   if (grad_input.numel() == 0 || offset.numel() == 0) return grad_input;
   const at::Tensor starts = launch_fractional_starts<ParallelCpuLauncher, true>(plan);
   const int64_t* start_table = starts.const_data_ptr<int64_t>();
+  const std::vector<int64_t> position_table =
+      g.channels_last ? channels_innermost_starts(start_table, g) : std::vector<int64_t>();
   // Each tap's offset from its window's corner within the plane (no division per output).
   std::vector<int64_t> tap_offset;
   tap_offset.reserve(g.kernel_volume());
@@ -718,26 +751,25 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
               }
             }
           }
-        } else {
-        int64_t spatial = 0;
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            for (int64_t ow = 0; ow < g.out[2]; ++ow, ++spatial) {
-              for (int64_t c = c_begin; c < c_end; ++c) {
-                const FractionalStarts<int64_t> s(start_table, g, n, c);
-                const int64_t o = g.channels_last ? (n * out_plane + spatial) * g.channels + c
-                                                  : (n * g.channels + c) * out_plane + spatial;
-                const int64_t in_spatial = (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2] + s.dim[2][ow] +
-                                           tap_offset[static_cast<int64_t>(taps[o])];
-                if constexpr (kSameType) {
-                  grad_in[layout_offset(g.channels_last, g.channels, in_plane, n, c, in_spatial)] += grad_out[o];
-                } else {
-                  buffer[in_spatial * width + (c - c_begin)] += static_cast<acc_t>(grad_out[o]);
+        } else {  // a block of channels-last channels, position by position
+          int64_t spatial = 0;
+          for (int64_t od = 0; od < g.out[0]; ++od) {
+            for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+              for (int64_t ow = 0; ow < g.out[2]; ++ow, ++spatial) {
+                const PositionStarts s(position_table, g, n, od, oh, ow);
+                for (int64_t c = c_begin; c < c_end; ++c) {
+                  const int64_t o = (n * out_plane + spatial) * g.channels + c;
+                  const int64_t in_spatial =
+                      (s.d[c] * g.in[1] + s.h[c]) * g.in[2] + s.w[c] + tap_offset[static_cast<int64_t>(taps[o])];
+                  if constexpr (kSameType) {
+                    grad_in[(n * in_plane + in_spatial) * g.channels + c] += grad_out[o];
+                  } else {
+                    buffer[in_spatial * width + (c - c_begin)] += static_cast<acc_t>(grad_out[o]);
+                  }
                 }
               }
             }
           }
-        }
         }
         if constexpr (!kSameType) {
           for (int64_t s = 0; s < in_plane; ++s) {
