@@ -24,15 +24,6 @@ namespace pooling_ext {
 // changes no linear offset in either memory layout.
 constexpr int kMaxSpatialDims = 3;
 
-// One pooling problem: sizes of input and output, the window policy, and the
-// memory layout shared by input and output (contiguous NCDHW, or
-// channels-last NDHWC). Window policies:
-//   fixed:    output o's window starts at o * stride - pad and has `kernel`
-//             taps `dilation` apart;
-//   adaptive: torch's adaptive pooling, output o of `out` positions over `in`
-//             inputs covers [floor(o * in / out), ceil((o + 1) * in / out))
-//             (windows overlap or vary in size when out does not divide in);
-//             `kernel` holds the longest window, stride 1, pad 0, dilation 1.
 // Division of n in [0, 2^31) by a divisor d in [1, 2^31) fixed for a whole
 // launch, as a multiply-high, an add and a shift (Granlund and Montgomery's
 // round-up method): with s = ceil(log2 d) and m = 2^32 (2^s - d) / d + 1,
@@ -72,6 +63,17 @@ struct GeometryDividers {
   Int32Divider stride[3];
 };
 
+// One pooling problem: sizes of input and output, the window policy, and the
+// memory layout shared by input and output (contiguous NCDHW, or
+// channels-last NDHWC). Window policies:
+//   fixed:    output o's window starts at o * stride - pad and has `kernel`
+//             taps `dilation` apart;
+//   adaptive: torch's adaptive pooling, output o of `out` positions over `in`
+//             inputs covers [floor(o * in / out), ceil((o + 1) * in / out))
+//             (windows overlap or vary in size when out does not divide in);
+//             `kernel` holds the longest window, stride 1, pad 0, dilation 1.
+// Fractional pooling keeps the fixed policy's kernel (stride 1, no padding) and
+// takes each plane's window starts from a table (fractional_bodies.h).
 template <typename I>
 struct PoolGeometryT {
   I batch;
