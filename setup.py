@@ -81,7 +81,7 @@ def extension():
     # No errno from math functions, and no floating-point traps assumed: lets
     # the compiler vectorise loops with selects and library math. IEEE
     # results (NaN, inf, signed zero) are unchanged.
-    cxx_flags = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+    cxx_flags = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wno-psabi"]
     if with_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         defines.append(("POOLING_EXT_WITH_CUDA", None))

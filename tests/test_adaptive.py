@@ -64,6 +64,34 @@ def test_grid_matches_torch(dims, dtype, device):
             check_against_torch(dims, x.contiguous(memory_format=CL[dims]), out_sizes, tol, layout=dims == 2)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lane_widths_of_global_and_many_row_averages(dtype):
+    # The CPU sums float/double planes in 64-byte lanes (a plane's last partial vector masked,
+    # read whole only below the tensor's end) and channels-last windows of more than 4 rows in
+    # blocks of 4 vectors, 1 vector, then single channels: sizes around every boundary, the
+    # last plane of the tensor included, against torch and against a float64 sum.
+    tol = F64 if dtype == torch.float64 else F32
+    for plane in [(1, 1), (3, 5), (4, 4), (1, 17), (4, 8), (7, 7), (2, 31), (6, 11)]:
+        for channels in [1, 3, 16]:
+            x = torch.randn([3, channels, *plane], dtype=dtype)
+            check_against_torch(2, x, 1, tol)
+            expected = x.double().mean((-1, -2), keepdim=True).to(dtype)
+            torch.testing.assert_close(PF.adaptive_avg_pool2d(x, 1), expected, **tol)
+            # A view ending exactly where the buffer does: its last plane's tail cannot be read whole.
+            tail = torch.randn(2 * channels * plane[0] * plane[1], dtype=dtype)[-channels * plane[0] * plane[1]:]
+            torch.testing.assert_close(PF.adaptive_avg_pool2d(tail.view(1, channels, *plane), 1),
+                                       tail.view(1, channels, *plane).double().mean((-1, -2), keepdim=True).to(dtype),
+                                       **tol)
+    for channels in [1, 7, 16, 17, 33, 64, 75, 130, 200]:
+        for in_size, out_size in [((7, 7), 1), ((6, 9), (2, 3)), ((5, 5), 2), ((13, 13), 6)]:
+            x = torch.randn([2, channels, *in_size], dtype=dtype).contiguous(memory_format=torch.channels_last)
+            # One channel is both layouts at once; a global window's gradient stays channels-last
+            # (torch's comes from its mean's backward, contiguous: README, documented differences).
+            check_against_torch(2, x, out_size, tol, layout=channels > 1 and out_size != 1)
+        x = torch.randn([2, channels, 3, 4, 5], dtype=dtype).contiguous(memory_format=torch.channels_last_3d)
+        check_against_torch(3, x, 1, tol, layout=False)
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_views_unbatched_empty_batch_and_none(dims, device):
     x = torch.randn((3, 4) + (9,) * dims, dtype=torch.float64, device=device)
