@@ -346,6 +346,33 @@ def check_max_against_torch(dims, x, output_size, layout=True):
         torch.testing.assert_close(ga.double(), g64, rtol=1e-2, atol=1e-2)
 
 
+def test_global_max_of_float_planes():
+    # Contiguous float32 global windows run a vectorised two-pass plane max (integer order keys,
+    # -0 equal to +0; the last NaN, else the first maximum): every plane size up to a few
+    # vectors, ties, NaNs, signed zeros and all -inf, against torch's values and indices, for
+    # adaptive_max_pool2d/3d and max_pool2d with the plane as its kernel.
+    gen = torch.Generator().manual_seed(5)
+    kinds = {
+        "distinct": lambda s: torch.randn(s, generator=gen),
+        "ties": lambda s: torch.randint(-2, 2, s, generator=gen).float(),
+        "nans": lambda s: torch.randn(s, generator=gen).masked_fill(torch.rand(s, generator=gen) < 0.1, float("nan")),
+        "signed zeros": lambda s: torch.where(torch.rand(s, generator=gen) < 0.5, 0.0, -0.0),
+        "-inf and nan": lambda s: torch.full(s, float("-inf")).masked_fill(torch.rand(s, generator=gen) < 0.05,
+                                                                             float("nan")),
+    }
+    for plane in [(1, 1), (1, 5), (4, 4), (3, 6), (1, 17), (7, 7), (5, 13), (9, 9)]:
+        for kind, make in kinds.items():
+            x = make((3, 5, *plane))
+            check_max_against_torch(2, x, 1)
+            out, idx = PF.max_pool2d(x, plane, return_indices=True)
+            ref, ref_idx = TF.max_pool2d(x, plane, return_indices=True)
+            torch.testing.assert_close(out, ref, rtol=0, atol=0, equal_nan=True)
+            assert torch.equal(idx, ref_idx), kind
+            # The sign of a zero maximum is the chosen element's.
+            assert torch.equal(torch.signbit(out), torch.signbit(ref)), kind
+    check_max_against_torch(3, kinds["ties"]((2, 4, 3, 4, 5)), 1)
+
+
 @pytest.mark.parametrize("values", ["distinct", "ties", "nans"])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_max_grid_matches_torch(dims, values, device):

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <utility>
 #include <type_traits>
 
@@ -271,9 +272,30 @@ void forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   });
 }
 
+// Global max pooling of contiguous float input: each plane's maximum in
+// vector lanes (simd::max_of_planes), a span of planes per call; its index in
+// the plane is the window offset (the window is the plane).
+template <typename offset_t>
+void global_max_contiguous_float(const float* input, float* output, offset_t* window_offset, const PoolGeometry& g) {
+  const int64_t plane = g.in_plane();
+  at::parallel_for(0, g.batch * g.channels, grain_for(plane), [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> taps(end - begin);
+    simd::max_of_planes(input + begin * plane, end - begin, plane, output + begin, taps.data());
+    for (int64_t p = begin; p < end; ++p) window_offset[p] = static_cast<offset_t>(taps[p - begin]);
+  });
+}
+
 std::tuple<at::Tensor, at::Tensor> run_max_pool_forward(const MaxPoolForwardPlan& plan) {
   if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
   const PoolGeometry& g = plan.geometry;
+  if (!g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kFloat &&
+      g.in_plane() < std::numeric_limits<int32_t>::max()) {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      global_max_contiguous_float(plan.input.const_data_ptr<float>(), plan.output.mutable_data_ptr<float>(),
+                                  plan.window_offset.mutable_data_ptr<offset_t>(), g);
+    });
+    return {plan.output, plan.window_offset};
+  }
   if (runs_on_channels_last_copy(g, is_global_window(g))) {
     MaxPoolForwardPlan on_copy = plan;
     on_copy.input = channels_last_copy(plan.input.const_data_ptr(), g, /*input_side=*/true, plan.input.scalar_type());

@@ -38,6 +38,12 @@ void sum_where_taps_bf16(const uint16_t* const* grad_rows, const uint8_t* const*
 void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                          int64_t count, float* out, int64_t C);
 
+// Global max pooling of `planes` consecutive float planes of plane_size (<
+// 2^31) elements: each plane's maximum and its index in the plane under
+// select_max's rule in index order (the last NaN, else the first maximum),
+// in vector lanes.
+void max_of_planes(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap);
+
 // Which of the clones runs here ("avx512", "avx2", "sse2", ...), for
 // pooling_ext.info().
 const char* selected_isa();
