@@ -16,6 +16,7 @@
 
 #include "../max_pool_grid.h"
 #include "../ops.h"
+#include "isa_clones.h"
 #include "loop_support.h"
 #include "simd_loops.h"
 
@@ -621,6 +622,102 @@ struct PositionStarts {
   }
 };
 
+// select_max's step without a branch: on random data a branch per tap is
+// mispredicted about half the time, which cost more than the whole window.
+template <typename scalar_t>
+POOLING_EXT_ALWAYS_INLINE void take_if_replaces_max(scalar_t value, int64_t tap, scalar_t& best, int64_t& best_tap) {
+  const bool take = replaces_max(value, best);
+  best = take ? value : best;
+  best_tap = take ? tap : best_tap;
+}
+
+// One output row of float fractional windows of 1 x kH x kW, whose corners
+// are `corner_row` + w_starts[ow]: select_max's steps as bit blends, so that
+// no branch depends on the data (GCC turns float selects here into branches;
+// nor does it vectorise the gathers across the row).
+template <int kH, int kW, typename offset_t>
+POOLING_EXT_ISA_CLONES void fractional_row_max(const float* __restrict__ corner_row,
+                                               const int64_t* __restrict__ w_starts, int64_t row_stride,
+                                               int64_t count, float* __restrict__ out,
+                                               offset_t* __restrict__ out_tap) {
+  for (int64_t ow = 0; ow < count; ++ow) {
+    const float* corner = corner_row + w_starts[ow];
+    int32_t best_bits = __builtin_bit_cast(int32_t, corner[0]);
+    int32_t best_tap = 0;
+#pragma GCC unroll 16
+    for (int tap = 1; tap < kH * kW; ++tap) {
+      const float value = corner[(tap / kW) * row_stride + tap % kW];
+      const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
+      best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
+      best_tap = (take & tap) | (~take & best_tap);
+    }
+    out[ow] = __builtin_bit_cast(float, best_bits);
+    out_tap[ow] = static_cast<offset_t>(best_tap);
+  }
+}
+
+// fractional_row_max for float windows of 1x2x2 or 1x3x3; false for others.
+template <typename scalar_t, typename offset_t>
+bool fractional_row_max_of_small_kernel(const scalar_t* corner_row, const int64_t* w_starts, const PoolGeometry& g,
+                                        scalar_t* out, offset_t* out_tap) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (g.kernel[0] != 1 || g.kernel[1] != g.kernel[2]) return false;
+    if (g.kernel[1] == 2) {
+      fractional_row_max<2, 2>(corner_row, w_starts, g.in[2], g.out[2], out, out_tap);
+      return true;
+    }
+    if (g.kernel[1] == 3) {
+      fractional_row_max<3, 3>(corner_row, w_starts, g.in[2], g.out[2], out, out_tap);
+      return true;
+    }
+  }
+  return false;
+}
+
+// One channels-last position of float fractional windows of 1 x kH x kW,
+// each channel's window corner from its own starts (d_starts[c],
+// h_starts[c], w_starts[c]), with fractional_row_max's branch-free steps.
+template <int kH, int kW, typename offset_t>
+POOLING_EXT_ISA_CLONES void fractional_channels_max(const float* __restrict__ sample, const int64_t* __restrict__ d_starts,
+                                                    const int64_t* __restrict__ h_starts,
+                                                    const int64_t* __restrict__ w_starts, int64_t height, int64_t width,
+                                                    int64_t channels, float* __restrict__ out,
+                                                    offset_t* __restrict__ out_tap) {
+  const int64_t row_step = width * channels;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* corner = sample + ((d_starts[c] * height + h_starts[c]) * width + w_starts[c]) * channels + c;
+    int32_t best_bits = __builtin_bit_cast(int32_t, corner[0]);
+    int32_t best_tap = 0;
+#pragma GCC unroll 16
+    for (int tap = 1; tap < kH * kW; ++tap) {
+      const float value = corner[(tap / kW) * row_step + (tap % kW) * channels];
+      const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
+      best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
+      best_tap = (take & tap) | (~take & best_tap);
+    }
+    out[c] = __builtin_bit_cast(float, best_bits);
+    out_tap[c] = static_cast<offset_t>(best_tap);
+  }
+}
+
+// fractional_channels_max for float windows of 1x2x2 or 1x3x3; false for others.
+template <typename scalar_t, typename offset_t, class Starts>
+bool fractional_channels_max_of_small_kernel(const scalar_t* sample, const Starts& s, const PoolGeometry& g,
+                                             scalar_t* out, offset_t* out_tap) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (g.kernel[0] != 1 || g.kernel[1] != g.kernel[2]) return false;
+    if (g.kernel[1] == 2) {
+      fractional_channels_max<2, 2>(sample, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, out, out_tap);
+      return true;
+    }
+    if (g.kernel[1] == 3) {
+      fractional_channels_max<3, 3>(sample, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, out, out_tap);
+      return true;
+    }
+  }
+  return false;
+}
+
 std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Tensor& self,
                                                                    at::IntArrayRef kernel_size,
                                                                    at::IntArrayRef output_size,
@@ -648,9 +745,10 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
             offset_t* out_tap = window_offset + plane * out_plane;
             // Windows lie inside the plane, so the first tap opens every window.
             for (int64_t od = 0; od < g.out[0]; ++od) {
-              for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+              for (int64_t oh = 0; oh < g.out[1]; ++oh, out += g.out[2], out_tap += g.out[2]) {
                 const scalar_t* corner_row = in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2];
-                for (int64_t ow = 0; ow < g.out[2]; ++ow, ++out, ++out_tap) {
+                if (fractional_row_max_of_small_kernel(corner_row, s.dim[2], g, out, out_tap)) continue;
+                for (int64_t ow = 0; ow < g.out[2]; ++ow) {
                   const scalar_t* corner = corner_row + s.dim[2][ow];
                   scalar_t best = corner[0];
                   int64_t best_tap = 0, tap = 0;
@@ -658,15 +756,12 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
                     for (int64_t th = 0; th < g.kernel[1]; ++th) {
                       const scalar_t* row = corner + (td * g.in[1] + th) * g.in[2];
                       for (int64_t tw = 0; tw < g.kernel[2]; ++tw, ++tap) {
-                        if (replaces_max(row[tw], best)) {
-                          best = row[tw];
-                          best_tap = tap;
-                        }
+                        take_if_replaces_max(row[tw], tap, best, best_tap);
                       }
                     }
                   }
-                  *out = best;
-                  *out_tap = static_cast<offset_t>(best_tap);
+                  out[ow] = best;
+                  out_tap[ow] = static_cast<offset_t>(best_tap);
                 }
               }
             }
@@ -682,6 +777,10 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
             const PositionStarts s(position_table, g, n, o.d, o.h, o.w);
             const scalar_t* in = input + n * g.in_plane() * g.channels;
             const int64_t row_step = g.in[2] * g.channels, depth_step = g.in[1] * row_step;
+            if (fractional_channels_max_of_small_kernel(in, s, g, output + position * g.channels,
+                                                        window_offset + position * g.channels)) {
+              continue;
+            }
             for (int64_t c = 0; c < g.channels; ++c) {
               const scalar_t* corner = in + ((s.d[c] * g.in[1] + s.h[c]) * g.in[2] + s.w[c]) * g.channels + c;
               scalar_t best = corner[0];
@@ -690,10 +789,7 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
                 for (int64_t th = 0; th < g.kernel[1]; ++th) {
                   const scalar_t* row = corner + td * depth_step + th * row_step;
                   for (int64_t tw = 0; tw < g.kernel[2]; ++tw, ++tap) {
-                    if (replaces_max(row[tw * g.channels], best)) {
-                      best = row[tw * g.channels];
-                      best_tap = tap;
-                    }
+                    take_if_replaces_max(row[tw * g.channels], tap, best, best_tap);
                   }
                 }
               }
@@ -716,7 +812,7 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
 at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                             const at::Tensor& random_samples, at::IntArrayRef input_size,
                                             at::IntArrayRef kernel_size) {
-  constexpr int64_t kChannelBlock = 64;           // channels-last task width
+  constexpr int64_t kChannelBlock = 16;  // channels-last task width: its planes' buffer stays in L2
   constexpr int64_t kMaxTaskBuffer = int64_t(1) << 22;  // float elements (16 MiB) per task
   const FractionalPlan plan = plan_fractional_window_offset_op("fractional_max_pool_backward", window_offset,
                                                                random_samples, input_size, kernel_size);
@@ -724,7 +820,10 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   const int64_t task_channels = g.channels_last ? std::min(g.channels, kChannelBlock) : 1;
   const bool reduced_precision = grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16;
-  if (reduced_precision && in_plane * task_channels > kMaxTaskBuffer) {
+  // Tasks sum into a buffer of their planes unless they can add into grad_input
+  // directly: contiguous float or double.
+  const bool sums_in_buffer = reduced_precision || g.channels_last;
+  if (sums_in_buffer && in_plane * task_channels > kMaxTaskBuffer) {
     return grid_fractional_max_pool_backward<ParallelCpuLauncher, true>(grad_output, window_offset, random_samples,
                                                                         input_size, kernel_size);
   }
@@ -732,12 +831,11 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
   const at::Tensor grad =
       prepare_grad_output(WindowOffsetPlan{plan.args, plan.geometry, plan.format, offset}, grad_output, offset);
   // (at::zeros drops the memory format of its options: empty, then zero.)
-  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format)).zero_();
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
+  if (!sums_in_buffer || offset.numel() == 0) grad_input.zero_();
   if (grad_input.numel() == 0 || offset.numel() == 0) return grad_input;
   const at::Tensor starts = launch_fractional_starts<ParallelCpuLauncher, true>(plan);
   const int64_t* start_table = starts.const_data_ptr<int64_t>();
-  const std::vector<int64_t> position_table =
-      g.channels_last ? channels_innermost_starts(start_table, g) : std::vector<int64_t>();
   // Each tap's offset from its window's corner within the plane (no division per output).
   std::vector<int64_t> tap_offset;
   tap_offset.reserve(g.kernel_volume());
@@ -748,58 +846,50 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
   }
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "fractional_max_pool_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    constexpr bool kSameType = std::is_same_v<acc_t, scalar_t>;
     POOLING_EXT_DISPATCH_OFFSET_TYPE(offset.scalar_type(), [&] {
       const scalar_t* grad_out = grad.const_data_ptr<scalar_t>();
       const offset_t* taps = offset.const_data_ptr<offset_t>();
       scalar_t* grad_in = grad_input.mutable_data_ptr<scalar_t>();
-      // One task: channels [c_begin, c_end) of sample n. Its sums go to grad_in
-      // directly, or through a float buffer laid out (spatial, channel in task).
+      // One task: channels [c_begin, c_end) of sample n, each plane's output
+      // gradients added at their argmax in output order. The sums go to
+      // grad_in directly (contiguous float, double), or to a float or
+      // double buffer of the task's planes, (spatial, channel in task), which
+      // is then written out in grad_in's layout: a channels-last scatter
+      // straight into grad_in would touch a cache line per element.
       auto run_task = [&](int64_t n, int64_t c_begin, int64_t c_end, std::vector<acc_t>& buffer) {
         const int64_t width = c_end - c_begin;
-        if constexpr (!kSameType) buffer.assign(in_plane * width, acc_t(0));
-        if (!g.channels_last) {  // one plane: its rows of starts and its gradients in order
-          const FractionalStarts<int64_t> s(start_table, g, n, c_begin);
-          const scalar_t* plane_grad_out = grad_out + (n * g.channels + c_begin) * out_plane;
-          const offset_t* plane_taps = taps + (n * g.channels + c_begin) * out_plane;
+        if (sums_in_buffer) buffer.assign(in_plane * width, acc_t(0));
+        // Gradient and tap of output `spatial` of channel c: planes apart in
+        // channels-last, consecutive in contiguous layout.
+        const int64_t out_step = g.channels_last ? g.channels : 1;
+        for (int64_t c = c_begin; c < c_end; ++c) {
+          const FractionalStarts<int64_t> s(start_table, g, n, c);
+          const int64_t first_out = g.channels_last ? n * out_plane * g.channels + c : (n * g.channels + c) * out_plane;
+          const scalar_t* plane_grad_out = grad_out + first_out;
+          const offset_t* plane_taps = taps + first_out;
           // (the cast is the identity where it is taken: acc_t is scalar_t there)
-          acc_t* plane_grad_in = kSameType ? reinterpret_cast<acc_t*>(grad_in + (n * g.channels + c_begin) * in_plane)
-                                           : buffer.data();
+          acc_t* plane_grad_in = sums_in_buffer ? buffer.data() + (c - c_begin)
+                                                : reinterpret_cast<acc_t*>(grad_in + (n * g.channels + c) * in_plane);
+          const int64_t in_step = sums_in_buffer ? width : 1;
           for (int64_t od = 0; od < g.out[0]; ++od) {
             for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-              acc_t* row = plane_grad_in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2];
-              for (int64_t ow = 0; ow < g.out[2]; ++ow, ++plane_grad_out, ++plane_taps) {
-                row[s.dim[2][ow] + tap_offset[static_cast<int64_t>(*plane_taps)]] += static_cast<acc_t>(*plane_grad_out);
-              }
-            }
-          }
-        } else {  // a block of channels-last channels, position by position
-          int64_t spatial = 0;
-          for (int64_t od = 0; od < g.out[0]; ++od) {
-            for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-              for (int64_t ow = 0; ow < g.out[2]; ++ow, ++spatial) {
-                const PositionStarts s(position_table, g, n, od, oh, ow);
-                for (int64_t c = c_begin; c < c_end; ++c) {
-                  const int64_t o = (n * out_plane + spatial) * g.channels + c;
-                  const int64_t in_spatial =
-                      (s.d[c] * g.in[1] + s.h[c]) * g.in[2] + s.w[c] + tap_offset[static_cast<int64_t>(taps[o])];
-                  if constexpr (kSameType) {
-                    grad_in[(n * in_plane + in_spatial) * g.channels + c] += grad_out[o];
-                  } else {
-                    buffer[in_spatial * width + (c - c_begin)] += static_cast<acc_t>(grad_out[o]);
-                  }
-                }
+              acc_t* row = plane_grad_in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2] * in_step;
+              for (int64_t ow = 0; ow < g.out[2]; ++ow, plane_grad_out += out_step, plane_taps += out_step) {
+                row[(s.dim[2][ow] + tap_offset[static_cast<int64_t>(*plane_taps)]) * in_step] +=
+                    static_cast<acc_t>(*plane_grad_out);
               }
             }
           }
         }
-        if constexpr (!kSameType) {
-          for (int64_t s = 0; s < in_plane; ++s) {
-            for (int64_t c = c_begin; c < c_end; ++c) {
-              grad_in[layout_offset(g.channels_last, g.channels, in_plane, n, c, s)] =
-                  static_cast<scalar_t>(buffer[s * width + (c - c_begin)]);
-            }
+        if (!sums_in_buffer) return;
+        if (g.channels_last) {
+          scalar_t* out = grad_in + n * in_plane * g.channels + c_begin;
+          for (int64_t s = 0; s < in_plane; ++s, out += g.channels) {
+            for (int64_t c = 0; c < width; ++c) out[c] = static_cast<scalar_t>(buffer[s * width + c]);
           }
+        } else {
+          scalar_t* out = grad_in + (n * g.channels + c_begin) * in_plane;
+          for (int64_t i = 0; i < width * in_plane; ++i) out[i] = static_cast<scalar_t>(buffer[i]);
         }
       };
       const int64_t blocks = (g.channels + task_channels - 1) / task_channels;
