@@ -53,6 +53,25 @@ def check_avg(dims, x, kwargs, tol, layout=True):
     assert_same(ga, gb, exact=False, **tol)
 
 
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_avg_disjoint_windows_backward(dims):
+    # Windows that do not overlap (stride >= kernel) take the CPU's direct backward: gaps
+    # between windows, windows cut by padding or ceil_mode, count_include_pad, divisor_override,
+    # a -0 gradient (torch sums it into zeros: +0).
+    calls = [dict(kernel_size=2), dict(kernel_size=2, stride=3), dict(kernel_size=3, stride=3, padding=1),
+             dict(kernel_size=2, stride=3, ceil_mode=True), dict(kernel_size=3, stride=4, padding=1, ceil_mode=True,
+                                                                 count_include_pad=False)]
+    if dims > 1:
+        calls.append(dict(kernel_size=2, stride=2, divisor_override=3))
+    for dtype, tol in ((torch.float64, F64), (torch.float32, F32)):
+        for kwargs in calls:
+            check_avg(dims, make_input((2, 3) + (11, 10, 9)[:dims], dtype=dtype), kwargs, tol)
+    x = torch.randn((1, 2) + (4,) * dims, requires_grad=True)
+    out = AVG[dims][0](x, 2)
+    (g,) = torch.autograd.grad(out, x, torch.full_like(out, -0.0))
+    assert not torch.signbit(g).any()
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_avg_grid_matches_torch(dims, dtype, device):

@@ -1240,6 +1240,55 @@ void exponent_grad_partials(int64_t count, const PowerMeanExponentGradBody<scala
   });
 }
 
+// ---------------------------------------------------------------- disjoint windows (contiguous)
+
+// Average pooling's contiguous backward when windows do not overlap (stride
+// >= kernel: VGG and DenseNet 2x2, adaptive pooling with divisible sizes):
+// every input takes the share of at most one output, written straight into
+// its plane, a span of planes per task (the phase-major scatter costs more
+// than the work on planes of a few hundred elements).
+template <typename scalar_t>
+void average_backward_disjoint_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  const std::vector<acc_t> divisor = divisor_table(body.r, g, extents);
+  bool all_covered = true;
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    int64_t covered = 0;
+    for (const WindowExtent<int64_t>& e : extents.dim[d]) covered += e.end - e.first;
+    all_covered = all_covered && covered == g.in[d];
+  }
+  const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  at::parallel_for(0, g.batch * g.channels, grain_for(in_plane + out_plane), [&](int64_t begin, int64_t stop) {
+    std::vector<scalar_t> shares(g.out[2]);
+    for (int64_t plane = begin; plane < stop; ++plane) {
+      scalar_t* grad_in = body.grad_input + plane * in_plane;
+      const scalar_t* grad = body.grad_output + plane * out_plane;
+      if (!all_covered) std::fill(grad_in, grad_in + in_plane, scalar_t(0));
+      for (int64_t od = 0, o = 0; od < g.out[0]; ++od) {
+        const WindowExtent<int64_t>& ed = extents.dim[0][od];
+        for (int64_t oh = 0; oh < g.out[1]; ++oh, o += g.out[2]) {
+          const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+          // (0 + share: a -0 gradient gives +0, as summed into zeros)
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            shares[ow] = static_cast<scalar_t>(acc_t(0) + static_cast<acc_t>(grad[o + ow]) / divisor[o + ow]);
+          }
+          for (int64_t id = ed.first; id < ed.end; ++id) {
+            for (int64_t ih = eh.first; ih < eh.end; ++ih) {
+              scalar_t* row = grad_in + (id * g.in[1] + ih) * g.in[2];
+              for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+                const WindowExtent<int64_t>& ew = extents.dim[2][ow];
+                for (int64_t iw = ew.first; iw < ew.end; ++iw) row[iw] = shares[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 // ---------------------------------------------------------------- entry points
 
 // Calls f(std::integral_constant<int, kStride>) with the row loops' stride
@@ -1274,6 +1323,11 @@ void window_sum_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
   with_term(body.r, [&](const auto& term) {
     if (g.channels_last) return backward_channels_last(body, term);
     if (is_global_window(g)) return backward_global(body, term);
+    if constexpr (std::decay_t<decltype(term)>::kAverage) {
+      if (!g.adaptive && g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1] && g.stride[2] >= g.kernel[2]) {
+        return average_backward_disjoint_planes(body);
+      }
+    }
     if (g.adaptive) {  // the phase-major planes need a fixed stride
       if constexpr (std::decay_t<decltype(term)>::kAverage) return average_backward_scatter_planes(body);
       return run_elementwise(g.in_numel(), body);
