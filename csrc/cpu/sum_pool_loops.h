@@ -202,6 +202,16 @@ struct ExtentTables {
   WindowBox<int64_t> box(int64_t od, int64_t oh, int64_t ow) const {
     return WindowBox<int64_t>{dim[0][od], dim[1][oh], dim[2][ow]};
   }
+  // For windows that do not overlap: whether they leave no input uncovered
+  // (their lengths inside the input add up to its size in every dim).
+  bool disjoint_windows_cover_input(const PoolGeometry& g) const {
+    for (int d = 0; d < kMaxSpatialDims; ++d) {
+      int64_t covered = 0;
+      for (const WindowExtent<int64_t>& e : dim[d]) covered += e.end - e.first;
+      if (covered != g.in[d]) return false;
+    }
+    return true;
+  }
 };
 
 // The average's divisor of every output position of a plane (table-driven
@@ -993,12 +1003,7 @@ void average_backward_disjoint_channels_last(const WindowSumBackwardBody<scalar_
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
   const int64_t C = g.channels;
-  bool all_covered = true;
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    int64_t covered = 0;
-    for (const WindowExtent<int64_t>& e : extents.dim[d]) covered += e.end - e.first;
-    all_covered = all_covered && covered == g.in[d];
-  }
+  const bool all_covered = extents.disjoint_windows_cover_input(g);
   if (!all_covered) std::fill(body.grad_input, body.grad_input + g.in_numel(), scalar_t(0));
   const int64_t positions = g.batch * g.out_plane();
   at::parallel_for(0, positions, grain_for(C * g.kernel_volume()), [&](int64_t begin, int64_t stop) {
@@ -1253,12 +1258,7 @@ void average_backward_disjoint_planes(const WindowSumBackwardBody<scalar_t, int6
   const PoolGeometry& g = body.g;
   const ExtentTables extents(g);
   const std::vector<acc_t> divisor = divisor_table(body.r, g, extents);
-  bool all_covered = true;
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    int64_t covered = 0;
-    for (const WindowExtent<int64_t>& e : extents.dim[d]) covered += e.end - e.first;
-    all_covered = all_covered && covered == g.in[d];
-  }
+  const bool all_covered = extents.disjoint_windows_cover_input(g);
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   at::parallel_for(0, g.batch * g.channels, grain_for(in_plane + out_plane), [&](int64_t begin, int64_t stop) {
     std::vector<scalar_t> shares(g.out[2]);
