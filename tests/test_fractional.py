@@ -269,10 +269,10 @@ def test_nan_and_tie_rules_like_torch(dims, kind, device):
 
 
 @pytest.mark.parametrize("kind", VALUE_KINDS)
-def test_branch_free_float_windows_like_torch(kind):
-    """The CPU's float32 loops for 2x2 and 3x3 windows (2d, and 1xkxk in 3d) select with bit
-    blends instead of branches: values, indices and gradients as torch, both layouts, channel
-    counts around the channels-last block width, half precision through the generic loops."""
+def test_branch_free_windows_like_torch(kind):
+    """The CPU's float32 and bfloat16 loops for 2x2 and 3x3 windows (2d, and 1xkxk in 3d) select
+    with bit blends instead of branches: values, indices and gradients as torch, both layouts,
+    channel counts around the channels-last backward's block width."""
     cases = [(2, (2, 1, 13, 12), 2, (9, 8)), (2, (2, 17, 14, 11), 3, (6, 7)), (2, (1, 40, 9, 9), 2, 8),
              (3, (2, 3, 5, 9, 8), (1, 2, 2), (3, 6, 5)), (3, (1, 18, 4, 8, 7), (1, 3, 3), (2, 5, 4))]
     for dims, shape, kernel, output_size in cases:

@@ -631,89 +631,82 @@ POOLING_EXT_ALWAYS_INLINE void take_if_replaces_max(scalar_t value, int64_t tap,
   best_tap = take ? tap : best_tap;
 }
 
-// One output row of float fractional windows of 1 x kH x kW, whose corners
-// are `corner_row` + w_starts[ow]: select_max's steps as bit blends, so that
-// no branch depends on the data (GCC turns float selects here into branches;
-// nor does it vectorise the gathers across the row).
-template <int kH, int kW, typename offset_t>
-POOLING_EXT_ISA_CLONES void fractional_row_max(const float* __restrict__ corner_row,
+// Float, or bfloat16 as its raw bits, widened exactly to float; and the
+// winner's float bits narrowed back (exact: they came from such a value).
+POOLING_EXT_ALWAYS_INLINE float widened(float value) { return value; }
+POOLING_EXT_ALWAYS_INLINE float widened(uint16_t bfloat16_bits) {
+  return __builtin_bit_cast(float, static_cast<uint32_t>(bfloat16_bits) << 16);
+}
+POOLING_EXT_ALWAYS_INLINE void narrow_into(int32_t float_bits, float& out) { out = __builtin_bit_cast(float, float_bits); }
+POOLING_EXT_ALWAYS_INLINE void narrow_into(int32_t float_bits, uint16_t& out) {
+  out = static_cast<uint16_t>(static_cast<uint32_t>(float_bits) >> 16);
+}
+
+// The maximum of one window of 1 x kH x kW taps, `row_step` apart along h
+// and `column_step` along w from `corner`: select_max's steps as bit blends,
+// so that no branch depends on the data (GCC turns float selects here into
+// branches, and random data mispredicts half of them).
+template <int kH, int kW, typename value_t, typename offset_t>
+POOLING_EXT_ALWAYS_INLINE void window_max_branch_free(const value_t* corner, int64_t row_step, int64_t column_step,
+                                                      value_t& out, offset_t& out_tap) {
+  int32_t best_bits = __builtin_bit_cast(int32_t, widened(corner[0]));
+  int32_t best_tap = 0;
+#pragma GCC unroll 16
+  for (int tap = 1; tap < kH * kW; ++tap) {
+    const float value = widened(corner[(tap / kW) * row_step + (tap % kW) * column_step]);
+    const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
+    best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
+    best_tap = (take & tap) | (~take & best_tap);
+  }
+  narrow_into(best_bits, out);
+  out_tap = static_cast<offset_t>(best_tap);
+}
+
+// One output row of fractional windows (contiguous), whose corners are
+// `corner_row` + w_starts[ow].
+template <int kH, int kW, typename value_t, typename offset_t>
+POOLING_EXT_ISA_CLONES void fractional_row_max(const value_t* __restrict__ corner_row,
                                                const int64_t* __restrict__ w_starts, int64_t row_stride,
-                                               int64_t count, float* __restrict__ out,
+                                               int64_t count, value_t* __restrict__ out,
                                                offset_t* __restrict__ out_tap) {
   for (int64_t ow = 0; ow < count; ++ow) {
-    const float* corner = corner_row + w_starts[ow];
-    int32_t best_bits = __builtin_bit_cast(int32_t, corner[0]);
-    int32_t best_tap = 0;
-#pragma GCC unroll 16
-    for (int tap = 1; tap < kH * kW; ++tap) {
-      const float value = corner[(tap / kW) * row_stride + tap % kW];
-      const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
-      best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
-      best_tap = (take & tap) | (~take & best_tap);
-    }
-    out[ow] = __builtin_bit_cast(float, best_bits);
-    out_tap[ow] = static_cast<offset_t>(best_tap);
+    window_max_branch_free<kH, kW>(corner_row + w_starts[ow], row_stride, 1, out[ow], out_tap[ow]);
   }
 }
 
-// fractional_row_max for float windows of 1x2x2 or 1x3x3; false for others.
-template <typename scalar_t, typename offset_t>
-bool fractional_row_max_of_small_kernel(const scalar_t* corner_row, const int64_t* w_starts, const PoolGeometry& g,
-                                        scalar_t* out, offset_t* out_tap) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    if (g.kernel[0] != 1 || g.kernel[1] != g.kernel[2]) return false;
-    if (g.kernel[1] == 2) {
-      fractional_row_max<2, 2>(corner_row, w_starts, g.in[2], g.out[2], out, out_tap);
-      return true;
-    }
-    if (g.kernel[1] == 3) {
-      fractional_row_max<3, 3>(corner_row, w_starts, g.in[2], g.out[2], out, out_tap);
-      return true;
-    }
-  }
-  return false;
-}
-
-// One channels-last position of float fractional windows of 1 x kH x kW,
-// each channel's window corner from its own starts (d_starts[c],
-// h_starts[c], w_starts[c]), with fractional_row_max's branch-free steps.
-template <int kH, int kW, typename offset_t>
-POOLING_EXT_ISA_CLONES void fractional_channels_max(const float* __restrict__ sample, const int64_t* __restrict__ d_starts,
+// One channels-last position of fractional windows, each channel's corner
+// from its own starts (d_starts[c], h_starts[c], w_starts[c]).
+template <int kH, int kW, typename value_t, typename offset_t>
+POOLING_EXT_ISA_CLONES void fractional_channels_max(const value_t* __restrict__ sample,
+                                                    const int64_t* __restrict__ d_starts,
                                                     const int64_t* __restrict__ h_starts,
                                                     const int64_t* __restrict__ w_starts, int64_t height, int64_t width,
-                                                    int64_t channels, float* __restrict__ out,
+                                                    int64_t channels, value_t* __restrict__ out,
                                                     offset_t* __restrict__ out_tap) {
-  const int64_t row_step = width * channels;
   for (int64_t c = 0; c < channels; ++c) {
-    const float* corner = sample + ((d_starts[c] * height + h_starts[c]) * width + w_starts[c]) * channels + c;
-    int32_t best_bits = __builtin_bit_cast(int32_t, corner[0]);
-    int32_t best_tap = 0;
-#pragma GCC unroll 16
-    for (int tap = 1; tap < kH * kW; ++tap) {
-      const float value = corner[(tap / kW) * row_step + (tap % kW) * channels];
-      const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
-      best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
-      best_tap = (take & tap) | (~take & best_tap);
-    }
-    out[c] = __builtin_bit_cast(float, best_bits);
-    out_tap[c] = static_cast<offset_t>(best_tap);
+    const value_t* corner = sample + ((d_starts[c] * height + h_starts[c]) * width + w_starts[c]) * channels + c;
+    window_max_branch_free<kH, kW>(corner, width * channels, channels, out[c], out_tap[c]);
   }
 }
 
-// fractional_channels_max for float windows of 1x2x2 or 1x3x3; false for others.
-template <typename scalar_t, typename offset_t, class Starts>
-bool fractional_channels_max_of_small_kernel(const scalar_t* sample, const Starts& s, const PoolGeometry& g,
-                                             scalar_t* out, offset_t* out_tap) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
+// Float or bfloat16 (as its raw bits) windows of 1x2x2 or 1x3x3 through the
+// branch-free loops: f(std::integral_constant<int, k>{}, pointer cast);
+// false for any other type or window.
+template <typename scalar_t, class F>
+bool with_small_branch_free_window(const PoolGeometry& g, const F& f) {
+  if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, at::BFloat16>) {
+    using value_t = std::conditional_t<std::is_same_v<scalar_t, float>, float, uint16_t>;
+    const auto as_values = [](auto* p) {
+      using pointee = std::remove_pointer_t<decltype(p)>;
+      if constexpr (std::is_const_v<pointee>) {
+        return reinterpret_cast<const value_t*>(p);
+      } else {
+        return reinterpret_cast<value_t*>(p);
+      }
+    };
     if (g.kernel[0] != 1 || g.kernel[1] != g.kernel[2]) return false;
-    if (g.kernel[1] == 2) {
-      fractional_channels_max<2, 2>(sample, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, out, out_tap);
-      return true;
-    }
-    if (g.kernel[1] == 3) {
-      fractional_channels_max<3, 3>(sample, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, out, out_tap);
-      return true;
-    }
+    if (g.kernel[1] == 2) return f(std::integral_constant<int, 2>{}, as_values), true;
+    if (g.kernel[1] == 3) return f(std::integral_constant<int, 3>{}, as_values), true;
   }
   return false;
 }
@@ -747,7 +740,11 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
             for (int64_t od = 0; od < g.out[0]; ++od) {
               for (int64_t oh = 0; oh < g.out[1]; ++oh, out += g.out[2], out_tap += g.out[2]) {
                 const scalar_t* corner_row = in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2];
-                if (fractional_row_max_of_small_kernel(corner_row, s.dim[2], g, out, out_tap)) continue;
+                const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
+                  fractional_row_max<k, k>(as_values(corner_row), s.dim[2], g.in[2], g.out[2], as_values(out),
+                                           out_tap);
+                });
+                if (branch_free) continue;
                 for (int64_t ow = 0; ow < g.out[2]; ++ow) {
                   const scalar_t* corner = corner_row + s.dim[2][ow];
                   scalar_t best = corner[0];
@@ -777,10 +774,12 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward_cpu(const at::Ten
             const PositionStarts s(position_table, g, n, o.d, o.h, o.w);
             const scalar_t* in = input + n * g.in_plane() * g.channels;
             const int64_t row_step = g.in[2] * g.channels, depth_step = g.in[1] * row_step;
-            if (fractional_channels_max_of_small_kernel(in, s, g, output + position * g.channels,
-                                                        window_offset + position * g.channels)) {
-              continue;
-            }
+            const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
+              fractional_channels_max<k, k>(as_values(in), s.d, s.h, s.w, g.in[1], g.in[2], g.channels,
+                                            as_values(output + position * g.channels),
+                                            window_offset + position * g.channels);
+            });
+            if (branch_free) continue;
             for (int64_t c = 0; c < g.channels; ++c) {
               const scalar_t* corner = in + ((s.d[c] * g.in[1] + s.h[c]) * g.in[2] + s.w[c]) * g.channels + c;
               scalar_t best = corner[0];
