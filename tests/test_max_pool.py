@@ -206,6 +206,23 @@ def test_overlapping_windows_accumulate(device):
     assert x.grad.tolist() == [[[0.0, 11.0, 0.0, 0.0, 100.0]]]
 
 
+def test_bfloat16_channels_last_gradient_rounds_once_like_torch():
+    # Channels-last bfloat16 backward sums each input's shares in float32 (in output order) and
+    # rounds once to nearest even (NaN to 0x7fc0), as c10's conversion: the same bits as a float32
+    # scatter-add in output order rounded by torch. Ties make inputs the argmax of many windows.
+    x = torch.randint(-2, 2, (2, 24, 9, 10)).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x = x.requires_grad_()
+    out, idx = PF.max_pool2d(x, 3, 1, return_indices=True)
+    grad = torch.randn(out.shape).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    grad[0, 0, 0, :3] = float("nan")
+    (g,) = torch.autograd.grad(out, x, grad)
+    sums = torch.zeros(2, 24, 90).scatter_add_(-1, idx.flatten(-2), grad.float().flatten(-2)).to(torch.bfloat16)
+    ours = g.contiguous().flatten(-2)
+    assert torch.equal(ours.isnan(), sums.isnan()) and ours.isnan().any()  # (NaN payloads may differ)
+    finite = ~sums.isnan()
+    assert torch.equal(ours[finite].view(torch.int16), sums[finite].view(torch.int16))
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_deterministic_across_threads(threads):
     x = make_input((2, 16, 33, 35), dtype=torch.bfloat16)

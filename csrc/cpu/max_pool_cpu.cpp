@@ -446,7 +446,7 @@ void backward_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body)
       } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
         simd::sum_where_taps_bf16(reinterpret_cast<const uint16_t* const*>(grad_rows.data()), offset_rows.data(),
                                   row_taps.data(), count, acc.data(), C);
-        for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(acc[c]);
+        simd::round_to_bf16(acc.data(), reinterpret_cast<uint16_t*>(out), C);
       } else {
         std::fill(acc.begin(), acc.end(), acc_t(0));
         for (int64_t k = 0; k < count; ++k) {
@@ -869,15 +869,23 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
           // (the cast is the identity where it is taken: acc_t is scalar_t there)
           acc_t* plane_grad_in = sums_in_buffer ? buffer.data() + (c - c_begin)
                                                 : reinterpret_cast<acc_t*>(grad_in + (n * g.channels + c) * in_plane);
-          const int64_t in_step = sums_in_buffer ? width : 1;
-          for (int64_t od = 0; od < g.out[0]; ++od) {
-            for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-              acc_t* row = plane_grad_in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2] * in_step;
-              for (int64_t ow = 0; ow < g.out[2]; ++ow, plane_grad_out += out_step, plane_taps += out_step) {
-                row[(s.dim[2][ow] + tap_offset[static_cast<int64_t>(*plane_taps)]) * in_step] +=
-                    static_cast<acc_t>(*plane_grad_out);
+          // The plane's scatter, with the steps known at compile time where
+          // they are 1 (contiguous: no multiply per output).
+          const auto scatter_plane = [&](auto in_step, auto grad_step) {
+            for (int64_t od = 0; od < g.out[0]; ++od) {
+              for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+                acc_t* row = plane_grad_in + (s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2] * in_step;
+                for (int64_t ow = 0; ow < g.out[2]; ++ow, plane_grad_out += grad_step, plane_taps += grad_step) {
+                  row[(s.dim[2][ow] + tap_offset[static_cast<int64_t>(*plane_taps)]) * in_step] +=
+                      static_cast<acc_t>(*plane_grad_out);
+                }
               }
             }
+          };
+          if (g.channels_last) {
+            scatter_plane(width, out_step);
+          } else {  // (a contiguous task is one plane: a buffer of width 1)
+            scatter_plane(std::integral_constant<int64_t, 1>{}, std::integral_constant<int64_t, 1>{});
           }
         }
         if (!sums_in_buffer) return;

@@ -130,6 +130,16 @@ void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const*
   sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
 }
 
+POOLING_EXT_ISA_CLONES
+void round_to_bf16(const float* __restrict__ values, uint16_t* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = __builtin_bit_cast(uint32_t, values[i]);
+    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    out[i] = nan ? uint16_t(0x7fc0) : static_cast<uint16_t>(rounded);
+  }
+}
+
 // ---------------------------------------------------------------- global max of float planes
 
 // An integer whose order is the floats' order, -0 equal to +0 (NaN aside):

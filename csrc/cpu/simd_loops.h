@@ -38,6 +38,10 @@ void sum_where_taps_bf16(const uint16_t* const* grad_rows, const uint8_t* const*
 void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                          int64_t count, float* out, int64_t C);
 
+// float -> bfloat16 bits, rounded to nearest even, NaN to 0x7fc0: c10's
+// conversion, vectorised (c10's is a call per element from these loops).
+void round_to_bf16(const float* values, uint16_t* out, int64_t n);
+
 // Global max pooling of `planes` consecutive float planes of plane_size (<
 // 2^31) elements: each plane's maximum and its index in the plane under
 // select_max's rule in index order (the last NaN, else the first maximum),
