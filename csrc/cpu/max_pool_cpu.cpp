@@ -290,7 +290,7 @@ std::tuple<at::Tensor, at::Tensor> run_max_pool_forward(const MaxPoolForwardPlan
   if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
   const PoolGeometry& g = plan.geometry;
   if (!g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kFloat &&
-      g.in_plane() < std::numeric_limits<int32_t>::max()) {
+      g.in_plane() > 0 && g.in_plane() < std::numeric_limits<int32_t>::max()) {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
       global_max_contiguous_float(plan.input.const_data_ptr<float>(), plan.output.mutable_data_ptr<float>(),
                                   plan.window_offset.mutable_data_ptr<offset_t>(), g);
@@ -817,7 +817,11 @@ at::Tensor fractional_max_pool_backward_cpu(const at::Tensor& grad_output, const
                                                                random_samples, input_size, kernel_size);
   const PoolGeometry& g = plan.geometry;
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
-  const int64_t task_channels = g.channels_last ? std::min(g.channels, kChannelBlock) : 1;
+  // (fewer channels per task where planes are large, so a task's buffer stays within bounds)
+  const int64_t task_channels =
+      g.channels_last ? std::clamp<int64_t>(kMaxTaskBuffer / std::max<int64_t>(in_plane, 1), 1,
+                                            std::max<int64_t>(1, std::min(g.channels, kChannelBlock)))
+                      : 1;
   const bool reduced_precision = grad_output.scalar_type() == at::kHalf || grad_output.scalar_type() == at::kBFloat16;
   // Tasks sum into a buffer of their planes unless they can add into grad_input
   // directly: contiguous float or double.
