@@ -86,3 +86,20 @@ def assert_raises_like_torch(call, argument):
         call(PF)
     assert type(ours.value) is type(theirs.value), (ours.value, theirs.value)
     assert argument in str(ours.value), str(ours.value)
+
+
+def assert_bitwise_same_across_thread_counts(run, thread_counts=(1, 2, 2)):
+    """Calls run() (a list of tensors) at each thread count (a repeat: across runs too) and
+    asserts every result bitwise equal to the first call's; restores the thread count."""
+    results, previous = [], torch.get_num_threads()
+    try:
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            results.append(run())
+    finally:
+        torch.set_num_threads(previous)
+    for tensors in results[1:]:
+        assert len(tensors) == len(results[0])
+        for a, b in zip(tensors, results[0]):
+            assert torch.equal(a, b)
+

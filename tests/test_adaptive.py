@@ -13,7 +13,8 @@ import torch.nn.functional as TF
 
 import pooling_ext
 import pooling_ext.functional as PF
-from conftest import NoTorchPooling, assert_raises_like_torch, make_input, same_layout
+from conftest import (NoTorchPooling, assert_bitwise_same_across_thread_counts, assert_raises_like_torch, make_input,
+                      same_layout)
 from test_autograd_compile import captured_ops
 
 ops = torch.ops.pooling_ext
@@ -206,23 +207,18 @@ def test_compile_fullgraph(output_size):
 @pytest.mark.parametrize("family", list(POOLS))
 def test_backward_bitwise_deterministic_across_runs_and_threads(family):
     x = make_input((4, 16, 27, 27), ties=family == "max")  # ties: several windows share an argmax
-    runs, previous = [], torch.get_num_threads()
-    try:
-        for threads in (1, 2, 2):
-            torch.set_num_threads(threads)
-            run = []
-            for output_size, layout in itertools.product(((6, 6), (7, 5), (40, 30), (1, 1)),
-                                                        (torch.contiguous_format, torch.channels_last)):
-                xi = x.clone(memory_format=layout).requires_grad_()
-                out = POOLS[family][2][0](xi, output_size)
-                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
-                run += [out.detach(), xi.grad]
-            runs.append(run)
-    finally:
-        torch.set_num_threads(previous)
-    for run in runs[1:]:
-        for a, b in zip(run, runs[0]):
-            assert torch.equal(a, b)
+
+    def run():
+        results = []
+        for output_size, layout in itertools.product(((6, 6), (7, 5), (40, 30), (1, 1)),
+                                                    (torch.contiguous_format, torch.channels_last)):
+            xi = x.clone(memory_format=layout).requires_grad_()
+            out = POOLS[family][2][0](xi, output_size)
+            out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+            results += [out.detach(), xi.grad]
+        return results
+
+    assert_bitwise_same_across_thread_counts(run)
 
 
 X2 = torch.randn(1, 2, 5, 5)

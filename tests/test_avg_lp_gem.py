@@ -13,7 +13,8 @@ import torch.nn.functional as TF
 
 import pooling_ext
 import pooling_ext.functional as PF
-from conftest import NoTorchPooling, assert_raises_like_torch, assert_same, make_input, same_layout
+from conftest import (NoTorchPooling, assert_bitwise_same_across_thread_counts, assert_raises_like_torch, assert_same,
+                      make_input, same_layout)
 from pool_cases import torch_accepts, window_cases
 from test_autograd_compile import captured_ops
 
@@ -462,24 +463,20 @@ def test_compile_fullgraph(name):
 def test_backward_bitwise_deterministic_across_runs_and_threads():
     x = make_input((4, 16, 24, 24)).abs() + 0.1
     fns = [lambda t, q: PF.avg_pool2d(t, 3, 1, 1), lambda t, q: PF.lp_pool2d(t, 2.5, 3, 1), PF.gem]
-    runs, previous = [], torch.get_num_threads()
-    try:
-        for threads in (1, 2, 2):
-            torch.set_num_threads(threads)
-            run = []
-            for fn, layout in itertools.product(fns, (torch.contiguous_format, torch.channels_last)):
-                xi = x.clone(memory_format=layout).requires_grad_()
-                p = torch.tensor([3.0], requires_grad=True)
-                out = fn(xi, p)
-                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
-                run += [out.detach(), xi.grad] + ([p.grad] if p.grad is not None else [])
-            runs.append(run)
-    finally:
-        torch.set_num_threads(previous)
+    previous = torch.get_num_threads()
+
+    def run():
+        results = []
+        for fn, layout in itertools.product(fns, (torch.contiguous_format, torch.channels_last)):
+            xi = x.clone(memory_format=layout).requires_grad_()
+            p = torch.tensor([3.0], requires_grad=True)
+            out = fn(xi, p)
+            out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+            results += [out.detach(), xi.grad] + ([p.grad] if p.grad is not None else [])
+        return results
+
+    assert_bitwise_same_across_thread_counts(run)
     assert torch.get_num_threads() == previous
-    for run in runs[1:]:
-        for a, b in zip(run, runs[0]):
-            assert torch.equal(a, b)
 
 
 X2 = torch.randn(1, 1, 5, 5)

@@ -16,7 +16,7 @@ import torch.nn.functional as TF
 
 import pooling_ext
 import pooling_ext.functional as PF
-from conftest import NoTorchPooling, assert_same, make_input, same_layout
+from conftest import NoTorchPooling, assert_bitwise_same_across_thread_counts, assert_same, make_input, same_layout
 from test_autograd_compile import captured_ops
 
 ops = torch.ops.pooling_ext
@@ -328,24 +328,19 @@ def test_forward_backward_bitwise_deterministic_across_runs_and_threads():
     (ties: several windows share an argmax)."""
     inputs = [(2, make_input((4, 16, 27, 27), ties=True)), (3, make_input((2, 8, 9, 11, 10), ties=True))]
     samples = {dims: draw_samples(x, dims) for dims, x in inputs}
-    runs, previous = [], torch.get_num_threads()
-    try:
-        for threads in (1, 2, 2):
-            torch.set_num_threads(threads)
-            run = []
-            for (dims, x), (kernel, output_size), layout in itertools.product(
-                    inputs, ((3, 6), (2, 7), (1, 5)), ("contiguous", "channels_last")):
-                xi = x.clone(memory_format=CL[dims] if layout == "channels_last" else torch.contiguous_format)
-                xi.requires_grad_()
-                out, idx = OURS[dims](xi, kernel, output_size, return_indices=True, _random_samples=samples[dims])
-                out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
-                run += [out.detach(), idx, xi.grad]
-            runs.append(run)
-    finally:
-        torch.set_num_threads(previous)
-    for run in runs[1:]:
-        for a, b in zip(run, runs[0]):
-            assert torch.equal(a, b)
+
+    def run():
+        results = []
+        for (dims, x), (kernel, output_size), layout in itertools.product(
+                inputs, ((3, 6), (2, 7), (1, 5)), ("contiguous", "channels_last")):
+            xi = x.clone(memory_format=CL[dims] if layout == "channels_last" else torch.contiguous_format)
+            xi.requires_grad_()
+            out, idx = OURS[dims](xi, kernel, output_size, return_indices=True, _random_samples=samples[dims])
+            out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+            results += [out.detach(), idx, xi.grad]
+        return results
+
+    assert_bitwise_same_across_thread_counts(run)
 
 
 def test_opcheck_raw_ops():
