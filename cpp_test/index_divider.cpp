@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "../csrc/kernels/window.h"
+#include "../csrc/common/window.h"
 
 int main() {
   using pooling_ext::Int32Divider;
@@ -34,7 +34,8 @@ int main() {
     for (const int64_t n : numerators) {
       ++checked;
       if (divider.quotient(static_cast<int32_t>(n)) != n / d) {
-        if (++wrong <= 10) std::printf("%lld / %lld: got %d\n", (long long)n, (long long)d, divider.quotient(static_cast<int32_t>(n)));
+        if (++wrong <= 10)
+          std::printf("%lld / %lld: got %d\n", (long long)n, (long long)d, divider.quotient(static_cast<int32_t>(n)));
       }
     }
   }

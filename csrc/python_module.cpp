@@ -1,8 +1,9 @@
-// The Python module: importing it runs the static op registrations; it also
-// tells pooling_ext.info() what this binary holds.
-#include <torch/extension.h>
+// The Python module pooling_ext._C: importing it runs the op library's static
+// registrations (library.cpp); it also tells pooling_ext.info() what this
+// binary holds. (pybind11 alone: the module passes no tensors.)
+#include <pybind11/pybind11.h>
 
-#include "ops.h"
+#include "build_info.h"
 
 PYBIND11_MODULE(_C, m) {
   m.def("compiled_with_cuda", &pooling_ext::compiled_with_cuda, "Whether the CUDA kernels were compiled in");

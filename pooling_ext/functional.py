@@ -77,6 +77,9 @@ def unpooled_size(op, input, dims, kernel, strides, pads, output_size):
     spatial_in = input.shape[input.dim() - dims:]
     default = [(spatial_in[d] - 1) * strides[d] - 2 * pads[d] + kernel[d] for d in range(dims)]
     if output_size is None:
+        if any(size >= 2**63 for size in default):  # torch's type for sizes past int64
+            raise TypeError(f"{op}(): argument 'output_size' failed to unpack: the default output_size {default} "
+                            "does not fit in int64")
         return default
     requested = list(output_size)
     if len(requested) == dims + 2:
@@ -215,12 +218,16 @@ def gem(input, p=3.0, eps=1e-6):
 def _adaptive_output_size(op, dims, input, output_size):
     """output_size as a list of `dims` ints: an int, or a sequence of `dims`
     entries where (2d and 3d only) None keeps that input size."""
+    sequence = isinstance(output_size, (tuple, list, torch.Size))
+    if sequence and dims > 1 and isinstance(input, torch.Tensor) and input.dim() <= len(output_size):
+        # torch's 2d and 3d functionals check this first, whatever the entries.
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
     if isinstance(output_size, bool) or isinstance(output_size, float):
         raise TypeError(f"{op}(): argument 'output_size' must be an int or a tuple of ints, "
                         f"not {type(output_size).__name__}")
     if isinstance(output_size, (numbers.Integral, torch.SymInt)):
         return [output_size] * dims
-    if not isinstance(output_size, (tuple, list, torch.Size)):
+    if not sequence:
         raise TypeError(f"{op}(): argument 'output_size' must be an int or a tuple of ints, "
                         f"not {type(output_size).__name__}")
     if len(output_size) != dims:

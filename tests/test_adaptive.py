@@ -1,7 +1,7 @@
 """Adaptive average and max pooling against torch (grids of input / output sizes with
 non-divisible, larger-than-input, None and size-1 outputs, layouts, dtypes),
 a NumPy reference from the window definition, gradcheck, opcheck,
-torch.compile, determinism, errors, modules, grid emulation, no torch pooling."""
+torch.compile, determinism, errors, modules, emulation of the CUDA kernels, no torch pooling."""
 import copy
 import itertools
 import pickle
@@ -16,6 +16,7 @@ import pooling_ext.functional as PF
 from conftest import (NoTorchPooling, assert_bitwise_same_across_thread_counts, assert_raises_like_torch, make_input,
                       same_layout)
 from test_autograd_compile import captured_ops
+from emulation import EMULATIONS
 
 ops = torch.ops.pooling_ext
 ADAPTIVE_AVG = {d: (getattr(PF, f"adaptive_avg_pool{d}d"), getattr(TF, f"adaptive_avg_pool{d}d")) for d in (1, 2, 3)}
@@ -24,7 +25,6 @@ POOLS = {"avg": ADAPTIVE_AVG, "max": ADAPTIVE_MAX}
 CL = {2: torch.channels_last, 3: torch.channels_last_3d}
 F64 = dict(rtol=1e-12, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-6)
-EMULATIONS = {"int32": torch.ops.pooling_ext_grid_emulation, "int64": torch.ops.pooling_ext_grid_emulation_int64}
 
 
 def check_against_torch(dims, x, output_size, tol, layout=True):
@@ -307,10 +307,10 @@ def emulated_inputs(ties):
             yield dims, t, out_sizes
 
 
-@pytest.mark.parametrize("emu", list(EMULATIONS))
-def test_grid_emulation_of_the_cuda_kernels(emu):
+@pytest.mark.parametrize("emu", list(EMULATIONS.values()), ids=list(EMULATIONS))
+def test_avg_emulation_of_the_cuda_kernels(emu):
     # The CUDA ops run these launches of the window-sum bodies under the adaptive policy.
-    grid = EMULATIONS[emu]
+    grid = emu
     for dims, t, out_sizes in emulated_inputs(ties=False):
         out = grid.adaptive_avg_pool_forward(t, out_sizes)
         torch.testing.assert_close(out, ADAPTIVE_AVG[dims][1](t, out_sizes), **F64)
@@ -492,10 +492,10 @@ def test_max_replace_pooling_and_patch():
     assert TF.adaptive_max_pool2d is not PF.adaptive_max_pool2d
 
 
-@pytest.mark.parametrize("emu", list(EMULATIONS))
-def test_max_grid_emulation_of_the_cuda_kernels(emu):
+@pytest.mark.parametrize("emu", list(EMULATIONS.values()), ids=list(EMULATIONS))
+def test_max_emulation_of_the_cuda_kernels(emu):
     # The CUDA ops run these launches of the max bodies under the adaptive policy.
-    grid = EMULATIONS[emu]
+    grid = emu
     for dims, t, out_sizes in emulated_inputs(ties=True):
         out, offset = grid.adaptive_max_pool_forward(t, out_sizes)
         ref, ref_idx = ADAPTIVE_MAX[dims][1](t, out_sizes, True)

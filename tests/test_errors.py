@@ -34,6 +34,26 @@ BAD_CALLS = [
     ("3d stride zero", "stride", lambda F: F.max_pool3d(X2[None], 2, 0)),
     ("3d kernel", "kernel_size", lambda F: F.max_pool3d(X2[None], (1, 2))),
     ("3d rank", "input", lambda F: F.max_pool3d(X2[0], 2)),
+    # Window arguments are C ints in torch: larger ones are refused, naming the argument.
+    ("kernel past int32", "kernel_size", lambda F: F.max_pool2d(X2, 2**31)),
+    ("stride past int32", "stride", lambda F: F.avg_pool2d(X2, 2, 2**40)),
+    ("dilation past int32", "dilation", lambda F: F.max_pool3d(X2[None], 2, 1, 0, 2**62)),
+    # adaptive 2d/3d with a sequence output_size: torch's ValueError before any other check.
+    ("adaptive avg 2d, 1-d input", "Input dimension", lambda F: F.adaptive_avg_pool2d(torch.randn(8), (2, 2))),
+    ("adaptive avg 2d, None entries", "Input dimension",
+     lambda F: F.adaptive_avg_pool2d(torch.randn(8), (None, None))),
+    ("adaptive avg 2d, 2-d input", "Input dimension", lambda F: F.adaptive_avg_pool2d(torch.randn(4, 8), [2, 2])),
+    ("adaptive avg 3d, 3-d input", "Input dimension",
+     lambda F: F.adaptive_avg_pool3d(torch.randn(2, 4, 8), (2, 2, 2))),
+    ("adaptive max 2d, 1-d input", "Input dimension", lambda F: F.adaptive_max_pool2d(torch.randn(8), (2, 2))),
+    ("adaptive max 3d, None entries", "Input dimension",
+     lambda F: F.adaptive_max_pool3d(torch.randn(4, 8), (None, 2, None))),
+    ("adaptive max 3d, indices", "Input dimension",
+     lambda F: F.adaptive_max_pool3d(torch.randn(4, 8), (2, 2, 2), return_indices=True)),
+    # ... and with an int output_size, torch's RuntimeError naming the input.
+    ("adaptive avg 2d int, 1-d input", "input", lambda F: F.adaptive_avg_pool2d(torch.randn(8), 2)),
+    ("adaptive max 3d int, 2-d input", "input", lambda F: F.adaptive_max_pool3d(torch.randn(4, 8), 2)),
+    ("adaptive avg 1d sequence, 1-d input", "input", lambda F: F.adaptive_avg_pool1d(torch.randn(8), (2,))),
 ]
 
 
@@ -50,3 +70,19 @@ def test_mismatched_devices_rejected():
         TF.max_unpool2d(out.cuda(), idx, 2)
     with pytest.raises(RuntimeError, match="device"):
         PF.max_unpool2d(out.cuda(), idx, 2)
+
+
+def test_saved_offsets_must_fit_the_input_size():
+    """The backward, gather and indices ops check a saved window offset
+    against input_size (a mismatch would index outside the input)."""
+    ops = torch.ops.pooling_ext
+    x = torch.randn(1, 2, 9, 9)
+    out, offset = ops.max_pool_forward(x, [3, 3], [2, 2], [1, 1], [1, 1], False)
+    for wrong in ([1, 2, 40, 9], [1, 2, 3, 9]):
+        with pytest.raises(RuntimeError, match="input_size"):
+            ops.max_pool_backward(torch.ones_like(out), offset, wrong, [3, 3], [2, 2], [1, 1], [1, 1])
+        with pytest.raises(RuntimeError, match="input_size"):
+            ops.max_pool_indices(offset, wrong, [3, 3], [2, 2], [1, 1], [1, 1])
+    # With or without ceil_mode, the sizes the windows give are accepted.
+    _, ceil_offset = ops.max_pool_forward(torch.randn(1, 2, 10, 10), [3, 3], [2, 2], [1, 1], [1, 1], True)
+    assert ops.max_pool_indices(ceil_offset, [1, 2, 10, 10], [3, 3], [2, 2], [1, 1], [1, 1]).shape == (1, 2, 6, 6)

@@ -2,7 +2,7 @@
 (random grid of sizes, kernels and output sizes with the extreme ones, dtypes,
 layouts, unbatched), torch's NaN and tie rules, samples drawn as torch draws
 them, gradients, gradcheck, determinism, opcheck, torch.compile, modules,
-errors, grid emulation, no torch pooling, and the clamp of window starts for
+errors, emulation of the CUDA kernels, no torch pooling, and the clamp of window starts for
 samples outside [0, 1) against a NumPy reference."""
 import copy
 import itertools
@@ -18,9 +18,9 @@ import pooling_ext
 import pooling_ext.functional as PF
 from conftest import NoTorchPooling, assert_bitwise_same_across_thread_counts, assert_same, make_input, same_layout
 from test_autograd_compile import captured_ops
+from emulation import EMULATIONS
 
 ops = torch.ops.pooling_ext
-EMULATIONS = {"int32": torch.ops.pooling_ext_grid_emulation, "int64": torch.ops.pooling_ext_grid_emulation_int64}
 CL = {2: torch.channels_last, 3: torch.channels_last_3d}
 OURS = {2: PF.fractional_max_pool2d, 3: PF.fractional_max_pool3d}
 THEIRS = {2: TF.fractional_max_pool2d, 3: TF.fractional_max_pool3d}
@@ -598,11 +598,11 @@ EMULATED = [  # dims, input shape, kernel, output size
     (3, (1, 3, 4, 4, 5), [1, 2, 3], [3, 2, 1])]
 
 
-@pytest.mark.parametrize("emu", list(EMULATIONS))
-def test_grid_emulation_of_the_cuda_kernels(emu):
+@pytest.mark.parametrize("emu", list(EMULATIONS.values()), ids=list(EMULATIONS))
+def test_emulation_of_the_cuda_kernels(emu):
     """The CUDA launches of forward, indices, backward and gather, emulated on the CPU
     (32- and 64-bit index paths), give the CPU op's and torch's results."""
-    grid = EMULATIONS[emu]
+    grid = emu
     for (dims, shape, kernel, output_size), dtype in itertools.product(EMULATED, (torch.float64, torch.float32)):
         x = make_input(shape, dtype=dtype, ties=True, nans=True)
         for t in (x, x.contiguous(memory_format=CL[dims])):

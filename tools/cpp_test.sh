@@ -23,6 +23,6 @@ fi
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-8.0;9.0}"
 "$CMAKE" "${args[@]}" >"$BUILD.log" 2>&1 || { tail -40 "$BUILD.log"; exit 1; }
 "$CMAKE" --build "$BUILD" -j "$(nproc)" >>"$BUILD.log" 2>&1 || { tail -40 "$BUILD.log"; exit 1; }
-CTEST="$(dirname "$PY")/ctest"
+CTEST="$(cd "$(dirname "$PY")" && pwd)/ctest"
 [ -x "$CTEST" ] || CTEST=ctest
 cd "$BUILD" && "$CTEST" --output-on-failure

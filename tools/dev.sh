@@ -4,9 +4,10 @@
 # sources changed (CUDA kernels included wherever nvcc and a CUDA torch are
 # present), then runs the requested job.
 #   tools/dev.sh bench [bench.py args]   the benchmark/verification run vs torch
-#   tools/dev.sh test  [pytest args]     the test suite
+#   tools/dev.sh test  [pytest args]     the test suite (builds the test-only emulation extension first)
 #   tools/dev.sh build                   set-up and build only
 #   tools/dev.sh cpp-test                libtorch build of the C++ library + ctest
+#   tools/dev.sh sanitize                the sanitizer stage: a CPU build with ASan + UBSan, its tests
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${POOLING_EXT_VENV:-$ROOT/.venv}"
@@ -32,7 +33,13 @@ shift || true
 case "$job" in
   build) ;;
   bench) exec "$PY" benchmarks/bench.py "$@" ;;
-  test) exec "$PY" -m pytest -q -ra tests "$@" ;;
+  test)
+    # The CPU emulation of the CUDA kernels: a test-only extension, never installed.
+    (cd tests/emulation && MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$PY" setup.py -q build_ext --inplace \
+      >"$ROOT/build-emulation.log" 2>&1) || {
+      tail -50 "$ROOT/build-emulation.log"; echo "emulation build failed: see build-emulation.log" >&2; exit 1; }
+    exec "$PY" -m pytest -q -ra tests "$@" ;;
+  sanitize) exec bash tools/sanitize.sh "$PY" ;;
   cpp-test) exec bash tools/cpp_test.sh "$PY" ;;
-  *) echo "unknown job: $job (bench | test | build | cpp-test)" >&2; exit 2 ;;
+  *) echo "unknown job: $job (bench | test | build | cpp-test | sanitize)" >&2; exit 2 ;;
 esac

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's GPU check, in stages that each fit one device command:
-#   tools/gpu_check.sh build       compile for the local GPU (torch and nvcc preinstalled there)
+#   tools/gpu_check.sh build       compile for the local GPU (torch and nvcc preinstalled there),
+#                                  and the test-only emulation extension
 #   tools/gpu_check.sh tests       the whole test suite, CUDA tests included
-#   tools/gpu_check.sh sanitizer   compute-sanitizer memcheck + racecheck over a representative workload
+#   tools/gpu_check.sh sanitizer   compute-sanitizer memcheck, racecheck and synccheck over a
+#                                  workload that runs every family's kernels
 #   tools/gpu_check.sh bench       the CUDA benchmark (JSON + chart)
 #   tools/gpu_check.sh all         every stage in turn
 # Logs and results go to $OUT (default gpu_out/), written as each stage goes.
@@ -25,6 +27,8 @@ build() {
   TORCH_CUDA_ARCH_LIST="$arch" MAX_JOBS="$(nproc)" "$PY" setup.py build_ext --inplace >>"$OUT/build.log" 2>&1 \
     || { tail -40 "$OUT/build.log"; return 1; }
   "$PY" -c 'import json, pooling_ext; print(json.dumps(pooling_ext.info()))' | tee -a "$OUT/build.log"
+  (cd tests/emulation && MAX_JOBS="$(nproc)" "$PY" setup.py build_ext --inplace >>"$OUT/build.log" 2>&1) \
+    || { tail -40 "$OUT/build.log"; return 1; }
 }
 
 tests() {
@@ -34,7 +38,7 @@ tests() {
 
 sanitizer() {
   local status=0
-  for tool in memcheck racecheck; do
+  for tool in memcheck racecheck synccheck; do
     echo "== compute-sanitizer --tool $tool" | tee -a "$OUT/sanitizer.log"
     timeout "${SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --error-exitcode 3 "$PY" tools/sanitizer_workload.py >>"$OUT/sanitizer.log" 2>&1 || status=$?
     tail -4 "$OUT/sanitizer.log"

@@ -1,8 +1,8 @@
-"""A small workload covering every CUDA kernel body, for compute-sanitizer:
+"""A small workload covering every CUDA kernel, for compute-sanitizer:
 max pooling forward/backward/double backward/indices in 1d/2d/3d, both
 layouts, several dtypes, a large kernel (int32 offsets), an empty dilated
 window, unpooling with repeated indices; average, LP and GeM pooling with
-their backwards; adaptive average and max pooling (overlapping windows, global
+their backwards (GeM's learnable p: the fixed-order block sum); adaptive average and max pooling (overlapping windows, global
 heads) in both layouts; fractional max pooling 2d/3d with indices, backward and
 double backward."""
 import torch
@@ -56,6 +56,11 @@ def sum_family(dev):
                 (g,) = torch.autograd.grad(out, x, grad_out, create_graph=dtype == torch.float64)
                 if dtype == torch.float64:
                     g.sum().backward()
+    # GeM with a learnable p: its gradient is summed by the block program
+    # FixedOrderSumProgram (shared memory, a barrier, warp sums), over 3 blocks then 1.
+    p = torch.tensor(3.0, device=dev, requires_grad=True)
+    xg = torch.rand(3, 700, 5, 4, device=dev, requires_grad=True)
+    PF.gem(xg, p).sum().backward()
     x1 = torch.rand(3, 4, 50, device=dev, requires_grad=True)
     PF.avg_pool1d(x1, 4, 3, 2).sum().backward()
     PF.lp_pool1d(x1, 3.0, 4, 3).sum().backward()

@@ -1,0 +1,63 @@
+// Fractional max pooling's CPU forward on contiguous tensors: one (n, c)
+// plane per task, each output row's windows from the plane's starts.
+#include <ATen/Parallel.h>
+
+#include "../../common/cpu/loop_support.h"
+#include "../../common/dtype_dispatch.h"
+#include "fractional_cpu_loops.h"
+
+namespace pooling_ext {
+namespace cpu {
+namespace {
+
+// One output row of 1 x k x k windows (float or bfloat16 bits), whose corners
+// are `corner_row` + w_starts[ow].
+template <int kH, int kW, typename value_t, typename offset_t>
+POOLING_EXT_ISA_CLONES void row_max_branch_free(const value_t* __restrict__ corner_row,
+                                                const int64_t* __restrict__ w_starts, int64_t row_stride, int64_t count,
+                                                value_t* __restrict__ out, offset_t* __restrict__ out_tap) {
+  for (int64_t ow = 0; ow < count; ++ow) {
+    window_max_branch_free<kH, kW>(corner_row + w_starts[ow], row_stride, 1, out[ow], out_tap[ow]);
+  }
+}
+
+template <typename scalar_t, typename offset_t>
+void forward_plane(const FractionalMaxForwardBody<scalar_t, offset_t>& body, int64_t plane) {
+  const PoolGeometry& g = body.max.g;
+  const FractionalStarts<int64_t> s(body.starts, g, plane / g.channels, plane % g.channels);
+  const scalar_t* in = body.max.input + plane * g.in_plane();
+  scalar_t* out = body.max.output + plane * g.out_plane();
+  offset_t* out_tap = body.max.window_offset + plane * g.out_plane();
+  const int64_t depth_step = g.in[1] * g.in[2], row_step = g.in[2];
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, out += g.out[2], out_tap += g.out[2]) {
+      const scalar_t* corner_row = in + s.dim[0][od] * depth_step + s.dim[1][oh] * row_step;
+      const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
+        row_max_branch_free<k, k>(as_values(corner_row), s.dim[2], row_step, g.out[2], as_values(out), out_tap);
+      });
+      if (branch_free) continue;
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        out_tap[ow] =
+            static_cast<offset_t>(window_max(corner_row + s.dim[2][ow], g.kernel, depth_step, row_step, 1, out[ow]));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename scalar_t, typename offset_t>
+void fractional_forward_contiguous(const FractionalMaxForwardBody<scalar_t, offset_t>& body) {
+  const PoolGeometry& g = body.max.g;
+  at::parallel_for(0, g.batch * g.channels, grain_for(g.out_plane()), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) forward_plane(body, plane);
+  });
+}
+
+#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
+  template void fractional_forward_contiguous(const FractionalMaxForwardBody<scalar_t, offset_t>&);
+#define POOLING_EXT_INSTANTIATE_OFFSETS(scalar_t) POOLING_EXT_FOR_EACH_OFFSET_TYPE(POOLING_EXT_INSTANTIATE, scalar_t)
+POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
+
+}  // namespace cpu
+}  // namespace pooling_ext

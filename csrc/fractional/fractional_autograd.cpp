@@ -1,0 +1,39 @@
+// Autograd of fractional max pooling: max pooling's Functions with
+// fractional windows (max_pool/max_pool_autograd.h).
+#include "../max_pool/max_pool_autograd.h"
+#include "fractional.h"
+
+namespace pooling_ext {
+namespace autograd {
+namespace {
+
+// The pooled sizes of a saved window offset.
+at::IntArrayRef pooled_size(const at::Tensor& window_offset, at::IntArrayRef kernel_size) {
+  return window_offset.sizes().slice(window_offset.dim() - static_cast<int64_t>(kernel_size.size()));
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                               at::IntArrayRef output_size,
+                                                               const at::Tensor& random_samples) {
+  const torch::autograd::variable_list out =
+      MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
+  return {out[0], out[1]};
+}
+
+at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                        const at::Tensor& random_samples, c10::SymIntArrayRef input_size,
+                                        at::IntArrayRef kernel_size) {
+  const SavedWindow w = SavedWindow::fractional(kernel_size, pooled_size(window_offset, kernel_size), random_samples);
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, w)[0];
+}
+
+at::Tensor fractional_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                      const at::Tensor& random_samples, at::IntArrayRef kernel_size) {
+  const SavedWindow w = SavedWindow::fractional(kernel_size, pooled_size(window_offset, kernel_size), random_samples);
+  return MaxPoolGatherFunction::apply(source, window_offset, w)[0];
+}
+
+}  // namespace autograd
+}  // namespace pooling_ext

@@ -1,0 +1,104 @@
+// Max pooling's CPU backward on contiguous tensors: each (n, c) plane is
+// accumulated by one task, outputs in memory order, each adding its gradient
+// at its argmax (its window's start plus the tap's offset in the plane: no
+// division per output). Deterministic for any thread count. float and double
+// accumulate in grad_input itself; half and bfloat16 in a float plane
+// written back at the end.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "../../common/cpu/loop_support.h"
+#include "../../common/dtype_dispatch.h"
+#include "max_pool_cpu_loops.h"
+
+namespace pooling_ext {
+namespace cpu {
+namespace {
+
+// The offset in the input plane of tap (td, th, tw) from its window's start.
+int64_t tap_offset(const PoolGeometry& g, int64_t td, int64_t th, int64_t tw) {
+  return (td * g.dilation[0] * g.in[1] + th * g.dilation[1]) * g.in[2] + tw * g.dilation[2];
+}
+
+// Every tap's offset, where the window has no more taps than the plane has
+// elements (a larger table would cost more than the work); else empty.
+std::vector<int64_t> tap_offset_table(const PoolGeometry& g) {
+  std::vector<int64_t> table;
+  if (g.kernel_volume() > g.in_plane()) return table;
+  table.reserve(g.kernel_volume());
+  for (int64_t td = 0; td < g.kernel[0]; ++td) {
+    for (int64_t th = 0; th < g.kernel[1]; ++th) {
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) table.push_back(tap_offset(g, td, th, tw));
+    }
+  }
+  return table;
+}
+
+// `offset_of_tap(tap)`: the tap's offset from its window's start.
+template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
+void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, const TapOffset& offset_of_tap,
+                   const std::vector<int64_t>* window_start, int64_t plane, acc_t* __restrict__ acc) {
+  const PoolGeometry& g = body.g;
+  const int64_t kernel_volume = g.kernel_volume();
+  const scalar_t* __restrict__ grad = body.grad_output + plane * g.out_plane();
+  const offset_t* __restrict__ off = body.window_offset + plane * g.out_plane();
+  std::fill(acc, acc + g.in_plane(), acc_t(0));
+  int64_t o = 0;
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      const int64_t row_start = (window_start[0][od] * g.in[1] + window_start[1][oh]) * g.in[2];
+      const int64_t* start_w = window_start[2].data();
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+        const int64_t tap = static_cast<int64_t>(off[o]);
+        if (tap >= kernel_volume) continue;  // empty window: no gradient
+        acc[row_start + start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[o]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename scalar_t, typename offset_t>
+void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const std::vector<int64_t> table = tap_offset_table(g);
+  const int64_t* __restrict__ table_offset = table.data();
+  const auto from_table = [table_offset](int64_t tap) { return table_offset[tap]; };
+  const auto computed = [&g](int64_t tap) {
+    return tap_offset(g, tap / (g.kernel[1] * g.kernel[2]), (tap / g.kernel[2]) % g.kernel[1], tap % g.kernel[2]);
+  };
+  std::vector<int64_t> window_start[kMaxSpatialDims];  // per output position, so the loop does no division
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    window_start[d] = per_position_table(g.out[d], [&](int64_t o) { return dim_window_start(g, d, o); });
+  }
+  constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
+  at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane()), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane());
+    for (int64_t plane = begin; plane < end; ++plane) {
+      scalar_t* grad_in = body.grad_input + plane * g.in_plane();
+      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
+      if (!table.empty()) {
+        scatter_plane(body, from_table, window_start, plane, acc);
+      } else {
+        scatter_plane(body, computed, window_start, plane, acc);
+      }
+      if constexpr (!kInPlace) {
+        for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
+      }
+    }
+  });
+}
+
+#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
+  template void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>&);
+#define POOLING_EXT_INSTANTIATE_OFFSETS(scalar_t) POOLING_EXT_FOR_EACH_OFFSET_TYPE(POOLING_EXT_INSTANTIATE, scalar_t)
+POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
+
+}  // namespace cpu
+}  // namespace pooling_ext

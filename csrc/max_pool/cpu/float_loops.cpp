@@ -1,0 +1,190 @@
+#include "float_loops.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+
+#include "../../common/cpu/isa_clones.h"
+
+namespace pooling_ext {
+namespace simd {
+
+// Values as float: float itself, or bfloat16 stored as its raw 16 bits.
+static POOLING_EXT_ALWAYS_INLINE float as_float(float value) { return value; }
+
+static POOLING_EXT_ALWAYS_INLINE float as_float(uint16_t bfloat16_bits) {
+  const uint32_t widened = static_cast<uint32_t>(bfloat16_bits) << 16;
+  float value;
+  std::memcpy(&value, &widened, sizeof(value));
+  return value;
+}
+
+// Exact for floats that hold a bfloat16 value (NaN included).
+static POOLING_EXT_ALWAYS_INLINE uint16_t float_to_bf16_exact(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// The loops proper, as inline functions whose restrict-qualified parameters
+// tell the vectoriser that nothing aliases (restrict on local variables is
+// not honoured). value_t is float or uint16_t (bfloat16 bits).
+template <int kStride, typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void select_max_loop(const value_t* __restrict__ x, float* __restrict__ best,
+                                                      int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = as_float(x[kStride * i]);
+    const bool take = (v > best[i]) | (v != v);
+    best[i] = take ? v : best[i];
+    best_tap[i] = take ? tap : best_tap[i];
+  }
+}
+
+template <typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void copy_loop(const value_t* __restrict__ x, float* __restrict__ best,
+                                                int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    best[i] = as_float(x[i]);
+    best_tap[i] = tap;
+  }
+}
+
+template <typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void max_over_taps_impl(const value_t* const* rows, const int32_t* taps, int64_t count,
+                                                         float* best, int32_t* best_tap, int64_t C) {
+  copy_loop(rows[0], best, best_tap, taps[0], C);
+  for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
+}
+
+template <typename value_t, typename offset_t>
+static POOLING_EXT_ALWAYS_INLINE void add_where_tap_loop(const value_t* __restrict__ grad,
+                                                         const offset_t* __restrict__ offset, int32_t tap,
+                                                         float* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f;
+}
+
+// The first covering output starts the sums (0 + its share, so that a -0
+// gradient still sums to +0 as in a zeroed buffer) without a separate pass
+// that zeroes them.
+template <typename value_t, typename offset_t>
+static POOLING_EXT_ALWAYS_INLINE void start_where_tap_loop(const value_t* __restrict__ grad,
+                                                           const offset_t* __restrict__ offset, int32_t tap,
+                                                           float* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = 0.0f + (static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f);
+}
+
+template <typename value_t, typename offset_t>
+static POOLING_EXT_ALWAYS_INLINE void sum_where_taps_impl(const value_t* const* grad_rows,
+                                                          const offset_t* const* offset_rows, const int32_t* taps,
+                                                          int64_t count, float* out, int64_t C) {
+  if (count == 0) return std::fill(out, out + C, 0.0f);
+  start_where_tap_loop(grad_rows[0], offset_rows[0], taps[0], out, C);
+  for (int64_t k = 1; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
+}
+
+// The ISA-cloned entry points: thin wrappers over the loops above.
+
+POOLING_EXT_ISA_CLONES
+void select_max(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
+  select_max_loop<1>(x, best, best_tap, tap, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void select_max_stride2(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
+  select_max_loop<2>(x, best, best_tap, tap, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_over_taps(const float* const* rows, const int32_t* taps, int64_t count, float* best, int32_t* best_tap,
+                   int64_t C) {
+  max_over_taps_impl(rows, taps, count, best, best_tap, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
+                        int32_t* best_tap, float* scratch, int64_t C) {
+  max_over_taps_impl(rows, taps, count, scratch, best_tap, C);
+  for (int64_t c = 0; c < C; ++c) out[c] = float_to_bf16_exact(scratch[c]);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps(const float* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                    int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                    int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps_bf16(const uint16_t* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                         int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void sum_where_taps_bf16(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                         int64_t count, float* out, int64_t C) {
+  sum_where_taps_impl(grad_rows, offset_rows, taps, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void round_to_bf16(const float* __restrict__ values, uint16_t* __restrict__ out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = __builtin_bit_cast(uint32_t, values[i]);
+    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    out[i] = nan ? uint16_t(0x7fc0) : static_cast<uint16_t>(rounded);
+  }
+}
+
+// ---------------------------------------------------------------- global max of float planes
+
+// An integer whose order is the floats' order, -0 equal to +0 (NaN aside):
+// a negative float's magnitude bits flipped, then negatives moved up by one
+// so that -0 lands on +0. Integer min/max reductions vectorise in every ISA
+// clone; the winner's index then comes from a second, min/max-reduced pass.
+static POOLING_EXT_ALWAYS_INLINE int32_t order_key(int32_t bits) {
+  const int32_t flipped = bits ^ ((bits >> 31) & 0x7fffffff);
+  return flipped + ((flipped >> 31) & 1);
+}
+
+static POOLING_EXT_ALWAYS_INLINE bool is_nan_bits(int32_t bits) { return (bits & 0x7fffffff) > 0x7f800000; }
+
+POOLING_EXT_ISA_CLONES
+void max_of_planes(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap) {
+  const int32_t n = static_cast<int32_t>(plane_size);
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* __restrict__ plane = x + p * plane_size;
+    int32_t max_key = INT32_MIN;  // below every float's key (-inf's is INT32_MIN + 2^23)
+    int32_t nan_seen = 0;
+#pragma omp simd reduction(max : max_key) reduction(| : nan_seen)
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t bits = __builtin_bit_cast(int32_t, plane[i]);
+      const bool nan = is_nan_bits(bits);
+      max_key = std::max(max_key, nan ? INT32_MIN : order_key(bits));
+      nan_seen |= nan ? 1 : 0;
+    }
+    int32_t tap;
+    if (nan_seen) {  // select_max's rule in index order: the last NaN
+      tap = -1;
+#pragma omp simd reduction(max : tap)
+      for (int32_t i = 0; i < n; ++i) tap = std::max(tap, is_nan_bits(__builtin_bit_cast(int32_t, plane[i])) ? i : -1);
+    } else {  // else the first maximum
+      tap = INT32_MAX;
+#pragma omp simd reduction(min : tap)
+      for (int32_t i = 0; i < n; ++i) {
+        tap = std::min(tap, order_key(__builtin_bit_cast(int32_t, plane[i])) == max_key ? i : INT32_MAX);
+      }
+    }
+    out[p] = plane[tap];
+    out_tap[p] = tap;
+  }
+}
+
+}  // namespace simd
+}  // namespace pooling_ext

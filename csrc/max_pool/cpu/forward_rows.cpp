@@ -1,0 +1,130 @@
+// Max pooling's CPU forward on contiguous tensors, one output row at a time.
+// Interior outputs (whose whole window lies inside the input) run tap by tap
+// over the whole row: `x[ow * stride]` with a compile-time stride (1 and 2
+// cover most networks; 0 means "runtime stride") is a loop the compiler
+// vectorises. Taps are visited in the body's order, so NaN and tie rules match
+// it exactly; border outputs run the body itself.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "../../common/cpu/loop_support.h"
+#include "../../common/dtype_dispatch.h"
+#include "float_loops.h"
+#include "max_pool_cpu_loops.h"
+
+namespace pooling_ext {
+namespace cpu {
+namespace {
+
+// Output positions [first, end) along W whose whole window lies inside the
+// input: the vectorised row loop handles them, the per-element body the rest.
+std::pair<int64_t, int64_t> interior_outputs(const PoolGeometry& g) {
+  if (g.adaptive) return {0, 0};  // adaptive windows do not start at ow * stride - pad
+  const int64_t s = g.stride[2], p = g.pad[2], span = (g.kernel[2] - 1) * g.dilation[2];
+  const int64_t first = std::min(g.out[2], (p + s - 1) / s);
+  const int64_t last_ok = g.in[2] - 1 - span + p;  // ow * s <= last_ok
+  const int64_t end = last_ok < 0 ? 0 : std::min(g.out[2], last_ok / s + 1);
+  return {first, std::max(first, end)};
+}
+
+// The running maxima (and their taps) of `count` interior outputs of one row
+// from `first` on, over the taps of rows rd x rh of `plane` (at least one tap).
+template <int kStride, typename scalar_t, typename offset_t>
+void interior_row_max(const MaxPoolForwardBody<scalar_t, offset_t>& body, const scalar_t* plane,
+                      const TapRange<int64_t>& rd, const TapRange<int64_t>& rh, int64_t first, int64_t count,
+                      running_t<scalar_t>* __restrict__ best, int32_t* __restrict__ best_tap) {
+  using value_t = running_t<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t stride = kStride > 0 ? kStride : g.stride[2];
+  bool first_tap = true;
+  for (int64_t td = rd.first; td < rd.end; ++td) {
+    for (int64_t th = rh.first; th < rh.end; ++th) {
+      const int64_t ih = rh.start + th * g.dilation[1];
+      const scalar_t* in_row = plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2];
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+        const scalar_t* __restrict__ x = in_row + first * stride - g.pad[2] + tw * g.dilation[2];
+        const int32_t tap = static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2] + tw);
+        if (first_tap) {
+          for (int64_t i = 0; i < count; ++i) {
+            best[i] = static_cast<value_t>(x[i * stride]);
+            best_tap[i] = tap;
+          }
+          first_tap = false;
+        } else if constexpr (std::is_same_v<scalar_t, float> && kStride == 1) {
+          simd::select_max(x, best, best_tap, tap, count);
+        } else if constexpr (std::is_same_v<scalar_t, float> && kStride == 2) {
+          simd::select_max_stride2(x, best, best_tap, tap, count);
+        } else {
+          select_max_generic(x, stride, best, best_tap, tap, count);
+        }
+      }
+    }
+  }
+}
+
+template <int kStride, typename scalar_t, typename offset_t>
+void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  using value_t = running_t<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  auto [first, end] = interior_outputs(g);
+  if (end - first < 4) first = end = 0;  // too short to pay: all through the body
+  const int64_t empty = empty_window_offset(g.kernel_volume());
+  const std::vector<TapRange<int64_t>> taps_w =
+      per_position_table(g.out[2], [&](int64_t ow) { return dim_window_taps(g, 2, ow); });
+  at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+    std::vector<value_t> best(end - first);
+    std::vector<int32_t> best_tap(end - first);
+    for (int64_t row = begin; row < stop; ++row) {
+      const int64_t oh = row % g.out[1];
+      const int64_t od = (row / g.out[1]) % g.out[0];
+      const int64_t nc = row / (g.out[1] * g.out[0]);
+      const int64_t n = nc / g.channels, c = nc % g.channels;
+      const int64_t out_base = row * g.out[2];
+      const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
+      const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
+      // Border (and adaptive) windows: the body, with taps along W from the table.
+      for (int64_t ow = 0; ow < first; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
+      for (int64_t ow = end; ow < g.out[2]; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
+      if (first >= end) continue;
+      scalar_t* out = body.output + out_base;
+      offset_t* off = body.window_offset + out_base;
+      if (rd.first >= rd.end || rh.first >= rh.end) {  // the row's windows lie in the padding
+        std::fill(out + first, out + end, max_identity<scalar_t>());
+        std::fill(off + first, off + end, static_cast<offset_t>(empty));
+        continue;
+      }
+      interior_row_max<kStride>(body, body.input + nc * g.in_plane(), rd, rh, first, end - first, best.data(),
+                                best_tap.data());
+      for (int64_t i = 0; i < end - first; ++i) {
+        out[first + i] = static_cast<scalar_t>(best[i]);
+        off[first + i] = static_cast<offset_t>(best_tap[i]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <typename scalar_t, typename offset_t>
+void max_forward_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  switch (body.g.stride[2]) {
+    case 1:
+      return forward_rows_with_stride<1>(body);
+    case 2:
+      return forward_rows_with_stride<2>(body);
+    default:
+      return forward_rows_with_stride<0>(body);
+  }
+}
+
+#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
+  template void max_forward_rows(const MaxPoolForwardBody<scalar_t, offset_t>&);
+#define POOLING_EXT_INSTANTIATE_OFFSETS(scalar_t) POOLING_EXT_FOR_EACH_OFFSET_TYPE(POOLING_EXT_INSTANTIATE, scalar_t)
+POOLING_EXT_FOR_EACH_MAX_POOL_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
+
+}  // namespace cpu
+}  // namespace pooling_ext

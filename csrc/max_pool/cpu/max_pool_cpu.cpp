@@ -1,0 +1,143 @@
+// CPU kernels of max pooling (fixed and adaptive windows): the entry points,
+// and which loop runs for which problem (max_pool_cpu_loops.h):
+//
+//   forward   contiguous float32, window = whole plane   -> max_forward_global_float_planes
+//             contiguous, adaptive or whole-plane windows,
+//               small planes, many channels              -> the channels-last loops on copies
+//             channels-last                               -> max_forward_channels_last
+//             contiguous, window = whole plane            -> max_forward_global_planes
+//             contiguous                                  -> max_forward_rows (borders: the body)
+//   backward  channels-last                               -> max_backward_gather_channels_last
+//             contiguous                                  -> max_backward_scatter_planes
+//   gather, indices: the per-element bodies in parallel (nothing in them gains from a loop of its own).
+#include <limits>
+
+#include "../../common/cpu/loop_support.h"
+#include "../../common/cpu/parallel_launch.h"
+#include "../../common/dtype_dispatch.h"
+#include "../max_pool.h"
+#include "../max_pool_launch.h"
+#include "max_pool_cpu_loops.h"
+
+namespace pooling_ext {
+namespace cpu {
+namespace {
+
+bool runs_global_float_planes(const MaxPoolForwardPlan& plan) {
+  const PoolGeometry& g = plan.geometry;
+  return !g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kFloat &&
+         g.in_plane() < std::numeric_limits<int32_t>::max();
+}
+
+void run_forward(const MaxPoolForwardPlan& plan);
+
+// The channels-last loops on channels-last copies of input and outputs.
+void run_forward_on_channels_last_copy(const MaxPoolForwardPlan& plan) {
+  const PoolGeometry& g = plan.geometry;
+  MaxPoolForwardPlan on_copy = plan;
+  on_copy.input = channels_last_copy(plan.input.const_data_ptr(), g, /*input_side=*/true, plan.input.scalar_type());
+  on_copy.output = channels_last_scratch(g, /*input_side=*/false, plan.output.scalar_type());
+  on_copy.window_offset = channels_last_scratch(g, /*input_side=*/false, plan.window_offset.scalar_type());
+  on_copy.geometry.channels_last = true;
+  run_forward(on_copy);
+  canonical_view(plan.output.data_ptr(), g, /*input_side=*/false, plan.output.scalar_type()).copy_(on_copy.output);
+  canonical_view(plan.window_offset.data_ptr(), g, /*input_side=*/false, plan.window_offset.scalar_type())
+      .copy_(on_copy.window_offset);
+}
+
+template <typename scalar_t, typename offset_t>
+void run_forward_loop(const MaxPoolForwardPlan& plan, const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (runs_global_float_planes(plan)) return max_forward_global_float_planes(body);
+  }
+  if (body.g.channels_last) return max_forward_channels_last(body);
+  if (is_global_window(body.g)) return max_forward_global_planes(body);
+  max_forward_rows(body);
+}
+
+void run_forward(const MaxPoolForwardPlan& plan) {
+  const PoolGeometry& g = plan.geometry;
+  if (runs_on_channels_last_copy(g, is_global_window(g)) && !runs_global_float_planes(plan)) {
+    return run_forward_on_channels_last_copy(plan);
+  }
+  POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      run_forward_loop(plan, MaxPoolForwardBody<scalar_t, offset_t>{
+                                 plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
+                                 plan.window_offset.mutable_data_ptr<offset_t>(), g});
+    });
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> forward(const MaxPoolForwardPlan& plan) {
+  if (plan.output.numel() > 0) run_forward(plan);
+  return {plan.output, plan.window_offset};
+}
+
+at::Tensor backward(const WindowOffsetPlan& plan, const at::Tensor& grad_output, const at::Tensor& window_offset,
+                    at::IntArrayRef input_size) {
+  const at::Tensor grad = prepare_grad_output(plan, grad_output, window_offset);
+  at::Tensor grad_input = at::empty(input_size, grad_output.options().memory_format(plan.format));
+  if (grad_input.numel() == 0) return grad_input;
+  if (window_offset.numel() == 0) return grad_input.zero_();  // no output, no gradient
+  POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_pool_backward_cpu", [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+      const MaxPoolBackwardBody<scalar_t, offset_t> body{grad.const_data_ptr<scalar_t>(),
+                                                         plan.window_offset.const_data_ptr<offset_t>(),
+                                                         grad_input.mutable_data_ptr<scalar_t>(), plan.geometry};
+      if (plan.geometry.channels_last) return max_backward_gather_channels_last(body);
+      max_backward_scatter_planes(body);
+    });
+  });
+  return grad_input;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                    at::IntArrayRef stride, at::IntArrayRef padding,
+                                                    at::IntArrayRef dilation, bool ceil_mode) {
+  return forward(plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode));
+}
+
+at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, at::IntArrayRef input_size,
+                             at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                             at::IntArrayRef dilation) {
+  const WindowOffsetPlan plan =
+      plan_window_offset_op("max_pool_backward", window_offset, input_size, kernel_size, stride, padding, dilation);
+  return backward(plan, grad_output, window_offset, input_size);
+}
+
+at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return grid::max_pool_gather<ParallelCpuLauncher>(source, window_offset, kernel_size, stride, padding, dilation);
+}
+
+at::Tensor max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size, at::IntArrayRef kernel_size,
+                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return grid::max_pool_indices<ParallelCpuLauncher>(window_offset, input_size, kernel_size, stride, padding, dilation);
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  return forward(plan_adaptive_max_pool_forward(self, output_size));
+}
+
+at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                      at::IntArrayRef input_size, at::IntArrayRef output_size) {
+  const WindowOffsetPlan plan =
+      plan_adaptive_window_offset_op("adaptive_max_pool_backward", window_offset, input_size, output_size);
+  return backward(plan, grad_output, window_offset, input_size);
+}
+
+at::Tensor adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                    at::IntArrayRef output_size) {
+  return grid::adaptive_max_pool_gather<ParallelCpuLauncher>(source, window_offset, output_size);
+}
+
+at::Tensor adaptive_max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef input_size,
+                                     at::IntArrayRef output_size) {
+  return grid::adaptive_max_pool_indices<ParallelCpuLauncher>(window_offset, input_size, output_size);
+}
+
+}  // namespace cpu
+}  // namespace pooling_ext

@@ -1,0 +1,76 @@
+// The CPU loops of max pooling, one file per layout or strategy;
+// max_pool_cpu.cpp picks among them. Each takes the per-element body of the
+// op (max_pool_bodies.h): the problem's pointers and geometry, and the code
+// that borders and irregular windows run, so the loops follow the bodies'
+// rules exactly (torch's: a NaN replaces the running maximum, ties keep the
+// first tap; the window offset is the tap).
+//
+// The regular bulk runs as loops over a contiguous dim that vectorise:
+// output width for contiguous tensors, channels for channels-last ones
+// (float32 and bfloat16 through the ISA-dispatched loops of float_loops.h).
+// The backward is deterministic for any thread count, without atomics:
+// contiguous planes scatter in output order, one plane per task;
+// channels-last positions gather from their covering outputs.
+#pragma once
+
+#include <ATen/OpMathType.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../max_pool_bodies.h"
+
+namespace pooling_ext {
+namespace cpu {
+
+// Contiguous, one output row (n, c, od, oh) at a time: interior outputs tap by
+// tap across the row, border outputs through the body.
+template <typename scalar_t, typename offset_t>
+void max_forward_rows(const MaxPoolForwardBody<scalar_t, offset_t>& body);
+
+// Contiguous, a window covering the whole plane: one reduction per plane.
+template <typename scalar_t, typename offset_t>
+void max_forward_global_planes(const MaxPoolForwardBody<scalar_t, offset_t>& body);
+
+// Contiguous float32, a window covering the whole plane (of fewer than 2^31
+// elements): the plane maxima in vector lanes.
+template <typename offset_t>
+void max_forward_global_float_planes(const MaxPoolForwardBody<float, offset_t>& body);
+
+// Channels-last: per output position, the window's rows of C channels reduced
+// tap by tap across the channels.
+template <typename scalar_t, typename offset_t>
+void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body);
+
+// Contiguous backward: each (n, c) plane accumulated by one task, outputs in
+// memory order, each adding its gradient at its argmax.
+template <typename scalar_t, typename offset_t>
+void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
+
+// Channels-last backward: per input position, the sum over its covering
+// outputs of the gradients whose argmax it is, across the channels.
+template <typename scalar_t, typename offset_t>
+void max_backward_gather_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
+
+// ---------------------------------------------------------------- shared by the loops
+
+// The running maximum's type: the scalar type, or float for half and bfloat16.
+template <typename scalar_t>
+using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
+
+// The compare-select step of every vectorised max loop (torch's rule: greater,
+// or NaN, replaces), over n elements of x read at `stride`.
+template <typename scalar_t>
+inline void select_max_generic(const scalar_t* x, int64_t stride, running_t<scalar_t>* best, int32_t* best_tap,
+                               int32_t tap, int64_t n) {
+  using value_t = running_t<scalar_t>;
+  for (int64_t i = 0; i < n; ++i) {
+    const value_t v = static_cast<value_t>(x[i * stride]);
+    const bool take = (v > best[i]) | (v != v);
+    best[i] = take ? v : best[i];
+    best_tap[i] = take ? tap : best_tap[i];
+  }
+}
+
+}  // namespace cpu
+}  // namespace pooling_ext

@@ -1,0 +1,151 @@
+#include "max_pool_autograd.h"
+
+#include "../common/autograd_support.h"
+#include "../ops.h"
+#include "max_pool.h"
+
+namespace pooling_ext {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void SavedWindow::save(AutogradContext* ctx) const {
+  ctx->saved_data["kernel"] = kernel;
+  ctx->saved_data["stride"] = stride;
+  ctx->saved_data["padding"] = padding;
+  ctx->saved_data["dilation"] = dilation;
+  ctx->saved_data["adaptive_output_size"] = adaptive_output_size;
+  ctx->saved_data["fractional_output_size"] = fractional_output_size;
+  // The samples are a constant of the op, never differentiated: kept as data.
+  if (is_fractional()) ctx->saved_data["fractional_samples"] = fractional_samples;
+}
+
+SavedWindow SavedWindow::load(AutogradContext* ctx) {
+  SavedWindow w{ctx->saved_data["kernel"].toIntVector(),
+                ctx->saved_data["stride"].toIntVector(),
+                ctx->saved_data["padding"].toIntVector(),
+                ctx->saved_data["dilation"].toIntVector(),
+                ctx->saved_data["adaptive_output_size"].toIntVector(),
+                ctx->saved_data["fractional_output_size"].toIntVector()};
+  const auto samples = ctx->saved_data.find("fractional_samples");
+  if (samples != ctx->saved_data.end()) w.fractional_samples = samples->second.toTensor();
+  return w;
+}
+
+namespace {
+
+// The ops of the window's policy, called below the autograd key.
+std::tuple<at::Tensor, at::Tensor> forward_op(const at::Tensor& self, const SavedWindow& w, bool ceil_mode) {
+  if (w.is_fractional()) {
+    return fractional_max_pool_forward(self, w.kernel, w.fractional_output_size, w.fractional_samples);
+  }
+  if (w.is_adaptive()) return adaptive_max_pool_forward(self, w.adaptive_output_size);
+  return max_pool_forward(self, w.kernel, w.stride, w.padding, w.dilation, ceil_mode);
+}
+
+at::Tensor backward_op(const at::Tensor& grad, const at::Tensor& offset, c10::SymIntArrayRef input_size,
+                       const SavedWindow& w) {
+  if (w.is_fractional()) return fractional_max_pool_backward(grad, offset, w.fractional_samples, input_size, w.kernel);
+  if (w.is_adaptive()) return adaptive_max_pool_backward(grad, offset, input_size, w.adaptive_output_size);
+  return max_pool_backward(grad, offset, input_size, w.kernel, w.stride, w.padding, w.dilation);
+}
+
+at::Tensor gather_op(const at::Tensor& source, const at::Tensor& offset, const SavedWindow& w) {
+  if (w.is_fractional()) return fractional_max_pool_gather(source, offset, w.fractional_samples, w.kernel);
+  if (w.is_adaptive()) return adaptive_max_pool_gather(source, offset, w.adaptive_output_size);
+  return max_pool_gather(source, offset, w.kernel, w.stride, w.padding, w.dilation);
+}
+
+}  // namespace
+
+variable_list MaxPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self, const SavedWindow& w,
+                                       bool ceil_mode) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  auto [output, window_offset] = forward_op(self, w, ceil_mode);
+  ctx->save_for_backward({window_offset});
+  save_sizes(ctx, "input_size", self.sym_sizes());
+  w.save(ctx);
+  ctx->mark_non_differentiable({window_offset});
+  return {output, window_offset};
+}
+
+variable_list MaxPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor offset = ctx->get_saved_variables()[0];
+  const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
+  return {MaxPoolBackwardFunction::apply(grads[0], offset, size, SavedWindow::load(ctx))[0], at::Tensor(),
+          at::Tensor()};
+}
+
+variable_list MaxPoolBackwardFunction::forward(AutogradContext* ctx, const at::Tensor& grad_output,
+                                               const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                                               const SavedWindow& w) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  ctx->save_for_backward({window_offset});
+  w.save(ctx);
+  return {backward_op(grad_output, window_offset, input_size, w)};
+}
+
+// d(grad_input)/d(grad_output) is the gather at the argmax.
+variable_list MaxPoolBackwardFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor offset = ctx->get_saved_variables()[0];
+  return {MaxPoolGatherFunction::apply(grads[0], offset, SavedWindow::load(ctx))[0], at::Tensor(), at::Tensor(),
+          at::Tensor()};
+}
+
+variable_list MaxPoolGatherFunction::forward(AutogradContext* ctx, const at::Tensor& source,
+                                             const at::Tensor& window_offset, const SavedWindow& w) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  ctx->save_for_backward({window_offset});
+  save_sizes(ctx, "source_size", source.sym_sizes());
+  w.save(ctx);
+  return {gather_op(source, window_offset, w)};
+}
+
+// d(gather)/d(source) is the backward's scatter.
+variable_list MaxPoolGatherFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor offset = ctx->get_saved_variables()[0];
+  const std::vector<c10::SymInt> size = load_sizes(ctx, "source_size");
+  return {MaxPoolBackwardFunction::apply(grads[0], offset, size, SavedWindow::load(ctx))[0], at::Tensor(),
+          at::Tensor()};
+}
+
+namespace autograd {
+
+std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                    at::IntArrayRef stride, at::IntArrayRef padding,
+                                                    at::IntArrayRef dilation, bool ceil_mode) {
+  const variable_list out =
+      MaxPoolFunction::apply(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode);
+  return {out[0], out[1]};
+}
+
+at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                             c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                             at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size,
+                                        SavedWindow::fixed(kernel_size, stride, padding, dilation))[0];
+}
+
+at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return MaxPoolGatherFunction::apply(source, window_offset,
+                                      SavedWindow::fixed(kernel_size, stride, padding, dilation))[0];
+}
+
+std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  const variable_list out = MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false);
+  return {out[0], out[1]};
+}
+
+at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
+                                      c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
+  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, SavedWindow::adaptive(output_size))[0];
+}
+
+at::Tensor adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,
+                                    at::IntArrayRef output_size) {
+  return MaxPoolGatherFunction::apply(source, window_offset, SavedWindow::adaptive(output_size))[0];
+}
+
+}  // namespace autograd
+}  // namespace pooling_ext

@@ -1,0 +1,76 @@
+// Autograd of max unpooling, in C++ so libtorch users get gradients too.
+// max_unpool's derivative is max_unpool_gather (each input element takes the
+// gradient at its index); the gather's is a scatter-add back into the
+// unpooled shape, so double backward works too.
+#include <torch/autograd.h>
+
+#include "../common/autograd_support.h"
+#include "../ops.h"
+#include "unpool.h"
+
+namespace pooling_ext {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class MaxUnpoolFunction : public torch::autograd::Function<MaxUnpoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const at::Tensor& indices,
+                               c10::SymIntArrayRef output_size) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({indices});
+    ctx->saved_data["dims"] = static_cast<int64_t>(output_size.size());
+    return {pooling_ext::max_unpool(self, indices, output_size)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+// The gather's adjoint is a scatter-add into the unpooled shape (aten's
+// scatter_add, deterministic on the CPU and, in deterministic mode, on CUDA).
+class MaxUnpoolGatherFunction : public torch::autograd::Function<MaxUnpoolGatherFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, const at::Tensor& indices,
+                               int64_t dims) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({indices});
+    ctx->saved_data["dims"] = dims;
+    save_sizes(ctx, "unpooled_size", grad_output.sym_sizes());
+    return {pooling_ext::max_unpool_gather(grad_output, indices, dims)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor indices = ctx->get_saved_variables()[0];
+    const int64_t dims = ctx->saved_data["dims"].toInt();
+    const std::vector<c10::SymInt> unpooled_size = load_sizes(ctx, "unpooled_size");
+    const int64_t lead = indices.dim() - dims;
+    // Planes flattened: (leading dims..., plane), scattered along the last dim.
+    std::vector<c10::SymInt> flat_size(unpooled_size.begin(), unpooled_size.begin() + lead);
+    c10::SymInt plane = 1;
+    for (size_t i = lead; i < unpooled_size.size(); ++i) plane = plane * unpooled_size[i];
+    flat_size.push_back(plane);
+    const at::Tensor flat = at::zeros_symint(flat_size, grads[0].options())
+                                .scatter_add(lead, indices.flatten(lead), grads[0].flatten(lead));
+    return {flat.view_symint(unpooled_size), at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list MaxUnpoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor indices = ctx->get_saved_variables()[0];
+  const int64_t dims = ctx->saved_data["dims"].toInt();
+  return {MaxUnpoolGatherFunction::apply(grads[0], indices, dims)[0], at::Tensor(), at::Tensor()};
+}
+
+}  // namespace
+
+namespace autograd {
+
+at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  return MaxUnpoolFunction::apply(self, indices, output_size)[0];
+}
+
+at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  return MaxUnpoolGatherFunction::apply(grad_output, indices, dims)[0];
+}
+
+}  // namespace autograd
+}  // namespace pooling_ext

@@ -1,0 +1,150 @@
+// Autograd of average pooling (fixed and adaptive windows), in C++ so
+// libtorch users get gradients too. Nothing but sizes is saved: the gradient
+// of an average does not depend on the input. The backward is linear in
+// grad_output, so its derivative is the forward: gradients of any order.
+#include <torch/autograd.h>
+
+#include "../common/autograd_support.h"
+#include "../common/shape_rules.h"
+#include "../ops.h"
+#include "window_sum.h"
+
+namespace pooling_ext {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The gradient takes the input's layout, as torch's (a no-op unless
+// grad_output came in another layout than the output).
+void save_input_layout(AutogradContext* ctx, const at::Tensor& self, int dims) {
+  save_sizes(ctx, "input_size", self.sym_sizes());
+  ctx->saved_data["input_format"] = static_cast<int64_t>(pooling_memory_format(self, dims));
+}
+
+at::Tensor in_input_layout(AutogradContext* ctx, const at::Tensor& grad_input) {
+  return grad_input.contiguous(static_cast<at::MemoryFormat>(ctx->saved_data["input_format"].toInt()));
+}
+
+struct AvgWindow {
+  std::vector<int64_t> kernel, stride, padding;
+  bool ceil_mode;
+  bool count_include_pad;
+  std::optional<int64_t> divisor_override;
+
+  void save(AutogradContext* ctx) const {
+    ctx->saved_data["kernel"] = kernel;
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["ceil_mode"] = ceil_mode;
+    ctx->saved_data["count_include_pad"] = count_include_pad;
+    ctx->saved_data["divisor_override"] = divisor_override.has_value() ? c10::IValue(*divisor_override) : c10::IValue();
+  }
+  static AvgWindow load(AutogradContext* ctx) {
+    const c10::IValue& divisor = ctx->saved_data["divisor_override"];
+    return AvgWindow{ctx->saved_data["kernel"].toIntVector(),
+                     ctx->saved_data["stride"].toIntVector(),
+                     ctx->saved_data["padding"].toIntVector(),
+                     ctx->saved_data["ceil_mode"].toBool(),
+                     ctx->saved_data["count_include_pad"].toBool(),
+                     divisor.isNone() ? std::nullopt : std::optional<int64_t>(divisor.toInt())};
+  }
+};
+
+class AvgPoolFunction : public torch::autograd::Function<AvgPoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const AvgWindow& w);
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+class AvgPoolBackwardFunction : public torch::autograd::Function<AvgPoolBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                               const AvgWindow& w) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    w.save(ctx);
+    return {pooling_ext::avg_pool_backward(grad_output, input_size, w.kernel, w.stride, w.padding, w.ceil_mode,
+                                           w.count_include_pad, w.divisor_override)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {AvgPoolFunction::apply(grads[0], AvgWindow::load(ctx))[0], at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list AvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self, const AvgWindow& w) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  save_input_layout(ctx, self, static_cast<int>(w.kernel.size()));
+  w.save(ctx);
+  return {pooling_ext::avg_pool_forward(self, w.kernel, w.stride, w.padding, w.ceil_mode, w.count_include_pad,
+                                        w.divisor_override)};
+}
+
+variable_list AvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
+  return {in_input_layout(ctx, AvgPoolBackwardFunction::apply(grads[0], size, AvgWindow::load(ctx))[0]), at::Tensor()};
+}
+
+class AdaptiveAvgPoolFunction : public torch::autograd::Function<AdaptiveAvgPoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, at::IntArrayRef output_size);
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+class AdaptiveAvgPoolBackwardFunction : public torch::autograd::Function<AdaptiveAvgPoolBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                               at::IntArrayRef output_size) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->saved_data["output_size"] = output_size.vec();
+    return {pooling_ext::adaptive_avg_pool_backward(grad_output, input_size, output_size)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
+    return {AdaptiveAvgPoolFunction::apply(grads[0], output_size)[0], at::Tensor(), at::Tensor()};
+  }
+};
+
+variable_list AdaptiveAvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self,
+                                               at::IntArrayRef output_size) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  save_input_layout(ctx, self, static_cast<int>(output_size.size()));
+  ctx->saved_data["output_size"] = output_size.vec();
+  return {pooling_ext::adaptive_avg_pool_forward(self, output_size)};
+}
+
+variable_list AdaptiveAvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
+  const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
+  return {in_input_layout(ctx, AdaptiveAvgPoolBackwardFunction::apply(grads[0], size, output_size)[0]), at::Tensor()};
+}
+
+}  // namespace
+
+namespace autograd {
+
+at::Tensor avg_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                            at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                            std::optional<int64_t> divisor_override) {
+  return AvgPoolFunction::apply(self, AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode,
+                                                count_include_pad, divisor_override})[0];
+}
+
+at::Tensor avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size,
+                             at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                             std::optional<int64_t> divisor_override) {
+  return AvgPoolBackwardFunction::apply(
+      grad_output, input_size,
+      AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode, count_include_pad, divisor_override})[0];
+}
+
+at::Tensor adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
+}
+
+at::Tensor adaptive_avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                      at::IntArrayRef output_size) {
+  return AdaptiveAvgPoolBackwardFunction::apply(grad_output, input_size, output_size)[0];
+}
+
+}  // namespace autograd
+}  // namespace pooling_ext

@@ -1,0 +1,89 @@
+// The window-sum family's CPU forward on contiguous tensors with fixed
+// windows, one output row (n, c, od, oh) at a time: interior outputs (whose
+// window lies inside the input) add up tap by tap across the whole row, a
+// loop over output width that vectorises (stride 1 and 2 at compile time for
+// float32); border windows, and interior ones whose power sum overflows, run
+// the body.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../../common/dtype_dispatch.h"
+#include "terms.h"
+#include "window_sum_cpu_loops.h"
+#include "window_tables.h"
+
+namespace pooling_ext {
+namespace cpu {
+namespace {
+
+// sums[ow] += term(x[ow * stride + offset]) for the interior outputs.
+template <int kStride, typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES void add_tap_across_row(const scalar_t* __restrict__ x, acc_t* __restrict__ sums, int64_t first,
+                                               int64_t end, int64_t stride, int64_t offset, const Term& term) {
+  const int64_t s = kStride > 0 ? kStride : stride;
+  for (int64_t ow = first; ow < end; ++ow) sums[ow] += term.value(static_cast<acc_t>(x[ow * s + offset]));
+}
+
+template <int kStride, typename scalar_t, class Term>
+void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const PoolGeometry& g = body.g;
+  const ExtentTables extents(g);
+  const auto [first, end] = interior_range(g);
+  const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+    std::vector<acc_t> sum_buffer(g.out[2]);
+    acc_t* sums = sum_buffer.data();
+    for (int64_t row = begin; row < stop; ++row) {
+      const int64_t oh = row % g.out[1];
+      const int64_t od = (row / g.out[1]) % g.out[0];
+      const int64_t nc = row / (g.out[1] * g.out[0]);
+      const int64_t n = nc / g.channels, c = nc % g.channels;
+      const scalar_t* plane = body.input + nc * g.in_plane();
+      scalar_t* out = body.output + row * g.out[2];
+      const WindowExtent<int64_t>& ed = extents.dim[0][od];
+      const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+      if (first < end) {  // (then the window fits in the row: kernel[2] taps inside it)
+        std::fill(sums + first, sums + end, acc_t(0));
+        for (int64_t id = ed.first; id < ed.end; ++id) {
+          for (int64_t ih = eh.first; ih < eh.end; ++ih) {
+            const scalar_t* x = plane + (id * g.in[1] + ih) * g.in[2];
+            for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+              add_tap_across_row<kStride>(x, sums, first, end, g.stride[2], tw - g.pad[2], term);
+            }
+          }
+        }
+        const auto finish = window_finish<acc_t, Term>(body.r, extents.box(od, oh, first));
+        for (int64_t ow = first; ow < end; ++ow) {
+          out[ow] = static_cast<scalar_t>(
+              finish(sums[ow], [&] { return static_cast<acc_t>(body.compute(n, c, od, oh, ow)); }));
+        }
+      }
+      // Border (and adaptive) windows: the body, with extents from the tables.
+      for (int64_t ow = 0; ow < first; ++ow) out[ow] = body.compute_box(n, c, extents.box(od, oh, ow));
+      for (int64_t ow = end; ow < g.out[2]; ++ow) out[ow] = body.compute_box(n, c, extents.box(od, oh, ow));
+    }
+  });
+}
+
+// Average pooling's contiguous forward for windows without a fixed stride
+// (adaptive): per plane, each output sums its window in the body's order
+
+}  // namespace
+
+template <typename scalar_t>
+void sum_forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body) {
+  with_term(body.r, [&](const auto& term) {
+    with_row_stride<scalar_t>(body.g, [&](auto stride) { forward_rows<decltype(stride)::value>(body, term); });
+  });
+}
+
+#define POOLING_EXT_INSTANTIATE(scalar_t) \
+  template void sum_forward_rows(const WindowSumForwardBody<scalar_t, int64_t>&);
+POOLING_EXT_FOR_EACH_AVG_POOL_TYPE(POOLING_EXT_INSTANTIATE)
+
+}  // namespace cpu
+}  // namespace pooling_ext

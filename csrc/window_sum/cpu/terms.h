@@ -1,0 +1,146 @@
+// What the CPU loops of the window-sum family add up per input and how they
+// finish a window: a Term (the average's x, or the power mean's base(x)^p
+// with small integer p unrolled at compile time), chosen once per call by
+// with_term, and the window's value from its sum. The power mean's formulas
+// are power_mean.h's, so the loops compute what the bodies compute.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "../../common/cpu/isa_clones.h"
+#include "../power_mean.h"
+#include "../window_sum_bodies.h"
+
+namespace pooling_ext {
+namespace cpu {
+
+// Natural log of a positive normal float without a library call, so loops
+// using it vectorise: exponent from the bits, the mantissa m in
+// [sqrt(1/2), sqrt(2)) through log(m) = 2 atanh((m-1)/(m+1)) (series to s^9:
+// relative error ~1e-9, below float rounding).
+POOLING_EXT_ALWAYS_INLINE float vector_friendly_log(float v) {
+  const int32_t bits = bits_as<int32_t>(v);
+  int32_t exponent = ((bits >> 23) & 0xff) - 127;
+  float m = bits_as<float>((bits & 0x7fffff) | 0x3f800000);
+  // Both arms computed, then selected: a multiplication under a condition is
+  // not if-converted (it might trap), which would keep the loop scalar.
+  const bool high = m > 1.41421356f;
+  const float halved = m * 0.5f;
+  m = high ? halved : m;
+  exponent += static_cast<int32_t>(high);
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float s2 = s * s;
+  const float series = s * (2.0f + s2 * (2.0f / 3 + s2 * (2.0f / 5 + s2 * (2.0f / 7 + s2 * (2.0f / 9)))));
+  return static_cast<float>(exponent) * 0.693147180559945f + series;
+}
+POOLING_EXT_ALWAYS_INLINE double vector_friendly_log(double v) { return std::log(v); }
+
+// vector_friendly_log as a functor the ISA clones inline.
+struct VectorFriendlyLog {
+  template <typename acc_t>
+  POOLING_EXT_ALWAYS_INLINE acc_t operator()(acc_t v) const {
+    return vector_friendly_log(v);
+  }
+};
+
+template <typename acc_t>
+struct AverageTerm {
+  static constexpr bool kAverage = true;
+  POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
+};
+
+// base(x)^p; kPower 1, 2, 3, 4 unrolled, 0 for any other p (known at run
+// time); the base's kind known at compile time.
+template <typename acc_t, int kPower, PowerBase kBase>
+struct PowerTerm {
+  static constexpr bool kAverage = false;
+  acc_t p;
+  acc_t clamp_min;
+
+  POOLING_EXT_ALWAYS_INLINE acc_t base(acc_t x) const { return power_base(kBase, x, clamp_min); }
+  POOLING_EXT_ALWAYS_INLINE acc_t slope(acc_t x) const { return power_base_slope(kBase, x, clamp_min); }
+  POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return raise<kPower>(base(x), p); }
+  // The window's value from its power sum (the root with p known at compile
+  // time for the unrolled powers, so its branches fold and it vectorises).
+  POOLING_EXT_ALWAYS_INLINE acc_t root(acc_t sum, acc_t padded, acc_t numerator) const {
+    return power_mean_root(sum, padded, numerator, kPower == 0 ? p : acc_t(kPower));
+  }
+  // One input's factor of dy/dx given inv_y = 1 / y; zero where y = 0
+  // (inv_y = 0), which the powers of the ratio alone would not give for p <= 1.
+  POOLING_EXT_ALWAYS_INLINE acc_t grad(acc_t x, acc_t inv_y) const {
+    const acc_t factor = power_mean_input_factor<kPower>(base(x) * inv_y, slope(x), p);
+    if constexpr (kPower == 0 || kPower == 1) return inv_y == acc_t(0) ? acc_t(0) : factor;
+    return factor;
+  }
+  // One input's term of GeM's dy/dp: u^p ln u with u = base(x) / y.
+  POOLING_EXT_ALWAYS_INLINE acc_t exponent_grad(acc_t x, acc_t inv_y) const {
+    return power_mean_exponent_term<kPower>(base(x) * inv_y, p, VectorFriendlyLog{});
+  }
+};
+
+// Calls f(term) with the Term of the body's reduction (average or power mean).
+template <typename acc_t, class F>
+void with_term(const ReductionSpec<acc_t>& r, const F& f) {
+  if (r.reduction == WindowReduction::kAverage) {
+    f(AverageTerm<acc_t>{});
+    return;
+  }
+  if constexpr (!std::is_integral_v<acc_t>) {
+    const acc_t p = r.exponent();
+    auto with_base = [&](auto base) {
+      constexpr PowerBase kBase = decltype(base)::value;
+      if (p == acc_t(1)) {
+        f(PowerTerm<acc_t, 1, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(2)) {
+        f(PowerTerm<acc_t, 2, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(3)) {
+        f(PowerTerm<acc_t, 3, kBase>{p, r.clamp_min});
+      } else if (p == acc_t(4)) {
+        f(PowerTerm<acc_t, 4, kBase>{p, r.clamp_min});
+      } else {
+        f(PowerTerm<acc_t, 0, kBase>{p, r.clamp_min});
+      }
+    };
+    if (r.base == PowerBase::kAbsolute) {
+      with_base(std::integral_constant<PowerBase, PowerBase::kAbsolute>{});
+    } else if (r.base == PowerBase::kClampMin) {
+      with_base(std::integral_constant<PowerBase, PowerBase::kClampMin>{});
+    } else {
+      with_base(std::integral_constant<PowerBase, PowerBase::kSigned>{});
+    }
+  }
+}
+
+// The value of an interior window from its sum: the average, or the power
+// mean's root (NaN-free overflow handling is the body's: `fallback`).
+template <class Term, typename acc_t>
+struct WindowFinish {
+  const ReductionSpec<acc_t>& r;
+  int64_t divisor;  // average
+  acc_t padded;     // power mean: padded window size
+  acc_t p;
+
+  template <class Fallback>
+  acc_t operator()(acc_t sum, const Fallback& fallback) const {
+    if constexpr (Term::kAverage) {
+      return sum / static_cast<acc_t>(divisor);
+    } else {
+      if (!is_finite_value(sum)) return fallback();
+      return power_mean_root(sum, padded, r.numerator, p);
+    }
+  }
+};
+
+template <typename acc_t, class Term>
+WindowFinish<Term, acc_t> window_finish(const ReductionSpec<acc_t>& r, const WindowBox<int64_t>& box) {
+  if constexpr (Term::kAverage) {
+    return {r, average_divisor(r, box), acc_t(0), acc_t(0)};
+  } else {
+    return {r, 1, static_cast<acc_t>(box.padded_count()), r.exponent()};
+  }
+}
+
+}  // namespace cpu
+}  // namespace pooling_ext

@@ -1,0 +1,233 @@
+// Autograd of the power-mean ops, LP pooling and GeM, in C++ so libtorch
+// users get gradients too. First derivatives are the fused backward kernels,
+// which need only the input and the output (and p): that is all the forward
+// saves. The backward ops are differentiable too: in double backward only,
+// they differentiate a composite of differentiable tensor ops equal to the
+// backward kernel, written with power_mean.h's formulas on tensors.
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <functional>
+
+#include "../ops.h"
+#include "power_mean.h"
+#include "window_sum.h"
+
+namespace pooling_ext {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The gradients of sum(grads[k] * outputs[k]) with respect to `inputs`, where
+// `composite(inputs)` computes the outputs with differentiable ops. Inputs
+// that carry a graph stay connected to it when a graph is being built
+// (create_graph), so higher derivatives flow through.
+variable_list differentiate_composite(const std::function<variable_list(const variable_list&)>& composite,
+                                      const variable_list& inputs, const variable_list& grads) {
+  const bool create_graph = at::GradMode::is_enabled();
+  const at::AutoGradMode enable_grad(true);
+  variable_list leaves;
+  for (const at::Tensor& t : inputs) {
+    leaves.push_back(create_graph && t.requires_grad() ? t : t.detach().requires_grad_(true));
+  }
+  const variable_list outputs = composite(leaves);
+  variable_list used_outputs, used_grads;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    if (grads[k].defined() && outputs[k].requires_grad()) {
+      used_outputs.push_back(outputs[k]);
+      used_grads.push_back(grads[k]);
+    }
+  }
+  if (used_outputs.empty()) return variable_list(inputs.size());
+  return torch::autograd::grad(used_outputs, leaves, used_grads, /*retain_graph=*/create_graph, create_graph,
+                               /*allow_unused=*/true);
+}
+
+// y where y != 0, else 1: keeps powers of y finite on the branch torch.where discards.
+at::Tensor nonzero_or_one(const at::Tensor& y) { return at::where(y != 0, y, at::ones_like(y)); }
+
+// ---------------------------------------------------------------- LP pooling
+
+struct LpWindow {
+  double norm_type;
+  std::vector<int64_t> kernel, stride;
+  bool ceil_mode;
+  bool true_norm;
+
+  void save(AutogradContext* ctx) const {
+    ctx->saved_data["norm_type"] = norm_type;
+    ctx->saved_data["kernel"] = kernel;
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["ceil_mode"] = ceil_mode;
+    ctx->saved_data["true_norm"] = true_norm;
+  }
+  static LpWindow load(AutogradContext* ctx) {
+    return LpWindow{ctx->saved_data["norm_type"].toDouble(), ctx->saved_data["kernel"].toIntVector(),
+                    ctx->saved_data["stride"].toIntVector(), ctx->saved_data["ceil_mode"].toBool(),
+                    ctx->saved_data["true_norm"].toBool()};
+  }
+  std::vector<int64_t> zero_padding() const { return std::vector<int64_t>(kernel.size(), 0); }
+  std::vector<int64_t> unit_dilation() const { return std::vector<int64_t>(kernel.size(), 1); }
+};
+
+// p = +-inf: sign(x) * max pooling's backward of grad at the window's extreme |x|.
+at::Tensor extreme_abs_backward_composite(const at::Tensor& grad, const at::Tensor& x, const LpWindow& w) {
+  const at::Tensor magnitude = w.norm_type > 0 ? x.abs() : -x.abs();
+  const at::Tensor offset = std::get<1>(pooling_ext::max_pool_forward(
+      magnitude.detach(), w.kernel, w.stride, w.zero_padding(), w.unit_dilation(), w.ceil_mode));
+  return x.sign() * pooling_ext::max_pool_backward(grad, offset, x.sym_sizes(), w.kernel, w.stride, w.zero_padding(),
+                                                   w.unit_dilation());
+}
+
+// lp_pool's backward kernel as differentiable ops. dy/dx's factor
+// (b(x) / y)^(p-1) * b'(x) splits into y^(1-p), per output, and
+// power_mean_input_factor(b(x)), per input; S, the adjoint of the window sum
+// (average pooling's backward with divisor 1), carries the first to the inputs:
+//   grad_x = power_mean_input_factor(b(x)) * S(grad * numerator / count * y^(1-p)),  zero where y = 0.
+at::Tensor lp_pool_backward_composite(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                      const LpWindow& w) {
+  if (std::isinf(w.norm_type)) return extreme_abs_backward_composite(grad, x, w);
+  const PowerBase kind = w.true_norm ? PowerBase::kAbsolute : PowerBase::kSigned;
+  const std::vector<int64_t> pad = w.zero_padding();
+  const at::Tensor count =
+      pooling_ext::avg_pool_forward(at::ones_like(x), w.kernel, w.stride, pad, w.ceil_mode, true, 1);
+  double numerator = 1.0;
+  for (int64_t k : w.kernel) numerator *= static_cast<double>(k);
+  const at::Tensor per_output = at::where(
+      y != 0, grad * count.reciprocal() * numerator * power(nonzero_or_one(y), 1.0 - w.norm_type), at::zeros_like(y));
+  const at::Tensor spread =
+      pooling_ext::avg_pool_backward(per_output, x.sym_sizes(), w.kernel, w.stride, pad, w.ceil_mode, true, 1);
+  const at::Tensor factor =
+      power_mean_input_factor(power_base(kind, x, 0.0), power_base_slope(kind, x, 0.0), w.norm_type);
+  return factor * spread;
+}
+
+class LpPoolBackwardFunction : public torch::autograd::Function<LpPoolBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                               const LpWindow& w) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({grad, x, y});
+    w.save(ctx);
+    return {pooling_ext::lp_pool_backward(grad, x, y, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm)};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const LpWindow w = LpWindow::load(ctx);
+    variable_list result = differentiate_composite(
+        [&](const variable_list& in) { return variable_list{lp_pool_backward_composite(in[0], in[1], in[2], w)}; },
+        ctx->get_saved_variables(), {grads[0]});
+    result.push_back(at::Tensor());
+    return result;
+  }
+};
+
+class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const LpWindow& w) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor output = pooling_ext::lp_pool_forward(self, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm);
+    ctx->save_for_backward({self, output});
+    w.save(ctx);
+    return {output};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    return {LpPoolBackwardFunction::apply(grads[0], saved[0], saved[1], LpWindow::load(ctx))[0], at::Tensor()};
+  }
+};
+
+// ---------------------------------------------------------------- GeM
+
+// GeM's backward kernel as differentiable ops. With u = b(x) / y (b: the
+// clamp at eps) over planes of n elements:
+//   grad_x = grad / n * power_mean_input_factor(u),   grad_p = sum grad * y / (p n) * sum_plane u^p ln u.
+variable_list gem_backward_composite(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                     const at::Tensor& p, double eps) {
+  std::vector<int64_t> spatial;
+  double plane = 1.0;
+  for (int64_t d = 2; d < x.dim(); ++d) {
+    spatial.push_back(d);
+    plane *= static_cast<double>(x.size(d));
+  }
+  const at::Tensor nonzero = y != 0;
+  const at::Tensor u = power_base(PowerBase::kClampMin, x, eps) / nonzero_or_one(y);
+  const at::Tensor exponent = p.reshape({});
+  const at::Tensor slope = power_base_slope(PowerBase::kClampMin, x, eps);
+  const at::Tensor grad_x =
+      at::where(nonzero, grad / plane * power_mean_input_factor(u, slope, exponent), at::zeros_like(grad));
+  const auto log = [](const at::Tensor& v) { return v.log(); };
+  const at::Tensor terms = power_mean_exponent_term(u, exponent, log);
+  const at::Tensor per_output =
+      at::where(nonzero, grad * y / (exponent * plane) * terms.sum(spatial, /*keepdim=*/true), at::zeros_like(y));
+  return {grad_x, per_output.sum().to(p.scalar_type()).reshape(p.sizes())};
+}
+
+class GemBackwardFunction : public torch::autograd::Function<GemBackwardFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                               const at::Tensor& p, double eps, bool p_requires_grad) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({grad, x, y, p});
+    ctx->saved_data["eps"] = eps;
+    auto [grad_x, grad_p] = pooling_ext::gem_backward(grad, x, y, p, eps, p_requires_grad);
+    return {grad_x, grad_p};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const double eps = ctx->saved_data["eps"].toDouble();
+    variable_list result = differentiate_composite(
+        [&](const variable_list& in) { return gem_backward_composite(in[0], in[1], in[2], in[3], eps); },
+        ctx->get_saved_variables(), {grads[0], grads[1]});
+    result.push_back(at::Tensor());
+    result.push_back(at::Tensor());
+    return result;
+  }
+};
+
+class GemFunction : public torch::autograd::Function<GemFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const at::Tensor& p, double eps) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor output = pooling_ext::gem_forward(self, p, eps);
+    ctx->save_for_backward({self, p, output});
+    ctx->saved_data["eps"] = eps;
+    return {output};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    const bool p_requires_grad = ctx->needs_input_grad(1);
+    variable_list g = GemBackwardFunction::apply(grads[0], saved[0], saved[2], saved[1], eps, p_requires_grad);
+    return {g[0], p_requires_grad ? g[1] : at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+namespace autograd {
+
+at::Tensor lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, bool ceil_mode, bool true_norm) {
+  return LpPoolFunction::apply(self, LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm})[0];
+}
+
+at::Tensor lp_pool_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& output,
+                            double norm_type, at::IntArrayRef kernel_size, at::IntArrayRef stride, bool ceil_mode,
+                            bool true_norm) {
+  return LpPoolBackwardFunction::apply(grad_output, self, output,
+                                       LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm})[0];
+}
+
+at::Tensor gem_forward(const at::Tensor& self, const at::Tensor& p, double eps) {
+  return GemFunction::apply(self, p, eps)[0];
+}
+
+std::tuple<at::Tensor, at::Tensor> gem_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                                                const at::Tensor& output, const at::Tensor& p, double eps,
+                                                bool p_requires_grad) {
+  const variable_list g = GemBackwardFunction::apply(grad_output, self, output, p, eps, p_requires_grad);
+  return {g[0], g[1]};
+}
+
+}  // namespace autograd
+}  // namespace pooling_ext
