@@ -38,25 +38,48 @@ std::vector<int64_t> tap_offset_table(const PoolGeometry& g) {
   return table;
 }
 
-// `offset_of_tap(tap)`: the tap's offset from its window's start.
+// A tap's offset from its window's start, looked up in the table.
+struct TapOffsetFromTable {
+  const int64_t* table;
+  int64_t operator()(int64_t tap) const { return table[tap]; }
+};
+
+// A tap's offset from its window's start, computed (windows of more taps than the plane).
+struct TapOffsetComputed {
+  const PoolGeometry* g;
+  int64_t operator()(int64_t tap) const {
+    return tap_offset(*g, tap / (g->kernel[1] * g->kernel[2]), (tap / g->kernel[2]) % g->kernel[1], tap % g->kernel[2]);
+  }
+};
+
+// One row of outputs: each gradient added at its argmax, in output order.
+// (A function of its own, with everything it reads in its arguments: inlined
+// into the parallel region, the loop reloaded its state from memory at every
+// output and ran slower on two threads than on one.)
 template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
-void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, const TapOffset& offset_of_tap,
-                   const std::vector<int64_t>* window_start, int64_t plane, acc_t* __restrict__ acc) {
+__attribute__((noinline)) void scatter_output_row(const scalar_t* __restrict__ grad, const offset_t* __restrict__ off,
+                                                  const int64_t* __restrict__ start_w, int64_t count,
+                                                  int64_t kernel_volume, TapOffset offset_of_tap,
+                                                  acc_t* __restrict__ acc_row) {
+  for (int64_t ow = 0; ow < count; ++ow) {
+    const int64_t tap = static_cast<int64_t>(off[ow]);
+    if (tap >= kernel_volume) continue;  // empty window: no gradient
+    acc_row[start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[ow]);
+  }
+}
+
+template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
+void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, TapOffset offset_of_tap,
+                   const std::vector<int64_t>* window_start, int64_t plane, acc_t* acc) {
   const PoolGeometry& g = body.g;
-  const int64_t kernel_volume = g.kernel_volume();
-  const scalar_t* __restrict__ grad = body.grad_output + plane * g.out_plane();
-  const offset_t* __restrict__ off = body.window_offset + plane * g.out_plane();
+  const scalar_t* grad = body.grad_output + plane * g.out_plane();
+  const offset_t* off = body.window_offset + plane * g.out_plane();
   std::fill(acc, acc + g.in_plane(), acc_t(0));
-  int64_t o = 0;
   for (int64_t od = 0; od < g.out[0]; ++od) {
-    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, grad += g.out[2], off += g.out[2]) {
       const int64_t row_start = (window_start[0][od] * g.in[1] + window_start[1][oh]) * g.in[2];
-      const int64_t* start_w = window_start[2].data();
-      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
-        const int64_t tap = static_cast<int64_t>(off[o]);
-        if (tap >= kernel_volume) continue;  // empty window: no gradient
-        acc[row_start + start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[o]);
-      }
+      scatter_output_row(grad, off, window_start[2].data(), g.out[2], g.kernel_volume(), offset_of_tap,
+                         acc + row_start);
     }
   }
 }
@@ -68,11 +91,6 @@ void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& 
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
   const std::vector<int64_t> table = tap_offset_table(g);
-  const int64_t* __restrict__ table_offset = table.data();
-  const auto from_table = [table_offset](int64_t tap) { return table_offset[tap]; };
-  const auto computed = [&g](int64_t tap) {
-    return tap_offset(g, tap / (g.kernel[1] * g.kernel[2]), (tap / g.kernel[2]) % g.kernel[1], tap % g.kernel[2]);
-  };
   std::vector<int64_t> window_start[kMaxSpatialDims];  // per output position, so the loop does no division
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     window_start[d] = per_position_table(g.out[d], [&](int64_t o) { return dim_window_start(g, d, o); });
@@ -84,9 +102,9 @@ void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& 
       scalar_t* grad_in = body.grad_input + plane * g.in_plane();
       acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
       if (!table.empty()) {
-        scatter_plane(body, from_table, window_start, plane, acc);
+        scatter_plane(body, TapOffsetFromTable{table.data()}, window_start, plane, acc);
       } else {
-        scatter_plane(body, computed, window_start, plane, acc);
+        scatter_plane(body, TapOffsetComputed{&g}, window_start, plane, acc);
       }
       if constexpr (!kInPlace) {
         for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);

@@ -27,6 +27,23 @@ POOLING_EXT_ISA_CLONES void add_tap_across_row(const scalar_t* __restrict__ x, a
   for (int64_t ow = first; ow < end; ++ow) sums[ow] += term.value(static_cast<acc_t>(x[ow * s + offset]));
 }
 
+// The sums of interior outputs [first, end) of one output row, whose windows
+// span input rows ed x eh of `plane`, tap by tap across the row. (Interior
+// windows fit in the row, so their kernel[2] taps all lie inside it.)
+template <int kStride, typename scalar_t, typename acc_t, class Term>
+void interior_row_sums(const PoolGeometry& g, const scalar_t* plane, const WindowExtent<int64_t>& ed,
+                       const WindowExtent<int64_t>& eh, int64_t first, int64_t end, acc_t* sums, const Term& term) {
+  std::fill(sums + first, sums + end, acc_t(0));
+  for (int64_t id = ed.first; id < ed.end; ++id) {
+    for (int64_t ih = eh.first; ih < eh.end; ++ih) {
+      const scalar_t* x = plane + (id * g.in[1] + ih) * g.in[2];
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+        add_tap_across_row<kStride>(x, sums, first, end, g.stride[2], tw - g.pad[2], term);
+      }
+    }
+  }
+}
+
 template <int kStride, typename scalar_t, class Term>
 void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -46,16 +63,8 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
       scalar_t* out = body.output + row * g.out[2];
       const WindowExtent<int64_t>& ed = extents.dim[0][od];
       const WindowExtent<int64_t>& eh = extents.dim[1][oh];
-      if (first < end) {  // (then the window fits in the row: kernel[2] taps inside it)
-        std::fill(sums + first, sums + end, acc_t(0));
-        for (int64_t id = ed.first; id < ed.end; ++id) {
-          for (int64_t ih = eh.first; ih < eh.end; ++ih) {
-            const scalar_t* x = plane + (id * g.in[1] + ih) * g.in[2];
-            for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
-              add_tap_across_row<kStride>(x, sums, first, end, g.stride[2], tw - g.pad[2], term);
-            }
-          }
-        }
+      if (first < end) {
+        interior_row_sums<kStride>(g, plane, ed, eh, first, end, sums, term);
         const auto finish = window_finish<acc_t, Term>(body.r, extents.box(od, oh, first));
         for (int64_t ow = first; ow < end; ++ow) {
           out[ow] = static_cast<scalar_t>(
