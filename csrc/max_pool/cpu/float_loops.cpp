@@ -57,11 +57,27 @@ static POOLING_EXT_ALWAYS_INLINE void max_over_taps_impl(const value_t* const* r
   for (int64_t k = 1; k < count; ++k) select_max_loop<1>(rows[k], best, best_tap, taps[k], C);
 }
 
+// grad as float where the window's offset is the tap, else +0: the value
+// loaded always and masked by bits. A conditional load (`? grad : 0`) keeps
+// AVX2 from vectorising 16-bit values (it has no 16-bit masked load), which
+// left the x86-64-v3 clone of the bfloat16 loops scalar and branchy.
+template <typename value_t, typename offset_t>
+static POOLING_EXT_ALWAYS_INLINE float grad_where_tap(value_t grad, offset_t offset, int32_t tap) {
+  const uint32_t keep = static_cast<int32_t>(offset) == tap ? ~0u : 0u;
+  uint32_t bits;
+  const float value = as_float(grad);
+  std::memcpy(&bits, &value, sizeof(bits));
+  bits &= keep;
+  float kept;
+  std::memcpy(&kept, &bits, sizeof(kept));
+  return kept;
+}
+
 template <typename value_t, typename offset_t>
 static POOLING_EXT_ALWAYS_INLINE void add_where_tap_loop(const value_t* __restrict__ grad,
                                                          const offset_t* __restrict__ offset, int32_t tap,
                                                          float* __restrict__ out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] += static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f;
+  for (int64_t i = 0; i < n; ++i) out[i] += grad_where_tap(grad[i], offset[i], tap);
 }
 
 // The first covering output starts the sums (0 + its share, so that a -0
@@ -71,7 +87,7 @@ template <typename value_t, typename offset_t>
 static POOLING_EXT_ALWAYS_INLINE void start_where_tap_loop(const value_t* __restrict__ grad,
                                                            const offset_t* __restrict__ offset, int32_t tap,
                                                            float* __restrict__ out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = 0.0f + (static_cast<int32_t>(offset[i]) == tap ? as_float(grad[i]) : 0.0f);
+  for (int64_t i = 0; i < n; ++i) out[i] = 0.0f + grad_where_tap(grad[i], offset[i], tap);
 }
 
 template <typename value_t, typename offset_t>
