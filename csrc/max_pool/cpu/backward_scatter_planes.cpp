@@ -60,11 +60,11 @@ template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
 __attribute__((noinline)) void scatter_output_row(const scalar_t* __restrict__ grad, const offset_t* __restrict__ off,
                                                   const int64_t* __restrict__ start_w, int64_t count,
                                                   int64_t kernel_volume, TapOffset offset_of_tap,
-                                                  acc_t* __restrict__ acc_row) {
+                                                  acc_t* __restrict__ acc, int64_t row_start) {
   for (int64_t ow = 0; ow < count; ++ow) {
     const int64_t tap = static_cast<int64_t>(off[ow]);
     if (tap >= kernel_volume) continue;  // empty window: no gradient
-    acc_row[start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[ow]);
+    acc[row_start + start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[ow]);
   }
 }
 
@@ -77,9 +77,11 @@ void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, TapOffse
   std::fill(acc, acc + g.in_plane(), acc_t(0));
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh, grad += g.out[2], off += g.out[2]) {
+      // The row's first window start; negative where the window starts in
+      // the padding, so it stays an index (acc + row_start may point outside acc).
       const int64_t row_start = (window_start[0][od] * g.in[1] + window_start[1][oh]) * g.in[2];
-      scatter_output_row(grad, off, window_start[2].data(), g.out[2], g.kernel_volume(), offset_of_tap,
-                         acc + row_start);
+      scatter_output_row(grad, off, window_start[2].data(), g.out[2], g.kernel_volume(), offset_of_tap, acc,
+                         row_start);
     }
   }
 }
