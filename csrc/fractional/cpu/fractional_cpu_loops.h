@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "../../common/cpu/bfloat16_bits.h"
 #include "../../common/cpu/isa_clones.h"
 #include "../fractional_bodies.h"
 
@@ -70,17 +71,13 @@ POOLING_EXT_ALWAYS_INLINE int64_t window_max(const scalar_t* corner, const int64
   return best_tap;
 }
 
-// Float, or bfloat16 as its raw bits, widened exactly to float; and the
-// winner's float bits narrowed back (exact: they came from such a value).
-POOLING_EXT_ALWAYS_INLINE float widened(float value) { return value; }
-POOLING_EXT_ALWAYS_INLINE float widened(uint16_t bfloat16_bits) {
-  return __builtin_bit_cast(float, static_cast<uint32_t>(bfloat16_bits) << 16);
-}
+// The winner's float bits narrowed back to the value type (exact: they came
+// from a value of that type).
 POOLING_EXT_ALWAYS_INLINE void narrow_into(int32_t float_bits, float& out) {
   out = __builtin_bit_cast(float, float_bits);
 }
 POOLING_EXT_ALWAYS_INLINE void narrow_into(int32_t float_bits, uint16_t& out) {
-  out = static_cast<uint16_t>(static_cast<uint32_t>(float_bits) >> 16);
+  out = cpu_bits::bfloat16_bits_exact(static_cast<uint32_t>(float_bits));
 }
 
 // The maximum of one window of 1 x kH x kW taps, `row_step` apart along h
@@ -90,11 +87,11 @@ POOLING_EXT_ALWAYS_INLINE void narrow_into(int32_t float_bits, uint16_t& out) {
 template <int kH, int kW, typename value_t, typename offset_t>
 POOLING_EXT_ALWAYS_INLINE void window_max_branch_free(const value_t* corner, int64_t row_step, int64_t column_step,
                                                       value_t& out, offset_t& out_tap) {
-  int32_t best_bits = __builtin_bit_cast(int32_t, widened(corner[0]));
+  int32_t best_bits = __builtin_bit_cast(int32_t, cpu_bits::widen_to_float(corner[0]));
   int32_t best_tap = 0;
 #pragma GCC unroll 16
   for (int tap = 1; tap < kH * kW; ++tap) {
-    const float value = widened(corner[(tap / kW) * row_step + (tap % kW) * column_step]);
+    const float value = cpu_bits::widen_to_float(corner[(tap / kW) * row_step + (tap % kW) * column_step]);
     const int32_t take = -static_cast<int32_t>((value > __builtin_bit_cast(float, best_bits)) | (value != value));
     best_bits = (take & __builtin_bit_cast(int32_t, value)) | (~take & best_bits);
     best_tap = (take & tap) | (~take & best_tap);

@@ -3,29 +3,15 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <cstring>
 
+#include "../../common/cpu/bfloat16_bits.h"
 #include "../../common/cpu/isa_clones.h"
 
 namespace pooling_ext {
 namespace simd {
 
-// Values as float: float itself, or bfloat16 stored as its raw 16 bits.
-static POOLING_EXT_ALWAYS_INLINE float as_float(float value) { return value; }
-
-static POOLING_EXT_ALWAYS_INLINE float as_float(uint16_t bfloat16_bits) {
-  const uint32_t widened = static_cast<uint32_t>(bfloat16_bits) << 16;
-  float value;
-  std::memcpy(&value, &widened, sizeof(value));
-  return value;
-}
-
-// Exact for floats that hold a bfloat16 value (NaN included).
-static POOLING_EXT_ALWAYS_INLINE uint16_t float_to_bf16_exact(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  return static_cast<uint16_t>(bits >> 16);
-}
+using cpu_bits::bfloat16_bits_exact;
+using cpu_bits::widen_to_float;
 
 // The loops proper, as inline functions whose restrict-qualified parameters
 // tell the vectoriser that nothing aliases (restrict on local variables is
@@ -34,7 +20,7 @@ template <int kStride, typename value_t>
 static POOLING_EXT_ALWAYS_INLINE void select_max_loop(const value_t* __restrict__ x, float* __restrict__ best,
                                                       int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float v = as_float(x[kStride * i]);
+    const float v = widen_to_float(x[kStride * i]);
     const bool take = (v > best[i]) | (v != v);
     best[i] = take ? v : best[i];
     best_tap[i] = take ? tap : best_tap[i];
@@ -45,7 +31,7 @@ template <typename value_t>
 static POOLING_EXT_ALWAYS_INLINE void copy_loop(const value_t* __restrict__ x, float* __restrict__ best,
                                                 int32_t* __restrict__ best_tap, int32_t tap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    best[i] = as_float(x[i]);
+    best[i] = widen_to_float(x[i]);
     best_tap[i] = tap;
   }
 }
@@ -64,13 +50,7 @@ static POOLING_EXT_ALWAYS_INLINE void max_over_taps_impl(const value_t* const* r
 template <typename value_t, typename offset_t>
 static POOLING_EXT_ALWAYS_INLINE float grad_where_tap(value_t grad, offset_t offset, int32_t tap) {
   const uint32_t keep = static_cast<int32_t>(offset) == tap ? ~0u : 0u;
-  uint32_t bits;
-  const float value = as_float(grad);
-  std::memcpy(&bits, &value, sizeof(bits));
-  bits &= keep;
-  float kept;
-  std::memcpy(&kept, &bits, sizeof(kept));
-  return kept;
+  return __builtin_bit_cast(float, __builtin_bit_cast(uint32_t, widen_to_float(grad)) & keep);
 }
 
 template <typename value_t, typename offset_t>
@@ -121,7 +101,7 @@ POOLING_EXT_ISA_CLONES
 void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
                         int32_t* best_tap, float* scratch, int64_t C) {
   max_over_taps_impl(rows, taps, count, scratch, best_tap, C);
-  for (int64_t c = 0; c < C; ++c) out[c] = float_to_bf16_exact(scratch[c]);
+  for (int64_t c = 0; c < C; ++c) out[c] = bfloat16_bits_exact(scratch[c]);
 }
 
 POOLING_EXT_ISA_CLONES

@@ -122,7 +122,7 @@ void power_backward_gather(const WindowSumBackwardBody<scalar_t, int64_t>& body,
                                               inv_y.data() + pos * C, C);
       }
     });
-    at::parallel_for(0, samples * g.in_plane(), grain_for(C * 4), [&](int64_t begin, int64_t stop) {
+    at::parallel_for(0, samples * g.in_plane(), grain_for(C, 4), [&](int64_t begin, int64_t stop) {
       std::vector<acc_t> acc(C);
       std::vector<const acc_t*> weight_rows, inv_y_rows;
       PositionCursor cursor(g.in, begin);
@@ -155,7 +155,7 @@ void average_backward_gather_channels_last(const WindowSumBackwardBody<scalar_t,
   const CoveringTables covering(g);
   const int64_t C = g.channels;
   const std::vector<acc_t> inverse_divisor = inverse_divisor_table(body.r, g, extents);
-  at::parallel_for(0, g.batch * g.in_plane(), grain_for(C * 4), [&](int64_t begin, int64_t stop) {
+  at::parallel_for(0, g.batch * g.in_plane(), grain_for(C, 4), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> acc(C);
     std::vector<const scalar_t*> grad_rows;
     std::vector<acc_t> weights;
