@@ -57,10 +57,15 @@ TORCH_LIBRARY(pooling_ext, m) {
   // maximum, 1 byte per output for windows of fewer than 255 taps (int32
   // otherwise). backward scatters a gradient to the argmax; gather reads an
   // input-shaped tensor there (double backward); indices gives torch's
-  // return_indices.
+  // return_indices. max_pool_values is the forward of inference: the output
+  // alone; its autograd kernel runs max_pool_forward where the input needs a
+  // gradient (so the Python layer calls it whenever indices are not asked for).
   m.def(
       "max_pool_forward(Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, "
       "bool ceil_mode) -> (Tensor, Tensor)");
+  m.def(
+      "max_pool_values(Tensor self, int[] kernel_size, int[] stride, int[] padding, int[] dilation, "
+      "bool ceil_mode) -> Tensor");
   m.def(
       "max_pool_backward(Tensor grad_output, Tensor window_offset, SymInt[] input_size, int[] kernel_size, "
       "int[] stride, int[] padding, int[] dilation) -> Tensor");
@@ -71,18 +76,21 @@ TORCH_LIBRARY(pooling_ext, m) {
       "max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] kernel_size, int[] stride, "
       "int[] padding, int[] dilation) -> Tensor");
   register_kernels(m, "max_pool_forward", POOLING_EXT_KERNELS(max_pool_forward));
+  register_kernels(m, "max_pool_values", POOLING_EXT_KERNELS(max_pool_values));
   register_kernels(m, "max_pool_backward", POOLING_EXT_KERNELS(max_pool_backward));
   register_kernels(m, "max_pool_gather", POOLING_EXT_KERNELS(max_pool_gather));
   register_kernels(m, "max_pool_indices", POOLING_EXT_KERNELS_NOT_DIFFERENTIABLE(max_pool_indices));
 
   // ---------------------------------------------------------------- max pooling, adaptive windows
   m.def("adaptive_max_pool_forward(Tensor self, int[] output_size) -> (Tensor, Tensor)");
+  m.def("adaptive_max_pool_values(Tensor self, int[] output_size) -> Tensor");
   m.def(
       "adaptive_max_pool_backward(Tensor grad_output, Tensor window_offset, SymInt[] input_size, int[] output_size) "
       "-> Tensor");
   m.def("adaptive_max_pool_gather(Tensor source, Tensor window_offset, int[] output_size) -> Tensor");
   m.def("adaptive_max_pool_indices(Tensor window_offset, SymInt[] input_size, int[] output_size) -> Tensor");
   register_kernels(m, "adaptive_max_pool_forward", POOLING_EXT_KERNELS(adaptive_max_pool_forward));
+  register_kernels(m, "adaptive_max_pool_values", POOLING_EXT_KERNELS(adaptive_max_pool_values));
   register_kernels(m, "adaptive_max_pool_backward", POOLING_EXT_KERNELS(adaptive_max_pool_backward));
   register_kernels(m, "adaptive_max_pool_gather", POOLING_EXT_KERNELS(adaptive_max_pool_gather));
   register_kernels(m, "adaptive_max_pool_indices", POOLING_EXT_KERNELS_NOT_DIFFERENTIABLE(adaptive_max_pool_indices));
@@ -91,6 +99,9 @@ TORCH_LIBRARY(pooling_ext, m) {
   m.def(
       "fractional_max_pool_forward(Tensor self, int[] kernel_size, int[] output_size, Tensor random_samples) "
       "-> (Tensor, Tensor)");
+  m.def(
+      "fractional_max_pool_values(Tensor self, int[] kernel_size, int[] output_size, Tensor random_samples) "
+      "-> Tensor");
   m.def(
       "fractional_max_pool_backward(Tensor grad_output, Tensor window_offset, Tensor random_samples, "
       "SymInt[] input_size, int[] kernel_size) -> Tensor");
@@ -101,6 +112,7 @@ TORCH_LIBRARY(pooling_ext, m) {
       "fractional_max_pool_indices(Tensor window_offset, Tensor random_samples, SymInt[] input_size, "
       "int[] kernel_size) -> Tensor");
   register_kernels(m, "fractional_max_pool_forward", POOLING_EXT_KERNELS(fractional_max_pool_forward));
+  register_kernels(m, "fractional_max_pool_values", POOLING_EXT_KERNELS(fractional_max_pool_values));
   register_kernels(m, "fractional_max_pool_backward", POOLING_EXT_KERNELS(fractional_max_pool_backward));
   register_kernels(m, "fractional_max_pool_gather", POOLING_EXT_KERNELS(fractional_max_pool_gather));
   register_kernels(m, "fractional_max_pool_indices",

@@ -32,6 +32,11 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
   POOLING_EXT_CALL(max_pool_forward, self, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  POOLING_EXT_CALL(max_pool_values, self, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                              c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                              at::IntArrayRef padding, at::IntArrayRef dilation) {
@@ -53,6 +58,10 @@ std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& s
   POOLING_EXT_CALL(adaptive_max_pool_forward, self, output_size);
 }
 
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  POOLING_EXT_CALL(adaptive_max_pool_values, self, output_size);
+}
+
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                       c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
   POOLING_EXT_CALL(adaptive_max_pool_backward, grad_output, window_offset, input_size, output_size);
@@ -72,6 +81,11 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
                                                                at::IntArrayRef output_size,
                                                                const at::Tensor& random_samples) {
   POOLING_EXT_CALL(fractional_max_pool_forward, self, kernel_size, output_size, random_samples);
+}
+
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  POOLING_EXT_CALL(fractional_max_pool_values, self, kernel_size, output_size, random_samples);
 }
 
 at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
@@ -145,7 +159,7 @@ std::tuple<at::Tensor, at::Tensor> gem_backward(const at::Tensor& grad_output, c
 at::Tensor max_pool2d(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                       at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
   const at::IntArrayRef effective_stride = stride.empty() ? kernel_size : stride;
-  return std::get<0>(max_pool_forward(self, kernel_size, effective_stride, padding, dilation, ceil_mode));
+  return max_pool_values(self, kernel_size, effective_stride, padding, dilation, ceil_mode);
 }
 
 bool compiled_with_cuda() {

@@ -27,9 +27,10 @@ def _max_pool(op, dims, input, kernel_size, stride, padding, dilation, ceil_mode
     if dims == 1 and not return_indices and not input.is_floating_point():
         # torch's max_pool1d takes integer input only with return_indices=True.
         raise NotImplementedError(f"{op}: input dtype {input.dtype} is supported only with return_indices=True")
-    output, window_offset = ops.max_pool_forward(input, kernel, strides, pads, dilations, bool(ceil_mode))
     if not return_indices:
-        return output
+        # Values only where no gradient is needed (the op's autograd kernel decides).
+        return ops.max_pool_values(input, kernel, strides, pads, dilations, bool(ceil_mode))
+    output, window_offset = ops.max_pool_forward(input, kernel, strides, pads, dilations, bool(ceil_mode))
     indices = ops.max_pool_indices(window_offset, input.shape, kernel, strides, pads, dilations)
     return output, indices
 
@@ -261,9 +262,9 @@ def adaptive_avg_pool3d(input, output_size):
 
 def _adaptive_max_pool(op, dims, input, output_size, return_indices):
     sizes = _adaptive_output_size(op, dims, input, output_size)
-    output, window_offset = ops.adaptive_max_pool_forward(input, sizes)
     if not return_indices:
-        return output
+        return ops.adaptive_max_pool_values(input, sizes)
+    output, window_offset = ops.adaptive_max_pool_forward(input, sizes)
     return output, ops.adaptive_max_pool_indices(window_offset, input.shape, sizes)
 
 
@@ -328,9 +329,9 @@ def _fractional_max_pool(op, dims, input, kernel_size, output_size, output_ratio
         # torch's draw: one sample per (batch, channel, dim), uniform in [0, 1), in the input's dtype.
         batch = 1 if input.dim() == dims + 1 else input.size(0)
         samples = torch.rand(batch, input.size(-dims - 1), dims, dtype=input.dtype, device=input.device)
-    output, window_offset = ops.fractional_max_pool_forward(input, kernel, sizes, samples)
     if not return_indices:
-        return output
+        return ops.fractional_max_pool_values(input, kernel, sizes, samples)
+    output, window_offset = ops.fractional_max_pool_forward(input, kernel, sizes, samples)
     return output, ops.fractional_max_pool_indices(window_offset, samples, input.shape, kernel)
 
 

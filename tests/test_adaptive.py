@@ -437,6 +437,8 @@ def test_max_opcheck_raw_ops():
         for t in layouts:
             out, offset = ops.adaptive_max_pool_forward(t, output_size)
             samples += [(ops.adaptive_max_pool_forward, (t, output_size)),
+                        (ops.adaptive_max_pool_values, (t, output_size)),
+                        (ops.adaptive_max_pool_values, (t.detach(), output_size)),
                         (ops.adaptive_max_pool_backward,
                          (torch.randn_like(out).requires_grad_(), offset, list(shape), output_size)),
                         (ops.adaptive_max_pool_gather, (torch.randn_like(t).requires_grad_(), offset, output_size)),
@@ -500,6 +502,7 @@ def test_max_emulation_of_the_cuda_kernels(emu):
         out, offset = grid.adaptive_max_pool_forward(t, out_sizes)
         ref, ref_idx = ADAPTIVE_MAX[dims][1](t, out_sizes, True)
         assert torch.equal(out, ref)
+        assert torch.equal(grid.adaptive_max_pool_values(t, out_sizes), ref)
         assert torch.equal(grid.adaptive_max_pool_indices(offset, list(t.shape), out_sizes), ref_idx)
         g = torch.randn_like(out)
         expected = torch.autograd.grad(ADAPTIVE_MAX[dims][1](t.requires_grad_(), out_sizes), t, g)[0]

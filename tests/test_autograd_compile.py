@@ -10,10 +10,11 @@ from conftest import make_input
 ops = torch.ops.pooling_ext
 WINDOW_SUM_OPS = ["avg_pool_forward", "avg_pool_backward", "lp_pool_forward", "lp_pool_backward", "gem_forward",
                   "gem_backward"]
-FRACTIONAL_OPS = ["fractional_max_pool_forward", "fractional_max_pool_backward", "fractional_max_pool_gather",
-                  "fractional_max_pool_indices"]  # opcheck'ed in test_fractional.py
+FRACTIONAL_OPS = ["fractional_max_pool_forward", "fractional_max_pool_values", "fractional_max_pool_backward",
+                  "fractional_max_pool_gather", "fractional_max_pool_indices"]  # opcheck'ed in test_fractional.py
 ADAPTIVE_OPS = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward", "adaptive_max_pool_forward",
-                "adaptive_max_pool_backward", "adaptive_max_pool_gather", "adaptive_max_pool_indices"]
+                "adaptive_max_pool_values", "adaptive_max_pool_backward", "adaptive_max_pool_gather",
+                "adaptive_max_pool_indices"]
 
 GRAD_CASES = [
     (2, (1, 2, 6, 7), dict(kernel_size=3, stride=1, padding=1)),                       # overlapping
@@ -68,6 +69,10 @@ def op_samples(device):
             (big_kernel, [16, 16], [1, 1], [0, 0], [1, 1], False),
         ],
     }
+    # The values-only forward: with a gradient (its autograd kernel takes the
+    # saving forward) and without (values only).
+    samples["max_pool_values"] = samples["max_pool_forward"] + [
+        (args[0].detach(),) + args[1:] for args in samples["max_pool_forward"]]
     back, gather, index, unpool, unpool_gather = [], [], [], [], []
     for args in samples["max_pool_forward"]:
         out, offset = ops.max_pool_forward(*args)

@@ -47,6 +47,7 @@ def emulated_cases():
 def check_forward_backward(emu, dims, x, kwargs):
     k, s, p, d, ceil = normalize(dims, kwargs)
     out, offset = emu.max_pool_forward(x, k, s, p, d, ceil)
+    assert_same(emu.max_pool_values(x, k, s, p, d, ceil), out)  # the values-only launch
     idx = emu.max_pool_indices(offset, list(x.shape), k, s, p, d)
     ref, ref_idx = TORCH_POOL[dims](x, return_indices=True, **kwargs)
     assert_same(out, ref)
@@ -215,6 +216,7 @@ def test_fractional_bodies(emu, dtype):
         for layout in (torch.contiguous_format, torch.channels_last if dims == 2 else torch.channels_last_3d):
             xl = x.contiguous(memory_format=layout)
             out, offset = emu.fractional_max_pool_forward(xl, kernel, out_size, samples)
+            assert_same(emu.fractional_max_pool_values(xl, kernel, out_size, samples), out)
             idx = emu.fractional_max_pool_indices(offset, samples, list(shape), kernel)
             ref_x, ref_samples = (xl.float(), samples.float()) if dtype == torch.bfloat16 else (xl, samples)
             ref, ref_idx = FRACTIONAL[dims](ref_x, kernel, output_size=out_size, _random_samples=ref_samples,

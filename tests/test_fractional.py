@@ -358,6 +358,8 @@ def test_opcheck_raw_ops():
         s = draw_samples(x, dims)
         out, offset = ops.fractional_max_pool_forward(x, kernel, output_size, s)
         samples += [(ops.fractional_max_pool_forward, (x, kernel, output_size, s)),
+                    (ops.fractional_max_pool_values, (x, kernel, output_size, s)),
+                    (ops.fractional_max_pool_values, (x.detach(), kernel, output_size, s)),
                     (ops.fractional_max_pool_backward,
                      (torch.randn_like(out).requires_grad_(), offset, s, list(shape), kernel)),
                     (ops.fractional_max_pool_gather, (torch.randn_like(x).requires_grad_(), offset, s, kernel)),

@@ -15,6 +15,8 @@
 #define POOLING_EXT_FRACTIONAL_KERNELS(Sizes) \
   /* the output and the window offsets, as max pooling's */ \
   std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef output_size, const at::Tensor& random_samples); \
+  /* the output alone (inference), as max_pool_values */ \
+  at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef output_size, const at::Tensor& random_samples); \
   at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, const at::Tensor& random_samples, Sizes input_size, at::IntArrayRef kernel_size); \
   at::Tensor fractional_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, const at::Tensor& random_samples, at::IntArrayRef kernel_size); \
   at::Tensor fractional_max_pool_indices(const at::Tensor& window_offset, const at::Tensor& random_samples, Sizes input_size, at::IntArrayRef kernel_size);

@@ -1,6 +1,7 @@
 // Autograd of fractional max pooling: max pooling's Functions with
 // fractional windows (max_pool/max_pool_autograd.h).
 #include "../max_pool/max_pool_autograd.h"
+#include "../ops.h"
 #include "fractional.h"
 
 namespace pooling_ext {
@@ -20,6 +21,15 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
   const torch::autograd::variable_list out =
       MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
   return {out[0], out[1]};
+}
+
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  if (needs_gradient(self)) {
+    return MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false)[0];
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::fractional_max_pool_values(self, kernel_size, output_size, random_samples);
 }
 
 at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

@@ -38,29 +38,45 @@ at::Tensor launch_fractional_starts(const FractionalPlan& plan) {
   return starts;
 }
 
+// The output and, unless offsets is kNone, the window offsets (undefined otherwise).
 template <class Launcher, bool intervals_in_sample_dtype = false>
-std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
-                                                               at::IntArrayRef output_size,
-                                                               const at::Tensor& random_samples) {
+std::tuple<at::Tensor, at::Tensor> launch_fractional_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                             at::IntArrayRef output_size,
+                                                             const at::Tensor& random_samples, WindowOffsets offsets) {
   FractionalPlan fractional;
   const MaxPoolForwardPlan plan =
-      plan_fractional_max_pool_forward(self, kernel_size, output_size, random_samples, fractional);
+      plan_fractional_max_pool_forward(self, kernel_size, output_size, random_samples, fractional, offsets);
   const int64_t count = plan.output.numel();
   if (count == 0) return {plan.output, plan.window_offset};
   const at::Tensor starts = launch_fractional_starts<Launcher, intervals_in_sample_dtype>(fractional);
   POOLING_EXT_DISPATCH_FLOAT_TYPES(plan.input.scalar_type(), "fractional_max_pool_forward", [&] {
-    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.offset_dtype, [&] {
       with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
         using index_t = decltype(geometry.batch);
         Launcher::elementwise(count,
                               FractionalMaxForwardBody<scalar_t, offset_t, index_t>{
                                   {plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-                                   plan.window_offset.mutable_data_ptr<offset_t>(), geometry},
+                                   plan.offset_data<offset_t>(), geometry},
                                   starts.const_data_ptr<int64_t>()});
       });
     });
   });
   return {plan.output, plan.window_offset};
+}
+
+template <class Launcher, bool intervals_in_sample_dtype = false>
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                               at::IntArrayRef output_size,
+                                                               const at::Tensor& random_samples) {
+  return launch_fractional_forward<Launcher, intervals_in_sample_dtype>(self, kernel_size, output_size,
+                                                                        random_samples, WindowOffsets::kSaved);
+}
+
+template <class Launcher, bool intervals_in_sample_dtype = false>
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return std::get<0>(launch_fractional_forward<Launcher, intervals_in_sample_dtype>(
+      self, kernel_size, output_size, random_samples, WindowOffsets::kNone));
 }
 
 template <class Launcher, bool intervals_in_sample_dtype = false>

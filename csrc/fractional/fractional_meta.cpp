@@ -19,6 +19,11 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
           at::empty_symint(out, self.options().dtype(window_offset_dtype(op, args)).memory_format(format))};
 }
 
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return std::get<0>(fractional_max_pool_forward(self, kernel_size, output_size, random_samples));
+}
+
 at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                         const at::Tensor& random_samples, c10::SymIntArrayRef input_size,
                                         at::IntArrayRef kernel_size) {

@@ -111,14 +111,14 @@ std::vector<c10::SymInt> fractional_pooled_shape(c10::SymIntArrayRef input_sizes
 
 MaxPoolForwardPlan plan_fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
                                                     at::IntArrayRef output_size, const at::Tensor& samples,
-                                                    FractionalPlan& fractional) {
+                                                    FractionalPlan& fractional, WindowOffsets offsets) {
   const std::vector<int64_t> out_sizes =
       fractional_pooled_shape(self.sizes(), kernel_size, output_size, samples, self.scalar_type());
   const WindowArgs args = fractional_window_args(kernel_size);
   const std::string op = fractional_op(args.dims);
   check_backend(op.c_str(), self);
   check_max_pool_dtype(op.c_str(), self, /*need_floating=*/true);
-  MaxPoolForwardPlan plan = fixed_window_forward_plan(self, out_sizes, args, window_offset_dtype(op, args));
+  MaxPoolForwardPlan plan = fixed_window_forward_plan(self, out_sizes, args, window_offset_dtype(op, args), offsets);
   fractional = FractionalPlan{args, plan.geometry, pooling_memory_format(self, args.dims),
                               checked_samples(op.c_str(), samples, self)};
   return plan;

@@ -37,10 +37,10 @@ struct FractionalPlan {
   at::Tensor samples;  // checked against the input, contiguous
 };
 
-// Forward: the plan of the input, with output and window offset allocated.
+// Forward: the plan of the input, with output (and window offset, where saved) allocated.
 MaxPoolForwardPlan plan_fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
                                                     at::IntArrayRef output_size, const at::Tensor& samples,
-                                                    FractionalPlan& fractional);
+                                                    FractionalPlan& fractional, WindowOffsets offsets);
 // Backward, gather and indices: the plan of a saved window offset.
 FractionalPlan plan_fractional_window_offset_op(const char* what, const at::Tensor& window_offset,
                                                 const at::Tensor& samples, at::IntArrayRef input_size,

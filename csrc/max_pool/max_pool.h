@@ -15,14 +15,17 @@
 #define POOLING_EXT_MAX_POOL_KERNELS(Sizes) \
   /* the output and each window's window offset (the tap of its maximum) */ \
   std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode); \
+  /* the output alone (inference); its autograd kernel runs max_pool_forward where a gradient is needed */ \
+  at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode); \
   /* grad_output added at each window's argmax */ \
   at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, Sizes input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation); \
   /* source at each window's argmax (the backward's derivative) */ \
   at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation); \
   /* torch's int64 return_indices */ \
   at::Tensor max_pool_indices(const at::Tensor& window_offset, Sizes input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation); \
-  /* the same four with torch's adaptive windows (int32 window offsets) */ \
+  /* the same five with torch's adaptive windows (int32 window offsets) */ \
   std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size); \
+  at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size); \
   at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, Sizes input_size, at::IntArrayRef output_size); \
   at::Tensor adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef output_size); \
   at::Tensor adaptive_max_pool_indices(const at::Tensor& window_offset, Sizes input_size, at::IntArrayRef output_size);

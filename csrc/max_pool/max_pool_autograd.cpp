@@ -119,6 +119,15 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
   return {out[0], out[1]};
 }
 
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  if (needs_gradient(self)) {
+    return MaxPoolFunction::apply(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode)[0];
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::max_pool_values(self, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                              c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                              at::IntArrayRef padding, at::IntArrayRef dilation) {
@@ -135,6 +144,12 @@ at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_of
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
   const variable_list out = MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false);
   return {out[0], out[1]};
+}
+
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  if (needs_gradient(self)) return MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::adaptive_max_pool_values(self, output_size);
 }
 
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

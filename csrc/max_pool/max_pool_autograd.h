@@ -64,4 +64,12 @@ class MaxPoolGatherFunction : public torch::autograd::Function<MaxPoolGatherFunc
                                                  torch::autograd::variable_list grads);
 };
 
+// The values-only forwards (max_pool_values, its adaptive and fractional
+// kin) choose in their autograd kernel: where the input needs a gradient,
+// MaxPoolFunction (the saving forward, window offsets kept for backward);
+// otherwise the values-only kernel below the autograd key, which saves
+// nothing. Choosing here, above the device kernels, is what a traced graph
+// (AOTAutograd) records correctly; a grad-mode check inside a kernel is not.
+inline bool needs_gradient(const at::Tensor& self) { return at::GradMode::is_enabled() && self.requires_grad(); }
+
 }  // namespace pooling_ext

@@ -14,7 +14,8 @@
 
 namespace pooling_ext {
 
-// Forward: the maximum of each window and the tap (window offset) it came from.
+// Forward: the maximum of each window and the tap (window offset) it came
+// from; a values-only forward (inference) passes a null window_offset.
 template <typename scalar_t, typename offset_t, typename index_t = int64_t>
 struct MaxPoolForwardBody {
   const scalar_t* input;
@@ -57,7 +58,7 @@ struct MaxPoolForwardBody {
       }
     }
     output[out_linear] = best;
-    window_offset[out_linear] = static_cast<offset_t>(best_tap);
+    if (window_offset != nullptr) window_offset[out_linear] = static_cast<offset_t>(best_tap);
   }
 };
 

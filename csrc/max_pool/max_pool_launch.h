@@ -19,13 +19,13 @@ std::tuple<at::Tensor, at::Tensor> launch_forward(const MaxPoolForwardPlan& plan
   const int64_t count = plan.output.numel();
   if (count == 0) return {plan.output, plan.window_offset};
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward", [&] {
-    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.offset_dtype, [&] {
       with_index_type<Launcher>(plan.geometry, [&](auto geometry) {
         using index_t = decltype(geometry.batch);
         Launcher::elementwise(count,
                               MaxPoolForwardBody<scalar_t, offset_t, index_t>{
                                   plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-                                  plan.window_offset.mutable_data_ptr<offset_t>(), geometry});
+                                  plan.offset_data<offset_t>(), geometry});
       });
     });
   });
@@ -100,6 +100,13 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
 }
 
 template <class Launcher>
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return std::get<0>(launch_forward<Launcher>(
+      plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode, WindowOffsets::kNone)));
+}
+
+template <class Launcher>
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, at::IntArrayRef input_size,
                              at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                              at::IntArrayRef dilation) {
@@ -129,6 +136,11 @@ at::Tensor max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef inp
 template <class Launcher>
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
   return launch_forward<Launcher>(plan_adaptive_max_pool_forward(self, output_size));
+}
+
+template <class Launcher>
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  return std::get<0>(launch_forward<Launcher>(plan_adaptive_max_pool_forward(self, output_size, WindowOffsets::kNone)));
 }
 
 template <class Launcher>

@@ -21,6 +21,11 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
           at::empty_symint(out, self.options().dtype(offset_dtype).memory_format(format))};
 }
 
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return std::get<0>(max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode));
+}
+
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                              c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                              at::IntArrayRef padding, at::IntArrayRef dilation) {
@@ -55,6 +60,10 @@ std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& s
   const at::MemoryFormat format = pooling_memory_format(self, dims);
   return {at::empty_symint(out, self.options().memory_format(format)),
           at::empty_symint(out, self.options().dtype(kAdaptiveWindowOffsetDtype).memory_format(format))};
+}
+
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  return std::get<0>(adaptive_max_pool_forward(self, output_size));
 }
 
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

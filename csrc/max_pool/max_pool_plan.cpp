@@ -16,19 +16,24 @@ void check_max_pool_dtype(const char* op, const at::Tensor& t, bool need_floatin
 }
 
 MaxPoolForwardPlan fixed_window_forward_plan(const at::Tensor& self, const std::vector<int64_t>& out_sizes,
-                                             const WindowArgs& args, at::ScalarType offset_dtype) {
+                                             const WindowArgs& args, at::ScalarType offset_dtype,
+                                             WindowOffsets offsets) {
   const at::MemoryFormat format = pooling_memory_format(self, args.dims);
   MaxPoolForwardPlan plan;
   plan.args = args;
   plan.input = self.contiguous(format);
   plan.geometry = make_geometry(self.sizes(), out_sizes, args, format != at::MemoryFormat::Contiguous);
   plan.output = at::empty(out_sizes, self.options().memory_format(format));
-  plan.window_offset = at::empty(out_sizes, self.options().dtype(offset_dtype).memory_format(format));
+  plan.offset_dtype = offset_dtype;
+  if (offsets == WindowOffsets::kSaved) {
+    plan.window_offset = at::empty(out_sizes, self.options().dtype(offset_dtype).memory_format(format));
+  }
   return plan;
 }
 
 MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                                         WindowOffsets offsets) {
   const WindowArgs args = check_window_args("max_pool", kernel_size, stride, padding, dilation);
   const std::string op = args.op_name("max_pool");
   check_backend(op.c_str(), self);
@@ -36,10 +41,11 @@ MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef
   const at::ScalarType offset_dtype = window_offset_dtype(op, args);
   const std::vector<int64_t> out_sizes = pooled_shape<int64_t>("max_pool", self.sizes(), args, ceil_mode);
   check_numel_fits(op, out_sizes, "the window arguments");
-  return fixed_window_forward_plan(self, out_sizes, args, offset_dtype);
+  return fixed_window_forward_plan(self, out_sizes, args, offset_dtype, offsets);
 }
 
-MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size,
+                                                  WindowOffsets offsets) {
   const std::vector<int64_t> out_sizes =
       adaptive_pooled_shape("adaptive_max_pool", self.sizes(), output_size, /*empty_channels_allowed=*/false);
   const int dims = static_cast<int>(output_size.size());
@@ -50,7 +56,10 @@ MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::In
   MaxPoolForwardPlan plan;
   plan.input = self.contiguous(format);
   plan.output = at::empty(out_sizes, self.options().memory_format(format));
-  plan.window_offset = at::empty(out_sizes, self.options().dtype(kAdaptiveWindowOffsetDtype).memory_format(format));
+  plan.offset_dtype = kAdaptiveWindowOffsetDtype;
+  if (offsets == WindowOffsets::kSaved) {
+    plan.window_offset = at::empty(out_sizes, self.options().dtype(kAdaptiveWindowOffsetDtype).memory_format(format));
+  }
   plan.geometry = make_adaptive_geometry(self.sizes(), out_sizes, dims, format != at::MemoryFormat::Contiguous);
   return plan;
 }

@@ -24,22 +24,37 @@ inline constexpr at::ScalarType kAdaptiveWindowOffsetDtype = at::kInt;
 // unless need_floating.
 void check_max_pool_dtype(const char* op, const at::Tensor& t, bool need_floating);
 
+// Whether a forward saves each window's offset (for backward) or computes
+// the values only (inference: the *_values ops).
+enum class WindowOffsets { kSaved, kNone };
+
 struct MaxPoolForwardPlan {
   WindowArgs args;
   PoolGeometry geometry;
   at::Tensor input;          // laid out in the pooling memory format
   at::Tensor output;         // allocated, same layout
-  at::Tensor window_offset;  // allocated, same layout
+  at::Tensor window_offset;  // allocated, same layout; undefined for a values-only forward
+  at::ScalarType offset_dtype = at::kByte;  // the window offset's dtype (also when none is saved)
+
+  bool saves_offsets() const { return window_offset.defined(); }
+  // Where the loops store window offsets: null for a values-only forward.
+  template <typename offset_t>
+  offset_t* offset_data() const {
+    return saves_offsets() ? window_offset.mutable_data_ptr<offset_t>() : nullptr;
+  }
 };
 
 MaxPoolForwardPlan plan_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode);
-MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size);
+                                         at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                                         WindowOffsets offsets = WindowOffsets::kSaved);
+MaxPoolForwardPlan plan_adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size,
+                                                  WindowOffsets offsets = WindowOffsets::kSaved);
 
 // The input in its pooling layout, the geometry of fixed windows of `args`,
-// and the output and window offset allocated in that layout.
+// and the output (and window offset, where saved) allocated in that layout.
 MaxPoolForwardPlan fixed_window_forward_plan(const at::Tensor& self, const std::vector<int64_t>& out_sizes,
-                                             const WindowArgs& args, at::ScalarType offset_dtype);
+                                             const WindowArgs& args, at::ScalarType offset_dtype,
+                                             WindowOffsets offsets);
 
 // For the ops that consume a saved window offset: backward, gather, indices.
 struct WindowOffsetPlan {

@@ -11,6 +11,7 @@ template <bool kInt32Allowed>
 void register_fractional(torch::Library& library) {
   using L = EmulatorLauncher<kInt32Allowed>;
   library.impl("fractional_max_pool_forward", c10::DispatchKey::CPU, &grid::fractional_max_pool_forward<L>);
+  library.impl("fractional_max_pool_values", c10::DispatchKey::CPU, &grid::fractional_max_pool_values<L>);
   library.impl("fractional_max_pool_backward", c10::DispatchKey::CPU, &grid::fractional_max_pool_backward<L>);
   library.impl("fractional_max_pool_gather", c10::DispatchKey::CPU, &grid::fractional_max_pool_gather<L>);
   library.impl("fractional_max_pool_indices", c10::DispatchKey::CPU, &grid::fractional_max_pool_indices<L>);

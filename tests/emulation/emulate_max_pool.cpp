@@ -10,10 +10,12 @@ template <bool kInt32Allowed>
 void register_max_pool(torch::Library& library) {
   using L = EmulatorLauncher<kInt32Allowed>;
   library.impl("max_pool_forward", c10::DispatchKey::CPU, &grid::max_pool_forward<L>);
+  library.impl("max_pool_values", c10::DispatchKey::CPU, &grid::max_pool_values<L>);
   library.impl("max_pool_backward", c10::DispatchKey::CPU, &grid::max_pool_backward<L>);
   library.impl("max_pool_gather", c10::DispatchKey::CPU, &grid::max_pool_gather<L>);
   library.impl("max_pool_indices", c10::DispatchKey::CPU, &grid::max_pool_indices<L>);
   library.impl("adaptive_max_pool_forward", c10::DispatchKey::CPU, &grid::adaptive_max_pool_forward<L>);
+  library.impl("adaptive_max_pool_values", c10::DispatchKey::CPU, &grid::adaptive_max_pool_values<L>);
   library.impl("adaptive_max_pool_backward", c10::DispatchKey::CPU, &grid::adaptive_max_pool_backward<L>);
   library.impl("adaptive_max_pool_gather", c10::DispatchKey::CPU, &grid::adaptive_max_pool_gather<L>);
   library.impl("adaptive_max_pool_indices", c10::DispatchKey::CPU, &grid::adaptive_max_pool_indices<L>);

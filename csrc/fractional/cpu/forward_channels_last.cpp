@@ -61,12 +61,15 @@ void fractional_forward_channels_last(const FractionalMaxForwardBody<scalar_t, o
   const int64_t row_step = g.in[2] * C, depth_step = g.in[1] * row_step;
   const std::vector<int64_t> position_table = channels_innermost_starts(body.starts, g);
   at::parallel_for(0, g.batch * out_plane, grain_for(C), [&](int64_t begin, int64_t end) {
+    // A values-only forward (null window_offset) puts the taps in a scratch row, never read.
+    std::vector<offset_t> discarded_taps(body.max.window_offset != nullptr ? 0 : C);
     for (int64_t position = begin; position < end; ++position) {
       const int64_t n = position / out_plane;
       const PositionStarts s(position_table, g, n, geometry_spatial(g, false, position - n * out_plane));
       const scalar_t* sample = body.max.input + n * g.in_plane() * C;
       scalar_t* out = body.max.output + position * C;
-      offset_t* out_tap = body.max.window_offset + position * C;
+      offset_t* out_tap =
+          body.max.window_offset != nullptr ? body.max.window_offset + position * C : discarded_taps.data();
       const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
         channels_max_branch_free<k, k>(as_values(sample), s, g.in[1], g.in[2], C, as_values(out), out_tap);
       });

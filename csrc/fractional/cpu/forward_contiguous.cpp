@@ -2,6 +2,8 @@
 // plane per task, each output row's windows from the plane's starts.
 #include <ATen/Parallel.h>
 
+#include <vector>
+
 #include "../../common/cpu/loop_support.h"
 #include "../../common/dtype_dispatch.h"
 #include "fractional_cpu_loops.h"
@@ -27,10 +29,14 @@ void forward_plane(const FractionalMaxForwardBody<scalar_t, offset_t>& body, int
   const FractionalStarts<int64_t> s(body.starts, g, plane / g.channels, plane % g.channels);
   const scalar_t* in = body.max.input + plane * g.in_plane();
   scalar_t* out = body.max.output + plane * g.out_plane();
-  offset_t* out_tap = body.max.window_offset + plane * g.out_plane();
+  // A values-only forward (null window_offset) puts each row's taps in a scratch row, never read.
+  const bool saves_offsets = body.max.window_offset != nullptr;
+  std::vector<offset_t> discarded_taps(saves_offsets ? 0 : g.out[2]);
+  offset_t* out_tap = saves_offsets ? body.max.window_offset + plane * g.out_plane() : discarded_taps.data();
+  const int64_t tap_step = saves_offsets ? g.out[2] : 0;
   const int64_t depth_step = g.in[1] * g.in[2], row_step = g.in[2];
   for (int64_t od = 0; od < g.out[0]; ++od) {
-    for (int64_t oh = 0; oh < g.out[1]; ++oh, out += g.out[2], out_tap += g.out[2]) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, out += g.out[2], out_tap += tap_step) {
       const scalar_t* corner_row = in + s.dim[0][od] * depth_step + s.dim[1][oh] * row_step;
       const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
         row_max_branch_free<k, k>(as_values(corner_row), s.dim[2], row_step, g.out[2], as_values(out), out_tap);

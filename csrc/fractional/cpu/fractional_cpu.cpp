@@ -33,21 +33,20 @@ std::optional<FractionalBackwardTasks> backward_tasks(const PoolGeometry& g, at:
   return FractionalBackwardTasks{channels_per_task, sums_in_buffer};
 }
 
-}  // namespace
-
-std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
-                                                               at::IntArrayRef output_size,
-                                                               const at::Tensor& random_samples) {
+// The output and, unless offsets is kNone, the window offsets (undefined otherwise).
+std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                           at::IntArrayRef output_size, const at::Tensor& random_samples,
+                                           WindowOffsets offsets) {
   FractionalPlan fractional;
   const MaxPoolForwardPlan plan =
-      plan_fractional_max_pool_forward(self, kernel_size, output_size, random_samples, fractional);
+      plan_fractional_max_pool_forward(self, kernel_size, output_size, random_samples, fractional, offsets);
   if (plan.output.numel() == 0) return {plan.output, plan.window_offset};
   const at::Tensor starts = grid::launch_fractional_starts<ParallelCpuLauncher, kStartsInSampleDtype>(fractional);
   POOLING_EXT_DISPATCH_FLOAT_TYPES(plan.input.scalar_type(), "fractional_max_pool_forward", [&] {
-    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.offset_dtype, [&] {
       const FractionalMaxForwardBody<scalar_t, offset_t> body{
           {plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-           plan.window_offset.mutable_data_ptr<offset_t>(), plan.geometry},
+           plan.offset_data<offset_t>(), plan.geometry},
           starts.const_data_ptr<int64_t>()};
       if (plan.geometry.channels_last) {
         fractional_forward_channels_last(body);
@@ -57,6 +56,19 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
     });
   });
   return {plan.output, plan.window_offset};
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                                               at::IntArrayRef output_size,
+                                                               const at::Tensor& random_samples) {
+  return forward(self, kernel_size, output_size, random_samples, WindowOffsets::kSaved);
+}
+
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return std::get<0>(forward(self, kernel_size, output_size, random_samples, WindowOffsets::kNone));
 }
 
 at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

@@ -14,6 +14,11 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
   return grid::fractional_max_pool_forward<CudaLauncher>(self, kernel_size, output_size, random_samples);
 }
 
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+  return grid::fractional_max_pool_values<CudaLauncher>(self, kernel_size, output_size, random_samples);
+}
+
 at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                         const at::Tensor& random_samples, at::IntArrayRef input_size,
                                         at::IntArrayRef kernel_size) {

@@ -79,7 +79,134 @@ static POOLING_EXT_ALWAYS_INLINE void sum_where_taps_impl(const value_t* const* 
   for (int64_t k = 1; k < count; ++k) add_where_tap_loop(grad_rows[k], offset_rows[k], taps[k], out, C);
 }
 
+// ---------------------------------------------------------------- values-only (inference) loops
+// The same rule in the same tap order, but no tap is tracked. A block of
+// outputs stays in registers across the window's taps: fixed-length loops
+// under `omp simd`, which the loop vectoriser turns into one compare-and-
+// select per tap and vector (unrolled plainly, they are left scalar; GCC's
+// generic vectors are no help either: under target_clones they are lowered
+// for the baseline ISA, element by element).
+
+static POOLING_EXT_ALWAYS_INLINE float take_max(float best, float v) { return ((v > best) | (v != v)) ? v : best; }
+
+// Lanes per vector iteration of the block loops: one AVX-512 register, two
+// AVX2 ones (left to the vectoriser's cost model, a block of 32 stride-2
+// outputs came out part vector, part scalar and branchy).
+constexpr int kLanes = 16;
+
+template <typename value_t>
+static POOLING_EXT_ALWAYS_INLINE value_t narrow_exact(float v) {
+  if constexpr (sizeof(value_t) == 2) {
+    return bfloat16_bits_exact(v);
+  } else {
+    return v;
+  }
+}
+
+// kBlock outputs of one row whose windows lie inside the input: each window
+// row's taps tw = 0..kw-1 at x[i * stride + tw * dilation] (kStride 0: the
+// runtime stride).
+template <int kBlock, int kStride, typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void row_block_values(const value_t* const* rows, int64_t row_count, int64_t offset,
+                                                       int64_t kw, int64_t dilation, int64_t runtime_stride,
+                                                       value_t* __restrict__ out) {
+  const int64_t stride = kStride > 0 ? kStride : runtime_stride;
+  float best[kBlock];
+  const value_t* __restrict__ first = rows[0] + offset;
+#pragma omp simd simdlen(kLanes)
+  for (int i = 0; i < kBlock; ++i) best[i] = widen_to_float(first[i * stride]);
+  for (int64_t r = 0; r < row_count; ++r) {
+    for (int64_t tw = (r == 0 ? 1 : 0); tw < kw; ++tw) {
+      const value_t* __restrict__ x = rows[r] + offset + tw * dilation;
+#pragma omp simd simdlen(kLanes)
+      for (int i = 0; i < kBlock; ++i) best[i] = take_max(best[i], widen_to_float(x[i * stride]));
+    }
+  }
+#pragma omp simd simdlen(kLanes)
+  for (int i = 0; i < kBlock; ++i) out[i] = narrow_exact<value_t>(best[i]);
+}
+
+template <int kStride, typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void row_values_impl(const value_t* const* rows, int64_t row_count, int64_t kw,
+                                                      int64_t dilation, int64_t stride, value_t* out, int64_t n) {
+  // Blocks of 32 outputs, then of 16, the last one ending at the row's end
+  // (it may recompute outputs already written: the same values); rows
+  // shorter than 16 one output at a time.
+  const int64_t s = kStride > 0 ? kStride : stride;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) row_block_values<32, kStride>(rows, row_count, i * s, kw, dilation, stride, out + i);
+  for (; i + 16 <= n; i += 16) row_block_values<16, kStride>(rows, row_count, i * s, kw, dilation, stride, out + i);
+  if (i < n && n >= 16) {
+    i = n - 16;
+    return row_block_values<16, kStride>(rows, row_count, i * s, kw, dilation, stride, out + i);
+  }
+  for (; i < n; ++i) row_block_values<1, kStride>(rows, row_count, i * s, kw, dilation, stride, out + i);
+}
+
+// Channels-last: blocks of 64 channels in registers across the taps.
+template <int kBlock, typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void channel_block_values(const value_t* const* rows, int64_t count, int64_t c0,
+                                                           value_t* __restrict__ out) {
+  float best[kBlock];
+  const value_t* __restrict__ first = rows[0] + c0;
+#pragma omp simd simdlen(kLanes)
+  for (int c = 0; c < kBlock; ++c) best[c] = widen_to_float(first[c]);
+  for (int64_t k = 1; k < count; ++k) {
+    const value_t* __restrict__ x = rows[k] + c0;
+#pragma omp simd simdlen(kLanes)
+    for (int c = 0; c < kBlock; ++c) best[c] = take_max(best[c], widen_to_float(x[c]));
+  }
+#pragma omp simd simdlen(kLanes)
+  for (int c = 0; c < kBlock; ++c) out[c0 + c] = narrow_exact<value_t>(best[c]);
+}
+
+template <typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void max_over_taps_values_impl(const value_t* const* rows, int64_t count,
+                                                                value_t* out, int64_t C) {
+  // Blocks of 64 channels, then 16 (the last one ending at C), else one by one.
+  int64_t c0 = 0;
+  for (; c0 + 64 <= C; c0 += 64) channel_block_values<64>(rows, count, c0, out);
+  for (; c0 + 16 <= C; c0 += 16) channel_block_values<16>(rows, count, c0, out);
+  if (c0 < C && C >= 16) return channel_block_values<16>(rows, count, C - 16, out);
+  for (; c0 < C; ++c0) channel_block_values<1>(rows, count, c0, out);
+}
+
 // The ISA-cloned entry points: thin wrappers over the loops above.
+
+template <typename value_t>
+static POOLING_EXT_ALWAYS_INLINE void row_values_dispatch(const value_t* const* rows, int64_t row_count, int64_t kw,
+                                                          int64_t dilation, int64_t stride, value_t* out, int64_t n) {
+  switch (stride) {
+    case 1:
+      return row_values_impl<1>(rows, row_count, kw, dilation, stride, out, n);
+    case 2:
+      return row_values_impl<2>(rows, row_count, kw, dilation, stride, out, n);
+    default:
+      return row_values_impl<0>(rows, row_count, kw, dilation, stride, out, n);
+  }
+}
+
+POOLING_EXT_ISA_CLONES
+void max_row_values(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
+                    float* out, int64_t n) {
+  row_values_dispatch(rows, row_count, kw, dilation, stride, out, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_row_values_bf16(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
+                         uint16_t* out, int64_t n) {
+  row_values_dispatch(rows, row_count, kw, dilation, stride, out, n);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_over_taps_values(const float* const* rows, int64_t count, float* out, int64_t C) {
+  max_over_taps_values_impl(rows, count, out, C);
+}
+
+POOLING_EXT_ISA_CLONES
+void max_over_taps_values_bf16(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C) {
+  max_over_taps_values_impl(rows, count, out, C);
+}
 
 POOLING_EXT_ISA_CLONES
 void select_max(const float* x, float* best, int32_t* best_tap, int32_t tap, int64_t n) {
@@ -150,6 +277,37 @@ static POOLING_EXT_ALWAYS_INLINE int32_t order_key(int32_t bits) {
 }
 
 static POOLING_EXT_ALWAYS_INLINE bool is_nan_bits(int32_t bits) { return (bits & 0x7fffffff) > 0x7f800000; }
+
+// The value of an order key (order_key's inverse; -0's key is +0's).
+static POOLING_EXT_ALWAYS_INLINE float key_value(int32_t key) {
+  const int32_t flipped = key - ((key >> 31) & 1);
+  return __builtin_bit_cast(float, flipped ^ ((flipped >> 31) & 0x7fffffff));
+}
+
+POOLING_EXT_ISA_CLONES
+void max_of_planes_values(const float* x, int64_t planes, int64_t plane_size, float* out) {
+  const int32_t n = static_cast<int32_t>(plane_size);
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* __restrict__ plane = x + p * plane_size;
+    int32_t max_key = INT32_MIN;
+    int32_t nan_seen = 0;
+#pragma omp simd reduction(max : max_key) reduction(| : nan_seen)
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t bits = __builtin_bit_cast(int32_t, plane[i]);
+      const bool nan = is_nan_bits(bits);
+      max_key = std::max(max_key, nan ? INT32_MIN : order_key(bits));
+      nan_seen |= nan ? 1 : 0;
+    }
+    const float best = key_value(max_key);
+    if (!nan_seen && best != 0.0f) {  // the maximum's value is its key's
+      out[p] = best;
+      continue;
+    }
+    // A NaN (the last one's bits) or a zero (the first one's sign): the indexed pass.
+    int32_t tap;
+    max_of_planes(plane, 1, plane_size, out + p, &tap);
+  }
+}
 
 POOLING_EXT_ISA_CLONES
 void max_of_planes(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap) {

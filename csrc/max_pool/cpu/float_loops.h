@@ -21,6 +21,30 @@ void select_max_stride2(const float* x, float* best, int32_t* best_tap, int32_t 
 void max_over_taps(const float* const* rows, const int32_t* taps, int64_t count, float* best, int32_t* best_tap,
                    int64_t C);
 
+// Values-only forward (inference), the same rule in the same tap order, no
+// taps tracked. One output row of n windows that lie inside the input: the
+// maximum over rows[0..row_count) (the window's rows, each pointing at the
+// first window's first tap) and taps tw < kw at x[i * stride + tw * dilation].
+void max_row_values(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
+                    float* out, int64_t n);
+void max_row_values_bf16(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
+                         uint16_t* out, int64_t n);
+// Channels-last: one output position's C channels over `count` (>= 1) taps.
+void max_over_taps_values(const float* const* rows, int64_t count, float* out, int64_t C);
+void max_over_taps_values_bf16(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
+// In AVX-512 (values_avx512.cpp), a whole output row of n outputs, borders
+// included: rows[r] is window row r's first element, taps outside [0, width)
+// along the row (the padding) are skipped, a window without taps gives
+// -inf. False, having done nothing, on a CPU without AVX-512 or for a stride
+// other than 1 or 2.
+bool max_row_values_avx512(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
+                           int64_t pad, int64_t width, float* out, int64_t n);
+bool max_row_values_avx512(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation,
+                           int64_t stride, int64_t pad, int64_t width, uint16_t* out, int64_t n);
+// Channels-last in AVX-512: false, having done nothing, on a CPU without it.
+bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
+bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
+
 // Channels-last backward of one input position: out[c] = the sum over the
 // `count` covering outputs k of grad_rows[k][c] where offset_rows[k][c] ==
 // taps[k] (zero when count == 0).
@@ -47,6 +71,9 @@ void round_to_bf16(const float* values, uint16_t* out, int64_t n);
 // select_max's rule in index order (the last NaN, else the first maximum),
 // in vector lanes.
 void max_of_planes(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap);
+// The same maxima without their indices (one pass, unless a plane holds a
+// NaN or its maximum is a zero, whose bits the indexed pass gives).
+void max_of_planes_values(const float* x, int64_t planes, int64_t plane_size, float* out);
 
 }  // namespace simd
 }  // namespace pooling_ext

@@ -71,21 +71,36 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
       const int64_t count = window_rows(g, body.input + cursor.n * g.in_plane() * C, taps[0][cursor.d],
                                         taps[1][cursor.h], taps[2][cursor.w], rows.data(), row_taps.data());
       scalar_t* __restrict__ out = body.output + pos * C;
-      offset_t* __restrict__ off = body.window_offset + pos * C;
+      offset_t* __restrict__ off = body.window_offset != nullptr ? body.window_offset + pos * C : nullptr;
       if (count == 0) {  // window wholly in the padding
         std::fill(out, out + C, max_identity<scalar_t>());
-        std::fill(off, off + C, static_cast<offset_t>(empty));
+        if (off != nullptr) std::fill(off, off + C, static_cast<offset_t>(empty));
         continue;
       }
       if constexpr (std::is_same_v<scalar_t, float>) {
+        if (off == nullptr) {  // values only
+          if (!simd::max_over_taps_values_avx512(rows.data(), count, out, C)) {
+            simd::max_over_taps_values(rows.data(), count, out, C);
+          }
+          continue;
+        }
         simd::max_over_taps(rows.data(), row_taps.data(), count, out, best_tap.data(), C);
       } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+        if (off == nullptr) {
+          const auto* bits = reinterpret_cast<const uint16_t* const*>(rows.data());
+          auto* out_bits = reinterpret_cast<uint16_t*>(out);
+          if (!simd::max_over_taps_values_avx512(bits, count, out_bits, C)) {
+            simd::max_over_taps_values_bf16(bits, count, out_bits, C);
+          }
+          continue;
+        }
         simd::max_over_taps_bf16(reinterpret_cast<const uint16_t* const*>(rows.data()), row_taps.data(), count,
                                  reinterpret_cast<uint16_t*>(out), best_tap.data(), best.data(), C);
       } else {
         max_over_taps_generic(rows.data(), row_taps.data(), count, best.data(), best_tap.data(), C);
         for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(best[c]);
       }
+      if (off == nullptr) continue;  // values only
       for (int64_t c = 0; c < C; ++c) off[c] = static_cast<offset_t>(best_tap[c]);
     }
   });

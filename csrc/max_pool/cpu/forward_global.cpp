@@ -74,7 +74,7 @@ void max_forward_global_planes(const MaxPoolForwardBody<scalar_t, offset_t>& bod
     for (int64_t plane = begin; plane < end; ++plane) {
       const auto best = plane_max(body.input + plane * plane_size, plane_size);
       body.output[plane] = static_cast<scalar_t>(best.value);
-      body.window_offset[plane] = static_cast<offset_t>(best.index);
+      if (body.window_offset != nullptr) body.window_offset[plane] = static_cast<offset_t>(best.index);
     }
   });
 }
@@ -83,6 +83,9 @@ template <typename offset_t>
 void max_forward_global_float_planes(const MaxPoolForwardBody<float, offset_t>& body) {
   const int64_t plane = body.g.in_plane();
   at::parallel_for(0, body.g.batch * body.g.channels, grain_for(plane), [&](int64_t begin, int64_t end) {
+    if (body.window_offset == nullptr) {  // values only
+      return simd::max_of_planes_values(body.input + begin * plane, end - begin, plane, body.output + begin);
+    }
     std::vector<int32_t> taps(end - begin);
     simd::max_of_planes(body.input + begin * plane, end - begin, plane, body.output + begin, taps.data());
     for (int64_t p = begin; p < end; ++p) body.window_offset[p] = static_cast<offset_t>(taps[p - begin]);

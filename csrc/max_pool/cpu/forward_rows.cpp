@@ -3,7 +3,10 @@
 // over the whole row: `x[ow * stride]` with a compile-time stride (1 and 2
 // cover most networks; 0 means "runtime stride") is a loop the compiler
 // vectorises. Taps are visited in the body's order, so NaN and tie rules match
-// it exactly; border outputs run the body itself.
+// it exactly; border outputs run the body itself. A values-only forward
+// (inference: no window offsets) of float32 or bfloat16 runs each whole row,
+// borders included, through the AVX-512 row kernel where the CPU has it, and
+// otherwise its interior through register-blocked loops that keep no taps.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -65,6 +68,67 @@ void interior_row_max(const MaxPoolForwardBody<scalar_t, offset_t>& body, const 
   }
 }
 
+// A values-only forward's whole output row (borders included), float32 or
+// bfloat16, in AVX-512 (values_avx512.cpp): the window rows' first elements,
+// then the row kernel. False (nothing done) for other dtypes, strides, or a
+// CPU without AVX-512: the interior loop and the body run instead.
+template <typename scalar_t, typename offset_t>
+bool whole_row_values(const MaxPoolForwardBody<scalar_t, offset_t>& body, const scalar_t* plane,
+                      const TapRange<int64_t>& rd, const TapRange<int64_t>& rh, std::vector<const scalar_t*>& rows,
+                      scalar_t* out) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    rows.clear();
+    for (int64_t td = rd.first; td < rd.end; ++td) {
+      for (int64_t th = rh.first; th < rh.end; ++th) {
+        const int64_t ih = rh.start + th * g.dilation[1];
+        rows.push_back(plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2]);
+      }
+    }
+    const auto row_count = static_cast<int64_t>(rows.size());
+    if constexpr (kFloat) {
+      return simd::max_row_values_avx512(rows.data(), row_count, g.kernel[2], g.dilation[2], g.stride[2], g.pad[2],
+                                         g.in[2], out, g.out[2]);
+    } else {
+      return simd::max_row_values_avx512(reinterpret_cast<const uint16_t* const*>(rows.data()), row_count,
+                                         g.kernel[2], g.dilation[2], g.stride[2], g.pad[2], g.in[2],
+                                         reinterpret_cast<uint16_t*>(out), g.out[2]);
+    }
+  }
+  return false;
+}
+
+// A values-only forward's interior outputs of one row, float32 or bfloat16,
+// through the ISA-cloned loops (no taps kept). False for other dtypes (they
+// take interior_row_max).
+template <typename scalar_t, typename offset_t>
+bool interior_row_values(const MaxPoolForwardBody<scalar_t, offset_t>& body, const scalar_t* plane,
+                         const TapRange<int64_t>& rd, const TapRange<int64_t>& rh, int64_t first, int64_t count,
+                         std::vector<const scalar_t*>& rows, scalar_t* out) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    rows.clear();
+    for (int64_t td = rd.first; td < rd.end; ++td) {
+      for (int64_t th = rh.first; th < rh.end; ++th) {
+        const int64_t ih = rh.start + th * g.dilation[1];
+        rows.push_back(plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2] + first * g.stride[2] -
+                       g.pad[2]);
+      }
+    }
+    const auto row_count = static_cast<int64_t>(rows.size());
+    if constexpr (kFloat) {
+      simd::max_row_values(rows.data(), row_count, g.kernel[2], g.dilation[2], g.stride[2], out, count);
+    } else {
+      simd::max_row_values_bf16(reinterpret_cast<const uint16_t* const*>(rows.data()), row_count, g.kernel[2],
+                                g.dilation[2], g.stride[2], reinterpret_cast<uint16_t*>(out), count);
+    }
+    return true;
+  }
+  return false;
+}
+
 template <int kStride, typename scalar_t, typename offset_t>
 void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   using value_t = running_t<scalar_t>;
@@ -78,6 +142,8 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<value_t> best(end - first);
     std::vector<int32_t> best_tap(end - first);
+    std::vector<const scalar_t*> window_rows;
+    const bool values_only = body.window_offset == nullptr && !g.adaptive;  // (adaptive windows: the body)
     for (int64_t row = begin; row < stop; ++row) {
       const int64_t oh = row % g.out[1];
       const int64_t od = (row / g.out[1]) % g.out[0];
@@ -86,23 +152,29 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
       const int64_t out_base = row * g.out[2];
       const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
       const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
+      if (values_only && whole_row_values(body, body.input + nc * g.in_plane(), rd, rh, window_rows,
+                                          body.output + out_base)) {
+        continue;
+      }
       // Border (and adaptive) windows: the body, with taps along W from the table.
       for (int64_t ow = 0; ow < first; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
       for (int64_t ow = end; ow < g.out[2]; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
       if (first >= end) continue;
       scalar_t* out = body.output + out_base;
-      offset_t* off = body.window_offset + out_base;
+      offset_t* off = body.window_offset != nullptr ? body.window_offset + out_base : nullptr;  // null: values only
       if (rd.first >= rd.end || rh.first >= rh.end) {  // the row's windows lie in the padding
         std::fill(out + first, out + end, max_identity<scalar_t>());
-        std::fill(off + first, off + end, static_cast<offset_t>(empty));
+        if (off != nullptr) std::fill(off + first, off + end, static_cast<offset_t>(empty));
         continue;
       }
-      interior_row_max<kStride>(body, body.input + nc * g.in_plane(), rd, rh, first, end - first, best.data(),
-                                best_tap.data());
-      for (int64_t i = 0; i < end - first; ++i) {
-        out[first + i] = static_cast<scalar_t>(best[i]);
-        off[first + i] = static_cast<offset_t>(best_tap[i]);
+      const scalar_t* plane = body.input + nc * g.in_plane();
+      if (off == nullptr && interior_row_values(body, plane, rd, rh, first, end - first, window_rows, out + first)) {
+        continue;
       }
+      interior_row_max<kStride>(body, plane, rd, rh, first, end - first, best.data(), best_tap.data());
+      for (int64_t i = 0; i < end - first; ++i) out[first + i] = static_cast<scalar_t>(best[i]);
+      if (off == nullptr) continue;
+      for (int64_t i = 0; i < end - first; ++i) off[first + i] = static_cast<offset_t>(best_tap[i]);
     }
   });
 }

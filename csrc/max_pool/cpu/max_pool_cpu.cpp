@@ -1,6 +1,10 @@
 // CPU kernels of max pooling (fixed and adaptive windows): the entry points,
 // and which loop runs for which problem (max_pool_cpu_loops.h):
 //
+// A values-only forward (the *_values ops: inference) runs the same selection
+// with a null window offset; each loop then keeps no taps (float32/bfloat16:
+// register-blocked, AVX-512 where the CPU has it).
+//
 //   forward   contiguous float32, window = whole plane   -> max_forward_global_float_planes
 //             contiguous, adaptive or whole-plane windows,
 //               small planes, many channels              -> the channels-last loops on copies
@@ -37,12 +41,16 @@ void run_forward_on_channels_last_copy(const MaxPoolForwardPlan& plan) {
   MaxPoolForwardPlan on_copy = plan;
   on_copy.input = channels_last_copy(plan.input.const_data_ptr(), g, /*input_side=*/true, plan.input.scalar_type());
   on_copy.output = channels_last_scratch(g, /*input_side=*/false, plan.output.scalar_type());
-  on_copy.window_offset = channels_last_scratch(g, /*input_side=*/false, plan.window_offset.scalar_type());
+  if (plan.saves_offsets()) {
+    on_copy.window_offset = channels_last_scratch(g, /*input_side=*/false, plan.offset_dtype);
+  }
   on_copy.geometry.channels_last = true;
   run_forward(on_copy);
   canonical_view(plan.output.data_ptr(), g, /*input_side=*/false, plan.output.scalar_type()).copy_(on_copy.output);
-  canonical_view(plan.window_offset.data_ptr(), g, /*input_side=*/false, plan.window_offset.scalar_type())
-      .copy_(on_copy.window_offset);
+  if (plan.saves_offsets()) {
+    canonical_view(plan.window_offset.data_ptr(), g, /*input_side=*/false, plan.offset_dtype)
+        .copy_(on_copy.window_offset);
+  }
 }
 
 template <typename scalar_t, typename offset_t>
@@ -61,10 +69,10 @@ void run_forward(const MaxPoolForwardPlan& plan) {
     return run_forward_on_channels_last_copy(plan);
   }
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
-    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.window_offset.scalar_type(), [&] {
+    POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.offset_dtype, [&] {
       run_forward_loop(plan, MaxPoolForwardBody<scalar_t, offset_t>{
                                  plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-                                 plan.window_offset.mutable_data_ptr<offset_t>(), g});
+                                 plan.offset_data<offset_t>(), g});
     });
   });
 }
@@ -100,6 +108,12 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
   return forward(plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode));
 }
 
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return std::get<0>(forward(
+      plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode, WindowOffsets::kNone)));
+}
+
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, at::IntArrayRef input_size,
                              at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                              at::IntArrayRef dilation) {
@@ -120,6 +134,10 @@ at::Tensor max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef inp
 
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
   return forward(plan_adaptive_max_pool_forward(self, output_size));
+}
+
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  return std::get<0>(forward(plan_adaptive_max_pool_forward(self, output_size, WindowOffsets::kNone)));
 }
 
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

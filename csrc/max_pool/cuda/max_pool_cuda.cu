@@ -13,6 +13,11 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
   return grid::max_pool_forward<CudaLauncher>(self, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
+at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  return grid::max_pool_values<CudaLauncher>(self, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, at::IntArrayRef input_size,
                              at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                              at::IntArrayRef dilation) {
@@ -32,6 +37,10 @@ at::Tensor max_pool_indices(const at::Tensor& window_offset, at::IntArrayRef inp
 
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
   return grid::adaptive_max_pool_forward<CudaLauncher>(self, output_size);
+}
+
+at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
+  return grid::adaptive_max_pool_values<CudaLauncher>(self, output_size);
 }
 
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,

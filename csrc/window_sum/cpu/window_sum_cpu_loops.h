@@ -73,10 +73,11 @@ at::Tensor fixed_order_sum(at::Tensor values);
 // ---------------------------------------------------------------- shared
 
 // Calls f(std::integral_constant<int, kStride>) with the row loops' stride
-// along W: 1 or 2 at compile time (most networks) for float32, else 0 (any).
+// along W: 1 or 2 at compile time (most networks) for float32 and bfloat16,
+// else 0 (any).
 template <typename scalar_t, class F>
 void with_row_stride(const PoolGeometry& g, const F& f) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
+  if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, at::BFloat16>) {
     if (g.stride[2] == 1) return f(std::integral_constant<int, 1>{});
     if (g.stride[2] == 2) return f(std::integral_constant<int, 2>{});
   }

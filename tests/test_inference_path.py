@@ -1,0 +1,161 @@
+"""The inference path: where no gradient is needed, max pooling (fixed,
+adaptive and fractional windows) runs a values-only op that computes and
+saves no window offsets; where one is needed, the same call saves them. The
+choice is made in the op's autograd kernel, so eager calls, torch.compile
+inference and AOTAutograd's training graphs each get the right op, and the
+values-only loops give torch's results bit for bit."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch._dynamo.backends.common import aot_autograd
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import pooling_ext.functional as PF
+from conftest import assert_same, make_input
+
+FORWARD_OPS = {"max_pool_forward", "adaptive_max_pool_forward", "fractional_max_pool_forward"}
+VALUES_OPS = {"max_pool_values", "adaptive_max_pool_values", "fractional_max_pool_values"}
+
+
+class KernelCalls(TorchDispatchMode):
+    """The names of the pooling_ext ops that reach a device kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.namespace == "pooling_ext":
+            self.names.append(func.__name__.split(".")[0])
+        return func(*args, **(kwargs or {}))
+
+
+def samples_2d(x):
+    return x.new_empty(x.shape[0], x.shape[1], 2).uniform_()
+
+
+CALLS = {
+    "max2d": lambda x: PF.max_pool2d(x, 3, 2, 1),
+    "max1d": lambda x: PF.max_pool1d(x.flatten(2), 3, 2),
+    "max3d": lambda x: PF.max_pool3d(x.unsqueeze(2), (1, 2, 2)),
+    "adaptive": lambda x: PF.adaptive_max_pool2d(x, 3),
+    "fractional": lambda x: PF.fractional_max_pool2d(x, 2, output_size=4, _random_samples=samples_2d(x)),
+}
+
+
+def kernels_run(fn, x):
+    with KernelCalls() as calls:
+        fn(x)
+    return set(calls.names)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_values_only_without_gradient(name):
+    fn = CALLS[name]
+    x = make_input((2, 3, 9, 8))
+    assert kernels_run(fn, x) & FORWARD_OPS == set()
+    assert kernels_run(fn, x) & VALUES_OPS
+    with torch.no_grad():
+        assert kernels_run(fn, x.requires_grad_()) & FORWARD_OPS == set()
+    with torch.inference_mode():
+        assert kernels_run(fn, make_input((2, 3, 9, 8))) & FORWARD_OPS == set()
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_saving_forward_with_gradient(name):
+    fn = CALLS[name]
+    x = make_input((2, 3, 9, 8), dtype=torch.float64).requires_grad_()
+    assert kernels_run(fn, x) & VALUES_OPS == set()
+    assert kernels_run(fn, x) & FORWARD_OPS
+    # and the gradient is torch's
+    ref_fn = {"max2d": lambda t: F.max_pool2d(t, 3, 2, 1), "max1d": lambda t: F.max_pool1d(t.flatten(2), 3, 2),
+              "max3d": lambda t: F.max_pool3d(t.unsqueeze(2), (1, 2, 2)),
+              "adaptive": lambda t: F.adaptive_max_pool2d(t, 3)}.get(name)
+    if ref_fn is not None:
+        (ours,) = torch.autograd.grad(fn(x).sum(), x)
+        (ref,) = torch.autograd.grad(ref_fn(x).sum(), x)
+        assert_same(ours, ref)
+
+
+def test_return_indices_without_gradient_gives_torchs_indices():
+    x = make_input((2, 3, 9, 8), ties=True)
+    with torch.no_grad():
+        out, idx = PF.max_pool2d(x, 3, 2, 1, return_indices=True)
+        ref, ref_idx = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+        a_out, a_idx = PF.adaptive_max_pool2d(x, 4, return_indices=True)
+        a_ref, a_ref_idx = F.adaptive_max_pool2d(x, 4, return_indices=True)
+    assert_same(out, ref) and assert_same(idx, ref_idx)
+    assert_same(a_out, a_ref) and assert_same(a_idx, a_ref_idx)
+
+
+# Windows that exercise every values-only loop: stride 1, 2 and 3 rows,
+# dilation, padding borders, ceil_mode, 1d/3d, and long rows (register blocks
+# plus a tail), in both layouts.
+VALUES_CASES = [
+    (2, (2, 3, 11, 75), dict(kernel_size=2, stride=2)),
+    (2, (2, 3, 13, 70), dict(kernel_size=3, stride=2, padding=1)),
+    (2, (1, 4, 9, 41), dict(kernel_size=5, stride=1, padding=2)),
+    (2, (1, 2, 12, 50), dict(kernel_size=(2, 3), stride=(1, 3), dilation=(2, 2), padding=(1, 1), ceil_mode=True)),
+    (1, (2, 5, 100), dict(kernel_size=3, stride=2, padding=1)),
+    (3, (1, 3, 6, 9, 40), dict(kernel_size=2, stride=2)),
+    (3, (1, 3, 7, 9, 37), dict(kernel_size=3, stride=2, padding=1)),
+    # rows of 2 x 32 outputs and a 1-lane rest; channels-last: 64-channel blocks and a 16-lane rest
+    (2, (1, 80, 4, 130), dict(kernel_size=2, stride=2)),
+    (2, (1, 80, 5, 131), dict(kernel_size=3, stride=1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("case", range(len(VALUES_CASES)))
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_values_only_equals_torch_bitwise(case, dtype, channels_last):
+    dims, shape, kwargs = VALUES_CASES[case]
+    if channels_last and dims == 1:
+        pytest.skip("no channels-last 1d layout")
+    fn = {1: (PF.max_pool1d, F.max_pool1d), 2: (PF.max_pool2d, F.max_pool2d), 3: (PF.max_pool3d, F.max_pool3d)}[dims]
+    for ties, nans in ((False, False), (True, False), (False, True)):
+        x = make_input(shape, dtype=dtype, ties=ties, nans=nans)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+        with torch.no_grad():
+            ours, ref = fn[0](x, **kwargs), fn[1](x, **kwargs)
+        assert_same(ours, ref)
+        assert ours.stride() == ref.stride()
+        # -0 and +0 tie: the first in tap order wins, as in torch (NaN's sign
+        # bit aside: torch's own bfloat16 channels-last kernel flips it)
+        numbers = ~ref.isnan()
+        assert torch.equal(ours.float().signbit()[numbers], ref.float().signbit()[numbers])
+
+
+def graph_ops(gm):
+    return {str(node.target).split(".")[1] for node in gm.graph.nodes
+            if node.op == "call_function" and str(node.target).startswith("pooling_ext.")}
+
+
+def test_compiled_graphs_pick_the_right_forward():
+    """torch.compile inference records the values-only op; AOTAutograd's
+    training graph records the saving forward and its backward."""
+    forward_graphs = []
+
+    def record(gm, example_inputs):
+        forward_graphs.append(graph_ops(gm))
+        return gm.forward
+
+    backend = aot_autograd(fw_compiler=record, bw_compiler=lambda gm, _: gm.forward)
+    fn = lambda t: PF.max_pool2d(t, 3, 2, 1).relu()  # noqa: E731
+    x = make_input((2, 3, 9, 8))
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        out = torch.compile(fn, backend=backend, fullgraph=True)(x)
+    assert_same(out, F.max_pool2d(x, 3, 2, 1).relu())
+    assert "max_pool_values" in forward_graphs[-1] and "max_pool_forward" not in forward_graphs[-1]
+
+    torch._dynamo.reset()
+    xg = x.clone().requires_grad_()
+    out = torch.compile(fn, backend=backend, fullgraph=True)(xg)
+    assert "max_pool_forward" in forward_graphs[-1] and "max_pool_values" not in forward_graphs[-1]
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    xr = x.clone().requires_grad_()
+    (ref,) = torch.autograd.grad(F.max_pool2d(xr, 3, 2, 1).relu().sum(), xr)
+    assert_same(grad, ref)
