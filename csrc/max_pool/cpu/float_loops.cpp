@@ -278,6 +278,27 @@ static POOLING_EXT_ALWAYS_INLINE int32_t order_key(int32_t bits) {
 
 static POOLING_EXT_ALWAYS_INLINE bool is_nan_bits(int32_t bits) { return (bits & 0x7fffffff) > 0x7f800000; }
 
+// A plane's largest order key over its non-NaN elements (INT32_MIN, below
+// every float's key, if none: -inf's is INT32_MIN + 2^23), and whether it
+// holds a NaN.
+struct PlaneKeys {
+  int32_t max_key;
+  bool nan_seen;
+};
+
+static POOLING_EXT_ALWAYS_INLINE PlaneKeys plane_keys(const float* __restrict__ plane, int32_t n) {
+  int32_t max_key = INT32_MIN;
+  int32_t nan_seen = 0;
+#pragma omp simd reduction(max : max_key) reduction(| : nan_seen)
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t bits = __builtin_bit_cast(int32_t, plane[i]);
+    const bool nan = is_nan_bits(bits);
+    max_key = std::max(max_key, nan ? INT32_MIN : order_key(bits));
+    nan_seen |= nan ? 1 : 0;
+  }
+  return {max_key, nan_seen != 0};
+}
+
 // The value of an order key (order_key's inverse; -0's key is +0's).
 static POOLING_EXT_ALWAYS_INLINE float key_value(int32_t key) {
   const int32_t flipped = key - ((key >> 31) & 1);
@@ -289,15 +310,7 @@ void max_of_planes_values(const float* x, int64_t planes, int64_t plane_size, fl
   const int32_t n = static_cast<int32_t>(plane_size);
   for (int64_t p = 0; p < planes; ++p) {
     const float* __restrict__ plane = x + p * plane_size;
-    int32_t max_key = INT32_MIN;
-    int32_t nan_seen = 0;
-#pragma omp simd reduction(max : max_key) reduction(| : nan_seen)
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t bits = __builtin_bit_cast(int32_t, plane[i]);
-      const bool nan = is_nan_bits(bits);
-      max_key = std::max(max_key, nan ? INT32_MIN : order_key(bits));
-      nan_seen |= nan ? 1 : 0;
-    }
+    const auto [max_key, nan_seen] = plane_keys(plane, n);
     const float best = key_value(max_key);
     if (!nan_seen && best != 0.0f) {  // the maximum's value is its key's
       out[p] = best;
@@ -314,15 +327,7 @@ void max_of_planes(const float* x, int64_t planes, int64_t plane_size, float* ou
   const int32_t n = static_cast<int32_t>(plane_size);
   for (int64_t p = 0; p < planes; ++p) {
     const float* __restrict__ plane = x + p * plane_size;
-    int32_t max_key = INT32_MIN;  // below every float's key (-inf's is INT32_MIN + 2^23)
-    int32_t nan_seen = 0;
-#pragma omp simd reduction(max : max_key) reduction(| : nan_seen)
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t bits = __builtin_bit_cast(int32_t, plane[i]);
-      const bool nan = is_nan_bits(bits);
-      max_key = std::max(max_key, nan ? INT32_MIN : order_key(bits));
-      nan_seen |= nan ? 1 : 0;
-    }
+    const auto [max_key, nan_seen] = plane_keys(plane, n);
     int32_t tap;
     if (nan_seen) {  // select_max's rule in index order: the last NaN
       tap = -1;

@@ -68,6 +68,21 @@ void interior_row_max(const MaxPoolForwardBody<scalar_t, offset_t>& body, const 
   }
 }
 
+// The window's rows inside the input (rd x rh, the body's order), each as
+// `plane`'s element at the row's start + `shift` (>= 0), into `rows`; their count.
+template <typename scalar_t>
+int64_t window_row_starts(const PoolGeometry& g, const scalar_t* plane, const TapRange<int64_t>& rd,
+                          const TapRange<int64_t>& rh, int64_t shift, std::vector<const scalar_t*>& rows) {
+  rows.clear();
+  for (int64_t td = rd.first; td < rd.end; ++td) {
+    for (int64_t th = rh.first; th < rh.end; ++th) {
+      const int64_t ih = rh.start + th * g.dilation[1];
+      rows.push_back(plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2] + shift);
+    }
+  }
+  return static_cast<int64_t>(rows.size());
+}
+
 // A values-only forward's whole output row (borders included), float32 or
 // bfloat16, in AVX-512 (values_avx512.cpp): the window rows' first elements,
 // then the row kernel. False (nothing done) for other dtypes, strides, or a
@@ -79,14 +94,7 @@ bool whole_row_values(const MaxPoolForwardBody<scalar_t, offset_t>& body, const 
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
     const PoolGeometry& g = body.g;
-    rows.clear();
-    for (int64_t td = rd.first; td < rd.end; ++td) {
-      for (int64_t th = rh.first; th < rh.end; ++th) {
-        const int64_t ih = rh.start + th * g.dilation[1];
-        rows.push_back(plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2]);
-      }
-    }
-    const auto row_count = static_cast<int64_t>(rows.size());
+    const int64_t row_count = window_row_starts(g, plane, rd, rh, 0, rows);
     if constexpr (kFloat) {
       return simd::max_row_values_avx512(rows.data(), row_count, g.kernel[2], g.dilation[2], g.stride[2], g.pad[2],
                                          g.in[2], out, g.out[2]);
@@ -109,15 +117,7 @@ bool interior_row_values(const MaxPoolForwardBody<scalar_t, offset_t>& body, con
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
     const PoolGeometry& g = body.g;
-    rows.clear();
-    for (int64_t td = rd.first; td < rd.end; ++td) {
-      for (int64_t th = rh.first; th < rh.end; ++th) {
-        const int64_t ih = rh.start + th * g.dilation[1];
-        rows.push_back(plane + ((rd.start + td * g.dilation[0]) * g.in[1] + ih) * g.in[2] + first * g.stride[2] -
-                       g.pad[2]);
-      }
-    }
-    const auto row_count = static_cast<int64_t>(rows.size());
+    const int64_t row_count = window_row_starts(g, plane, rd, rh, first * g.stride[2] - g.pad[2], rows);
     if constexpr (kFloat) {
       simd::max_row_values(rows.data(), row_count, g.kernel[2], g.dilation[2], g.stride[2], out, count);
     } else {
