@@ -1,12 +1,13 @@
-// The values-only max pooling loops in AVX-512 intrinsics (F, BW, VL), for
-// CPUs that have it: float_loops.cpp calls them there, and its vectoriser-made
-// loops elsewhere. The compiler's own code for these blocks came out part
-// scalar and branchy (constant-trip blocks of stride-2 loads), and GCC's
-// generic vectors are lowered for the baseline ISA under target_clones, so
-// the hot blocks are written out: 16 outputs per register, one
-// compare-and-select per tap in the body's tap order, masked loads and
-// stores for a last partial block (nothing read or written past what a block
-// uses).
+// The values-only max pooling loops in AVX-512 intrinsics (F, BW, VL, and
+// BMI2), for CPUs that have them: forward_rows.cpp and
+// forward_channels_last.cpp call these first, and float_loops.cpp's
+// vectoriser-made loops where they return false. The compiler's own code for
+// these blocks came out part scalar and branchy (constant-trip blocks of
+// stride-2 loads), and GCC's generic vectors are lowered for the baseline ISA
+// under target_clones, so the hot blocks are written out: 16 outputs per
+// register, one compare-and-select per tap in the body's tap order, taps in
+// the padding and a block's missing lanes masked off (nothing is read or
+// written past what a block uses).
 #include <cstdint>
 
 #include "float_loops.h"
@@ -25,12 +26,9 @@ namespace {
 #define POOLING_EXT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2")))
 #define POOLING_EXT_AVX512_INLINE POOLING_EXT_AVX512_TARGET __attribute__((always_inline)) inline
 
-// Lanes i < n of a block of 16 (or 32 for 16-bit elements).
+// Lanes i < n of a block of 16.
 POOLING_EXT_AVX512_INLINE __mmask16 lanes16(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n < 0 ? 0 : n)) - 1);
-}
-POOLING_EXT_AVX512_INLINE __mmask32 lanes32(int64_t n) {
-  return n >= 32 ? __mmask32(0xffffffffu) : static_cast<__mmask32>((1u << (n < 0 ? 0 : n)) - 1);
 }
 
 // x[0, n) as float (the other lanes 0), reading only those elements.
@@ -181,7 +179,7 @@ POOLING_EXT_AVX512_TARGET void channel_values(const value_t* const* rows, int64_
 
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2");
   return has;
 }
 
