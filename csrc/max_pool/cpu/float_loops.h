@@ -41,6 +41,8 @@ bool max_row_values_avx512(const float* const* rows, int64_t row_count, int64_t 
                            int64_t pad, int64_t width, float* out, int64_t n);
 bool max_row_values_avx512(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation,
                            int64_t stride, int64_t pad, int64_t width, uint16_t* out, int64_t n);
+// Whether max_row_values_avx512 runs rows of this stride on this CPU.
+bool max_row_values_avx512_supported(int64_t stride);
 // Channels-last in AVX-512: false, having done nothing, on a CPU without it.
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
 bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);

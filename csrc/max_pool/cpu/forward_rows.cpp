@@ -143,7 +143,10 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
     std::vector<value_t> best(end - first);
     std::vector<int32_t> best_tap(end - first);
     std::vector<const scalar_t*> window_rows;
-    const bool values_only = body.window_offset == nullptr && !g.adaptive;  // (adaptive windows: the body)
+    // Values-only float32/bfloat16 rows of fixed windows go whole to the AVX-512 kernel where it runs them.
+    constexpr bool kFloatOrBFloat16 = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, at::BFloat16>;
+    const bool whole_rows = kFloatOrBFloat16 && body.window_offset == nullptr && !g.adaptive &&
+                            simd::max_row_values_avx512_supported(g.stride[2]);
     for (int64_t row = begin; row < stop; ++row) {
       const int64_t oh = row % g.out[1];
       const int64_t od = (row / g.out[1]) % g.out[0];
@@ -152,7 +155,7 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
       const int64_t out_base = row * g.out[2];
       const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
       const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
-      if (values_only && whole_row_values(body, body.input + nc * g.in_plane(), rd, rh, window_rows,
+      if (whole_rows && whole_row_values(body, body.input + nc * g.in_plane(), rd, rh, window_rows,
                                           body.output + out_base)) {
         continue;
       }

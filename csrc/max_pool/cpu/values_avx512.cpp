@@ -197,6 +197,8 @@ bool row_values_dispatch(const value_t* const* rows, int64_t row_count, int64_t 
 
 }  // namespace
 
+bool max_row_values_avx512_supported(int64_t stride) { return cpu_has_avx512() && (stride == 1 || stride == 2); }
+
 bool max_row_values_avx512(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
                            int64_t pad, int64_t width, float* out, int64_t n) {
   return row_values_dispatch(rows, row_count, kw, dilation, stride, pad, width, out, n);
@@ -221,6 +223,7 @@ bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uin
 
 #else  // no AVX-512 code in this build
 
+bool max_row_values_avx512_supported(int64_t) { return false; }
 bool max_row_values_avx512(const float* const*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*, int64_t) {
   return false;
 }
