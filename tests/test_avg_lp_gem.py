@@ -94,6 +94,46 @@ def test_avg_grid_matches_torch(dims, dtype, device):
     assert checked > 25
 
 
+# Contiguous rows that the CPU's row loops (AVX-512 where present) run: stride
+# 1, 2 (compile-time lanes) and 3, 4, 9 (permuted lanes: 11, 8 and 4 outputs
+# per block), rows of two blocks plus a rest, short rows (7 outputs), borders
+# left to the body, and divisors that are and are not powers of two (the first
+# are a multiplication).
+AVERAGE_ROW_CASES = [
+    (2, (2, 3, 10, 75), dict(kernel_size=2, stride=2)),
+    (2, (2, 3, 14, 14), dict(kernel_size=2, stride=2)),
+    (2, (1, 4, 9, 70), dict(kernel_size=3, stride=1, padding=1)),
+    (2, (1, 4, 9, 70), dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    (2, (2, 3, 11, 100), dict(kernel_size=3, stride=3, padding=1, ceil_mode=True)),
+    (2, (1, 3, 8, 95), dict(kernel_size=4, stride=4, divisor_override=3)),
+    (2, (1, 3, 9, 95), dict(kernel_size=(1, 5), stride=(2, 9), padding=(0, 2))),
+    (1, (2, 5, 101), dict(kernel_size=3, stride=2, padding=1)),
+    (3, (1, 3, 6, 9, 40), dict(kernel_size=2, stride=2)),
+    (3, (1, 2, 5, 8, 33), dict(kernel_size=3, stride=(1, 2, 2), padding=1, divisor_override=8)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", range(len(AVERAGE_ROW_CASES)))
+def test_avg_contiguous_rows_equal_torch_bitwise(case, dtype):
+    dims, shape, kwargs = AVERAGE_ROW_CASES[case]
+    scales = [1.0, 1e30, 1e-40]  # ordinary, overflow, subnormal (float32: multiplying by 1/4 and dividing by 4 agree)
+    if dtype == torch.bfloat16:  # torch rounds bfloat16 subnormal averages with the CPU's bf16 instruction,
+        scales.pop()             # flushing them: its avg_pool gives +0 where its own .bfloat16() gives -0
+    for scale, nans in [(scale, False) for scale in scales] + [(1.0, True)]:
+        x = make_input(shape, dtype=torch.float64, nans=nans).mul_(scale).to(dtype)
+        with torch.no_grad():
+            ours = AVG[dims][0](x, **kwargs)
+        bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+        if dims == 3 and dtype == torch.bfloat16:  # torch has no bfloat16 avg_pool3d: its float32 result, rounded
+            ref = AVG[dims][1](x.float(), **kwargs).to(dtype)
+            numbers = ~ref.isnan()  # (.to() keeps a NaN's sign and payload where c10's rounding gives 0x7fc0)
+            assert torch.equal(ours.isnan(), ref.isnan())
+            assert torch.equal(ours.view(bits)[numbers], ref.view(bits)[numbers]), (scale, nans)
+        else:
+            assert torch.equal(ours.view(bits), AVG[dims][1](x, **kwargs).view(bits)), (scale, nans)
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_avg_views_unbatched_and_empty_batch(dims, device):
     kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)

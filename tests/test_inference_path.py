@@ -4,6 +4,8 @@ saves no window offsets; where one is needed, the same call saves them. The
 choice is made in the op's autograd kernel, so eager calls, torch.compile
 inference and AOTAutograd's training graphs each get the right op, and the
 values-only loops give torch's results bit for bit."""
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,6 +104,10 @@ VALUES_CASES = [
     # rows of 2 x 32 outputs and a 1-lane rest; channels-last: 64-channel blocks and a 16-lane rest
     (2, (1, 80, 4, 130), dict(kernel_size=2, stride=2)),
     (2, (1, 80, 5, 131), dict(kernel_size=3, stride=1)),
+    # other strides: lanes picked from 32 loaded elements (8, 7 and 4 outputs per block), borders masked
+    (2, (2, 4, 28, 28), dict(kernel_size=4, stride=4)),
+    (2, (1, 3, 9, 90), dict(kernel_size=(2, 6), stride=(1, 5), padding=(1, 3), dilation=(1, 2), ceil_mode=True)),
+    (1, (2, 3, 95), dict(kernel_size=4, stride=9, padding=2)),
 ]
 
 
@@ -125,6 +131,40 @@ def test_values_only_equals_torch_bitwise(case, dtype, channels_last):
         # bit aside: torch's own bfloat16 channels-last kernel flips it)
         numbers = ~ref.isnan()
         assert torch.equal(ours.float().signbit()[numbers], ref.float().signbit()[numbers])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_adaptive_values_equal_torch_bitwise(channels_last):
+    # divisible sizes are fixed windows (28 -> 7: 4x4, stride 4); others adaptive
+    for dtype, size, ties, nans in itertools.product((torch.float32, torch.bfloat16), ((28, 28), (13, 13)),
+                                                     (False, True), (False, True)):
+        x = make_input((2, 5, *size), dtype=dtype, ties=ties, nans=nans)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            ours, ref = PF.adaptive_max_pool2d(x, 7), F.adaptive_max_pool2d(x, 7)
+        assert_same(ours, ref)
+        numbers = ~ref.isnan()
+        assert torch.equal(ours.float().signbit()[numbers], ref.float().signbit()[numbers])
+
+
+@pytest.mark.parametrize("plane", [1, 5, 16, 17, 49, 64, 100])
+def test_bfloat16_global_max_values_equal_torch_bitwise(plane):
+    """Values-only bfloat16 global max reduces a plane by its order keys and
+    leaves planes with a NaN (whose bits: the last one's) or a zero maximum
+    (whose sign: the first one's) to the ordered loop."""
+    x = make_input((4, 24, plane), dtype=torch.bfloat16, ties=True)  # many ties, zero maxima among them
+    x[0] = -x[0].abs()                                          # planes of zeros and negatives
+    x[1, ::2] = torch.where(x[1, ::2] == 0, -0.0, x[1, ::2])    # -0 before +0 ties
+    x[2, ::3, plane // 2] = float("nan")
+    x[2, ::5, 0] = -float("nan")
+    x = x.view(4, 24, 1, plane)
+    with torch.no_grad():
+        ours = PF.adaptive_max_pool2d(x, 1)
+        whole_window = PF.max_pool2d(x, (1, plane))
+    ref = F.adaptive_max_pool2d(x, 1)
+    assert torch.equal(ours.view(torch.int16), ref.view(torch.int16))
+    assert torch.equal(whole_window.view(torch.int16), ref.view(torch.int16))
 
 
 def graph_ops(gm):

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "../../common/cpu/row_run.h"
+
 namespace pooling_ext {
 namespace simd {
 
@@ -32,17 +34,19 @@ void max_row_values_bf16(const uint16_t* const* rows, int64_t row_count, int64_t
 // Channels-last: one output position's C channels over `count` (>= 1) taps.
 void max_over_taps_values(const float* const* rows, int64_t count, float* out, int64_t C);
 void max_over_taps_values_bf16(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
-// In AVX-512 (values_avx512.cpp), a whole output row of n outputs, borders
-// included: rows[r] is window row r's first element, taps outside [0, width)
-// along the row (the padding) are skipped, a window without taps gives
-// -inf. False, having done nothing, on a CPU without AVX-512 or for a stride
-// other than 1 or 2.
-bool max_row_values_avx512(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
-                           int64_t pad, int64_t width, float* out, int64_t n);
-bool max_row_values_avx512(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation,
-                           int64_t stride, int64_t pad, int64_t width, uint16_t* out, int64_t n);
-// Whether max_row_values_avx512 runs rows of this stride on this CPU.
-bool max_row_values_avx512_supported(int64_t stride);
+// In AVX-512 (values_avx512.cpp), the run's output rows, all their outputs
+// (borders included; first_output 0): taps outside [0, width) along a row
+// (the padding) are skipped, a window without taps gives -inf. False, having
+// done nothing, on a CPU without AVX-512.
+bool max_rows_values_avx512(const cpu::RowRun<float>& run);
+bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run);
+// Whether max_rows_values_avx512 runs on this CPU.
+bool max_row_values_avx512_supported();
+// In AVX-512, one bfloat16 plane's maximum (of n >= 1 elements) by its order
+// key; false, having done nothing, where that cannot give the body's bits (a
+// NaN: which one; a zero maximum: which sign) or on a CPU without AVX-512.
+bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out);
+bool max_of_plane_values_avx512_supported();
 // Channels-last in AVX-512: false, having done nothing, on a CPU without it.
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
 bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);

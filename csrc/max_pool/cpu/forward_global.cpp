@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../../common/cpu/loop_support.h"
@@ -72,7 +73,15 @@ void max_forward_global_planes(const MaxPoolForwardBody<scalar_t, offset_t>& bod
   const int64_t plane_size = body.g.in_plane();
   at::parallel_for(0, body.g.batch * body.g.channels, grain_for(plane_size), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
-      const auto best = plane_max(body.input + plane * plane_size, plane_size);
+      const scalar_t* x = body.input + plane * plane_size;
+      if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {  // values only: AVX-512 where it can tell
+        if (body.window_offset == nullptr &&
+            simd::max_of_plane_values_avx512(reinterpret_cast<const uint16_t*>(x), plane_size,
+                                             reinterpret_cast<uint16_t*>(body.output + plane))) {
+          continue;
+        }
+      }
+      const auto best = plane_max(x, plane_size);
       body.output[plane] = static_cast<scalar_t>(best.value);
       if (body.window_offset != nullptr) body.window_offset[plane] = static_cast<offset_t>(best.index);
     }

@@ -10,10 +10,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../../common/cpu/loop_support.h"
+#include "../../common/cpu/row_run.h"
 #include "../../common/dtype_dispatch.h"
 #include "float_loops.h"
 #include "max_pool_cpu_loops.h"
@@ -83,26 +85,35 @@ int64_t window_row_starts(const PoolGeometry& g, const scalar_t* plane, const Ta
   return static_cast<int64_t>(rows.size());
 }
 
-// A values-only forward's whole output row (borders included), float32 or
-// bfloat16, in AVX-512 (values_avx512.cpp): the window rows' first elements,
-// then the row kernel. False (nothing done) for other dtypes, strides, or a
-// CPU without AVX-512: the interior loop and the body run instead.
+// A values-only forward of float32 or bfloat16 through the AVX-512 row
+// kernel (values_avx512.cpp): every row whole, borders included, one call per
+// thread's run of rows. False (nothing done) for other dtypes or a CPU
+// without AVX-512: the interior loop and the body run instead.
 template <typename scalar_t, typename offset_t>
-bool whole_row_values(const MaxPoolForwardBody<scalar_t, offset_t>& body, const scalar_t* plane,
-                      const TapRange<int64_t>& rd, const TapRange<int64_t>& rh, std::vector<const scalar_t*>& rows,
-                      scalar_t* out) {
+bool whole_rows_values_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
+    if (!simd::max_row_values_avx512_supported()) return false;
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     const PoolGeometry& g = body.g;
-    const int64_t row_count = window_row_starts(g, plane, rd, rh, 0, rows);
-    if constexpr (kFloat) {
-      return simd::max_row_values_avx512(rows.data(), row_count, g.kernel[2], g.dilation[2], g.stride[2], g.pad[2],
-                                         g.in[2], out, g.out[2]);
-    } else {
-      return simd::max_row_values_avx512(reinterpret_cast<const uint16_t* const*>(rows.data()), row_count,
-                                         g.kernel[2], g.dilation[2], g.stride[2], g.pad[2], g.in[2],
-                                         reinterpret_cast<uint16_t*>(out), g.out[2]);
-    }
+    const int64_t rows_per_plane = g.out[0] * g.out[1];
+    const WindowRowTable table(rows_per_plane, [&](int64_t j, const auto& push) {
+      const TapRange<int64_t> rd = dim_window_taps(g, 0, j / g.out[1]);
+      const TapRange<int64_t> rh = dim_window_taps(g, 1, j % g.out[1]);
+      for (int64_t td = rd.first; td < rd.end; ++td) {
+        for (int64_t th = rh.first; th < rh.end; ++th) {
+          push(((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) * g.in[2]);
+        }
+      }
+    });
+    const int64_t rows = g.batch * g.channels * rows_per_plane;
+    at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+      simd::max_rows_values_avx512(cpu::RowRun<bits_t>{
+          reinterpret_cast<const bits_t*>(body.input), reinterpret_cast<bits_t*>(body.output), begin, stop,
+          rows_per_plane, g.in_plane(), g.out[2], table.offset.data(), table.begin.data(), 0, g.out[2], g.kernel[2],
+          g.stride[2], g.dilation[2], g.pad[2], g.in[2], nullptr});
+    });
+    return true;
   }
   return false;
 }
@@ -139,14 +150,11 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
   const int64_t empty = empty_window_offset(g.kernel_volume());
   const std::vector<TapRange<int64_t>> taps_w =
       per_position_table(g.out[2], [&](int64_t ow) { return dim_window_taps(g, 2, ow); });
+  if (body.window_offset == nullptr && !g.adaptive && whole_rows_values_avx512(body)) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<value_t> best(end - first);
     std::vector<int32_t> best_tap(end - first);
     std::vector<const scalar_t*> window_rows;
-    // Values-only float32/bfloat16 rows of fixed windows go whole to the AVX-512 kernel where it runs them.
-    constexpr bool kFloatOrBFloat16 = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, at::BFloat16>;
-    const bool whole_rows = kFloatOrBFloat16 && body.window_offset == nullptr && !g.adaptive &&
-                            simd::max_row_values_avx512_supported(g.stride[2]);
     for (int64_t row = begin; row < stop; ++row) {
       const int64_t oh = row % g.out[1];
       const int64_t od = (row / g.out[1]) % g.out[0];
@@ -155,10 +163,6 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
       const int64_t out_base = row * g.out[2];
       const TapRange<int64_t> rd = dim_window_taps(g, 0, od);
       const TapRange<int64_t> rh = dim_window_taps(g, 1, oh);
-      if (whole_rows && whole_row_values(body, body.input + nc * g.in_plane(), rd, rh, window_rows,
-                                          body.output + out_base)) {
-        continue;
-      }
       // Border (and adaptive) windows: the body, with taps along W from the table.
       for (int64_t ow = 0; ow < first; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);
       for (int64_t ow = end; ow < g.out[2]; ++ow) body.compute_taps(n, c, rd, rh, taps_w[ow], out_base + ow);

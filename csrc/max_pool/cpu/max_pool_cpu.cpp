@@ -8,6 +8,7 @@
 //   forward   contiguous float32, window = whole plane   -> max_forward_global_float_planes
 //             contiguous, adaptive or whole-plane windows,
 //               small planes, many channels              -> the channels-last loops on copies
+//               (but values-only bfloat16 whole planes on AVX-512 CPUs -> max_forward_global_planes)
 //             channels-last                               -> max_forward_channels_last
 //             contiguous, window = whole plane            -> max_forward_global_planes
 //             contiguous                                  -> max_forward_rows (borders: the body)
@@ -21,6 +22,7 @@
 #include "../../common/dtype_dispatch.h"
 #include "../max_pool.h"
 #include "../max_pool_launch.h"
+#include "float_loops.h"
 #include "max_pool_cpu_loops.h"
 
 namespace pooling_ext {
@@ -31,6 +33,14 @@ bool runs_global_float_planes(const MaxPoolForwardPlan& plan) {
   const PoolGeometry& g = plan.geometry;
   return !g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kFloat &&
          g.in_plane() < std::numeric_limits<int32_t>::max();
+}
+
+// Values-only contiguous bfloat16 global windows, which max_forward_global_planes
+// reduces in AVX-512 where the CPU has it (faster than the copies).
+bool runs_global_bf16_values_in_place(const MaxPoolForwardPlan& plan) {
+  const PoolGeometry& g = plan.geometry;
+  return !g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kBFloat16 &&
+         !plan.saves_offsets() && simd::max_of_plane_values_avx512_supported();
 }
 
 void run_forward(const MaxPoolForwardPlan& plan);
@@ -65,7 +75,8 @@ void run_forward_loop(const MaxPoolForwardPlan& plan, const MaxPoolForwardBody<s
 
 void run_forward(const MaxPoolForwardPlan& plan) {
   const PoolGeometry& g = plan.geometry;
-  if (runs_on_channels_last_copy(g, is_global_window(g)) && !runs_global_float_planes(plan)) {
+  if (runs_on_channels_last_copy(g, is_global_window(g)) && !runs_global_float_planes(plan) &&
+      !runs_global_bf16_values_in_place(plan)) {
     return run_forward_on_channels_last_copy(plan);
   }
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {

@@ -1,103 +1,32 @@
 // The values-only max pooling loops in AVX-512 intrinsics (F, BW, VL, and
-// BMI2), for CPUs that have them: forward_rows.cpp and
+// BMI2), for CPUs that have them: forward_rows.cpp, forward_global.cpp and
 // forward_channels_last.cpp call these first, and float_loops.cpp's
 // vectoriser-made loops where they return false. The compiler's own code for
 // these blocks came out part scalar and branchy (constant-trip blocks of
 // stride-2 loads), and GCC's generic vectors are lowered for the baseline ISA
-// under target_clones, so the hot blocks are written out: 16 outputs per
-// register, one compare-and-select per tap in the body's tap order, taps in
+// under target_clones, so the hot blocks are written out (building blocks in
+// common/cpu/avx512_lanes.h): rows of any stride in blocks of up to 16
+// outputs, one compare-and-select per tap in the body's tap order, taps in
 // the padding and a block's missing lanes masked off (nothing is read or
-// written past what a block uses).
+// written past what a block uses); one call per run of output rows.
 #include <cstdint>
 
+#include "../../common/cpu/avx512_lanes.h"
 #include "float_loops.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(POOLING_EXT_NO_ISA_CLONES)
-#define POOLING_EXT_HAS_AVX512_VALUES 1
-#include <immintrin.h>
-#endif
 
 namespace pooling_ext {
 namespace simd {
 
-#ifdef POOLING_EXT_HAS_AVX512_VALUES
+#ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
 namespace {
 
-#define POOLING_EXT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2")))
-#define POOLING_EXT_AVX512_INLINE POOLING_EXT_AVX512_TARGET __attribute__((always_inline)) inline
-
-// Lanes i < n of a block of 16.
-POOLING_EXT_AVX512_INLINE __mmask16 lanes16(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n < 0 ? 0 : n)) - 1);
-}
-
-// x[0, n) as float (the other lanes 0), reading only those elements.
-POOLING_EXT_AVX512_INLINE __m512 load_lanes(const float* x, int64_t n) { return _mm512_maskz_loadu_ps(lanes16(n), x); }
-
-// bfloat16 bits, widened exactly.
-POOLING_EXT_AVX512_INLINE __m512 load_lanes(const uint16_t* x, int64_t n) {
-  const __m256i h = _mm256_maskz_loadu_epi16(lanes16(n), x);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-POOLING_EXT_AVX512_INLINE void store_lanes(float* out, __m512 v, int64_t n) {
-  _mm512_mask_storeu_ps(out, lanes16(n), v);
-}
-
-// Lanes holding bfloat16 values: their top halves.
-POOLING_EXT_AVX512_INLINE void store_lanes(uint16_t* out, __m512 v, int64_t n) {
-  const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
-  _mm256_mask_storeu_epi16(out, lanes16(n), h);
-}
+using namespace avx512;
+using cpu::RowRun;
 
 // torch's rule: v replaces best where greater, or NaN.
 POOLING_EXT_AVX512_INLINE __m512 take_max(__m512 best, __m512 v) {
   const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   return _mm512_mask_mov_ps(best, take, v);
-}
-
-// Input element `index` of a row that starts at `row`, as an address: the
-// lanes of a window in the padding are masked off, but the block's start may
-// lie before the row (integer arithmetic: no out-of-bounds pointer is formed).
-template <typename value_t>
-POOLING_EXT_AVX512_INLINE const value_t* element_address(const value_t* row, int64_t index) {
-  return reinterpret_cast<const value_t*>(reinterpret_cast<uintptr_t>(row) + index * int64_t(sizeof(value_t)));
-}
-
-// Lanes i (< n) whose element first + i * kStride lies in [0, width).
-template <int kStride>
-POOLING_EXT_AVX512_INLINE __mmask16 lanes_inside(int64_t first, int64_t width, int64_t n) {
-  // i >= ceil(-first / kStride) and i < ceil((width - first) / kStride)
-  const int64_t low = first >= 0 ? 0 : (-first + kStride - 1) / kStride;
-  const int64_t high = width - first <= 0 ? 0 : (width - first + kStride - 1) / kStride;
-  return static_cast<__mmask16>(lanes16(high < n ? high : n) & ~lanes16(low));
-}
-
-// x[i * kStride] for the lanes in `inside` (the others: 0), reading only those elements.
-template <int kStride>
-POOLING_EXT_AVX512_INLINE __m512 load_inside(const float* x, __mmask16 inside) {
-  if constexpr (kStride == 1) {
-    return _mm512_maskz_loadu_ps(inside, x);
-  } else {
-    // raw element 2i of lane i: the lane mask spread to even raw positions
-    const uint32_t raw = _pdep_u32(inside, 0x55555555u);  // lane i -> raw element 2i
-    const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), x);
-    const __m512 high = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), x + 16);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_permutex2var_ps(low, even, high);
-  }
-}
-
-template <int kStride>
-POOLING_EXT_AVX512_INLINE __m512 load_inside(const uint16_t* x, __mmask16 inside) {
-  if constexpr (kStride == 1) {
-    const __m256i h = _mm256_maskz_loadu_epi16(inside, x);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-  } else {
-    const uint32_t raw = _pdep_u32(inside, 0x55555555u);
-    const __m512i words = _mm512_maskz_loadu_epi16(static_cast<__mmask32>(raw), x);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));
-  }
 }
 
 // torch's rule on the lanes in `inside` only.
@@ -106,54 +35,65 @@ POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask1
   return _mm512_mask_mov_ps(best, take & inside, v);
 }
 
-// kBlocks x 16 outputs of one row from output i0 (lanes < `lanes` in the
-// last block), in independent registers: -inf, the value of a window with
-// no tap inside, then the window's taps that lie inside the row, row by row,
-// then tw, the body's order. kInside: every tap of these outputs lies inside
-// (no masks to compute).
+// kBlocks blocks of outputs of one row from output i0 (l.lanes per block,
+// `lanes` in the last), in independent registers: -inf, the value of a
+// window with no tap inside, then the window's taps that lie inside the row,
+// row by row, then tw, the body's order. kInside: every tap of these outputs
+// lies inside (no masks to compute). Window row r starts at plane + rows[r].
 template <int kBlocks, bool kInside, int kStride, typename value_t>
-POOLING_EXT_AVX512_INLINE void row_blocks(const value_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation,
-                                          int64_t pad, int64_t width, value_t* out, int64_t i0, int64_t lanes) {
+POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                          const value_t* plane, const int64_t* rows, int64_t row_count,
+                                          value_t* out, int64_t i0, int64_t lanes) {
   __m512 best[kBlocks];
   for (int k = 0; k < kBlocks; ++k) best[k] = _mm512_set1_ps(-__builtin_inff());
   for (int64_t r = 0; r < row_count; ++r) {
-    for (int64_t tw = 0; tw < kw; ++tw) {
+    for (int64_t tw = 0; tw < run.kw; ++tw) {
       for (int k = 0; k < kBlocks; ++k) {
-        const int64_t first = (i0 + 16 * k) * kStride - pad + tw * dilation;  // lane 0's element
-        const int64_t block_lanes = k == kBlocks - 1 ? lanes : 16;
-        const __mmask16 inside = kInside ? lanes16(block_lanes) : lanes_inside<kStride>(first, width, block_lanes);
-        best[k] = take_max_inside(best[k], load_inside<kStride>(element_address(rows[r], first), inside), inside);
+        const int64_t first = (i0 + l.lanes * k) * l.stride - run.pad + tw * run.dilation;  // lane 0's element
+        const int64_t block_lanes = k == kBlocks - 1 ? lanes : l.lanes;
+        const __mmask16 inside = kInside ? lanes16(block_lanes) : l.inside(first, run.width, block_lanes);
+        best[k] = take_max_inside(best[k], l.load(element_address(plane, rows[r] + first), inside), inside);
       }
     }
   }
-  for (int k = 0; k < kBlocks; ++k) store_lanes(out + i0 + 16 * k, best[k], k == kBlocks - 1 ? lanes : 16);
+  for (int k = 0; k < kBlocks; ++k) store_lanes(out + i0 + l.lanes * k, best[k], k == kBlocks - 1 ? lanes : l.lanes);
 }
 
-// One output row, all n outputs, borders included: two blocks of 16 at a
-// time (independent chains), without masks where every tap lies inside;
-// rows[r] is window row r's first element (the window's rows inside the input).
-template <int kStride, typename value_t>
-POOLING_EXT_AVX512_TARGET void row_values(const value_t* const* rows, int64_t row_count, int64_t kw,
-                                          int64_t dilation, int64_t pad, int64_t width, value_t* out, int64_t n) {
-  // Outputs [i0, i0 + count) have every tap inside when their first tap and last tap are.
-  const auto all_inside = [&](int64_t i0, int64_t count) {
-    return i0 * kStride - pad >= 0 && (i0 + count - 1) * kStride - pad + (kw - 1) * dilation < width;
-  };
-  int64_t i0 = 0;
-  for (; i0 + 32 <= n; i0 += 32) {
-    if (all_inside(i0, 32)) {
-      row_blocks<2, true, kStride>(rows, row_count, kw, dilation, pad, width, out, i0, 16);
-    } else {
-      row_blocks<2, false, kStride>(rows, row_count, kw, dilation, pad, width, out, i0, 16);
-    }
+// Blocks from output i0 (`lanes` in the last one), masked only where some tap
+// lies outside the row.
+template <int kBlocks, int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                             const value_t* plane, const int64_t* rows, int64_t row_count,
+                                             value_t* out, int64_t i0, int64_t lanes) {
+  // The outputs have every tap inside when their first tap and last tap are.
+  const int64_t last = i0 + l.lanes * (kBlocks - 1) + lanes - 1;
+  if (i0 * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
+    row_blocks<kBlocks, true>(l, run, plane, rows, row_count, out, i0, lanes);
+  } else {
+    row_blocks<kBlocks, false>(l, run, plane, rows, row_count, out, i0, lanes);
   }
-  for (; i0 < n; i0 += 16) {
-    const int64_t lanes = n - i0 < 16 ? n - i0 : 16;
-    if (all_inside(i0, lanes)) {
-      row_blocks<1, true, kStride>(rows, row_count, kw, dilation, pad, width, out, i0, lanes);
-    } else {
-      row_blocks<1, false, kStride>(rows, row_count, kw, dilation, pad, width, out, i0, lanes);
+}
+
+// The run's rows, all their outputs (borders included), two blocks at a time
+// (independent chains).
+template <int kStride, typename value_t>
+POOLING_EXT_AVX512_TARGET void run_values(const RowRun<value_t>& run) {
+  const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
+  const int64_t n = run.outputs;
+  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
+  for (int64_t row = run.first_row; row < run.end_row; ++row) {
+    const value_t* plane = run.input + plane_index * run.in_plane;
+    const int64_t* rows = run.window_row_offset + run.window_row_begin[j];
+    const int64_t row_count = run.window_row_begin[j + 1] - run.window_row_begin[j];
+    value_t* out = run.output + row * run.out_width + run.first_output;
+    int64_t i0 = 0;
+    for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
+      row_blocks_at<2>(l, run, plane, rows, row_count, out, i0, l.lanes);
     }
+    for (; i0 < n; i0 += l.lanes) {
+      row_blocks_at<1>(l, run, plane, rows, row_count, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+    }
+    if (++j == run.rows_per_plane) j = 0, ++plane_index;
   }
 }
 
@@ -177,37 +117,52 @@ POOLING_EXT_AVX512_TARGET void channel_values(const value_t* const* rows, int64_
   }
 }
 
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2");
-  return has;
+// A plane's largest order key (-0 below +0) and whether it holds a NaN.
+POOLING_EXT_AVX512_TARGET bool plane_max_bf16(const uint16_t* x, int64_t n, uint16_t* out) {
+  __m512i best = _mm512_set1_epi32(INT32_MIN);
+  __mmask16 nan = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes16(n - i);
+    const __m512 v = load_lanes(x + i, n - i);
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i key = _mm512_xor_si512(bits, _mm512_srli_epi32(_mm512_srai_epi32(bits, 31), 1));
+    best = _mm512_mask_max_epi32(best, m, best, key);
+    nan |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
+  }
+  if (nan != 0) return false;
+  const int32_t key = _mm512_reduce_max_epi32(best);
+  const uint32_t bits = static_cast<uint32_t>(key >= 0 ? key : key ^ 0x7fffffff);
+  if ((bits & 0x7fffffffu) == 0) return false;
+  *out = static_cast<uint16_t>(bits >> 16);
+  return true;
 }
 
 template <typename value_t>
-bool row_values_dispatch(const value_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
-                         int64_t pad, int64_t width, value_t* out, int64_t n) {
-  if (!cpu_has_avx512() || (stride != 1 && stride != 2)) return false;
-  if (stride == 1) {
-    row_values<1>(rows, row_count, kw, dilation, pad, width, out, n);
+bool run_values_dispatch(const RowRun<value_t>& run) {
+  if (!cpu_has_avx512()) return false;
+  if (run.stride == 1) {
+    run_values<1>(run);
+  } else if (run.stride == 2) {
+    run_values<2>(run);
   } else {
-    row_values<2>(rows, row_count, kw, dilation, pad, width, out, n);
+    run_values<0>(run);
   }
   return true;
 }
 
 }  // namespace
 
-bool max_row_values_avx512_supported(int64_t stride) { return cpu_has_avx512() && (stride == 1 || stride == 2); }
+bool max_row_values_avx512_supported() { return cpu_has_avx512(); }
 
-bool max_row_values_avx512(const float* const* rows, int64_t row_count, int64_t kw, int64_t dilation, int64_t stride,
-                           int64_t pad, int64_t width, float* out, int64_t n) {
-  return row_values_dispatch(rows, row_count, kw, dilation, stride, pad, width, out, n);
+bool max_of_plane_values_avx512_supported() { return cpu_has_avx512(); }
+
+bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out) {
+  return cpu_has_avx512() && plane_max_bf16(x, n, out);
 }
 
-bool max_row_values_avx512(const uint16_t* const* rows, int64_t row_count, int64_t kw, int64_t dilation,
-                           int64_t stride, int64_t pad, int64_t width, uint16_t* out, int64_t n) {
-  return row_values_dispatch(rows, row_count, kw, dilation, stride, pad, width, out, n);
-}
+bool max_rows_values_avx512(const cpu::RowRun<float>& run) { return run_values_dispatch(run); }
+
+bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run) { return run_values_dispatch(run); }
 
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C) {
   if (!cpu_has_avx512()) return false;
@@ -223,14 +178,11 @@ bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uin
 
 #else  // no AVX-512 code in this build
 
-bool max_row_values_avx512_supported(int64_t) { return false; }
-bool max_row_values_avx512(const float* const*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*, int64_t) {
-  return false;
-}
-bool max_row_values_avx512(const uint16_t* const*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, uint16_t*,
-                           int64_t) {
-  return false;
-}
+bool max_row_values_avx512_supported() { return false; }
+bool max_of_plane_values_avx512_supported() { return false; }
+bool max_of_plane_values_avx512(const uint16_t*, int64_t, uint16_t*) { return false; }
+bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
+bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool max_over_taps_values_avx512(const float* const*, int64_t, float*, int64_t) { return false; }
 bool max_over_taps_values_avx512(const uint16_t* const*, int64_t, uint16_t*, int64_t) { return false; }
 

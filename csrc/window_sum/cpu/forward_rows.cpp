@@ -3,14 +3,18 @@
 // window lies inside the input) add up tap by tap across the whole row, a
 // loop over output width that vectorises (stride 1 and 2 at compile time for
 // float32); border windows, and interior ones whose power sum overflows, run
-// the body.
+// the body. Average rows of float32 and bfloat16 run their interiors through
+// the AVX-512 row kernel (average_avx512.cpp) where the CPU has it.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
+#include "../../common/cpu/row_run.h"
 #include "../../common/dtype_dispatch.h"
+#include "average_avx512.h"
 #include "terms.h"
 #include "window_sum_cpu_loops.h"
 #include "window_tables.h"
@@ -44,6 +48,41 @@ void interior_row_sums(const PoolGeometry& g, const scalar_t* plane, const Windo
   }
 }
 
+// Every row's interior outputs [first, end) of an average of float32 or
+// bfloat16 through the AVX-512 row kernel (average_avx512.cpp), one call per
+// thread's run of rows. False (nothing done) for other dtypes or a CPU
+// without AVX-512.
+template <typename scalar_t>
+bool average_interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents,
+                              int64_t first, int64_t end) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    if (!simd::average_rows_avx512_supported()) return false;
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const PoolGeometry& g = body.g;
+    const int64_t rows_per_plane = g.out[0] * g.out[1];
+    std::vector<float> divisor(rows_per_plane);  // interior windows of a row share theirs
+    const WindowRowTable table(rows_per_plane, [&](int64_t j, const auto& push) {
+      const int64_t od = j / g.out[1], oh = j % g.out[1];
+      const WindowExtent<int64_t>& ed = extents.dim[0][od];
+      const WindowExtent<int64_t>& eh = extents.dim[1][oh];
+      for (int64_t id = ed.first; id < ed.end; ++id) {
+        for (int64_t ih = eh.first; ih < eh.end; ++ih) push((id * g.in[1] + ih) * g.in[2]);
+      }
+      divisor[j] = static_cast<float>(average_divisor(body.r, extents.box(od, oh, first)));
+    });
+    const int64_t rows = g.batch * g.channels * rows_per_plane;
+    at::parallel_for(0, rows, grain_for(end - first, g.kernel_volume()), [&](int64_t begin, int64_t stop) {
+      simd::average_rows_avx512(cpu::RowRun<bits_t>{
+          reinterpret_cast<const bits_t*>(body.input), reinterpret_cast<bits_t*>(body.output), begin, stop,
+          rows_per_plane, g.in_plane(), g.out[2], table.offset.data(), table.begin.data(), first, end - first,
+          g.kernel[2], g.stride[2], 1, g.pad[2], g.in[2], divisor.data()});
+    });
+    return true;
+  }
+  return false;
+}
+
 template <int kStride, typename scalar_t, class Term>
 void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -51,6 +90,9 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
   const ExtentTables extents(g);
   const auto [first, end] = interior_range(g);
   const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
+  // Average interiors in AVX-512 where the CPU has it; then only the borders are left.
+  const bool interiors_done = Term::kAverage && first < end && average_interiors_avx512(body, extents, first, end);
+  if (interiors_done && first == 0 && end == g.out[2]) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sum_buffer(g.out[2]);
     acc_t* sums = sum_buffer.data();
@@ -63,7 +105,7 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
       scalar_t* out = body.output + row * g.out[2];
       const WindowExtent<int64_t>& ed = extents.dim[0][od];
       const WindowExtent<int64_t>& eh = extents.dim[1][oh];
-      if (first < end) {
+      if (first < end && !interiors_done) {
         interior_row_sums<kStride>(g, plane, ed, eh, first, end, sums, term);
         const auto finish = window_finish<acc_t, Term>(body.r, extents.box(od, oh, first));
         for (int64_t ow = first; ow < end; ++ow) {
@@ -77,9 +119,6 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
     }
   });
 }
-
-// Average pooling's contiguous forward for windows without a fixed stride
-// (adaptive): per plane, each output sums its window in the body's order
 
 }  // namespace
 

@@ -1,0 +1,149 @@
+// Building blocks of the CPU loops written in AVX-512 intrinsics (F, BW, VL
+// and BMI2): blocks of 16 float lanes loaded from float32 or bfloat16 rows,
+// contiguous or at a stride, with masked lanes never read or written. GCC's
+// own vectors are lowered for the baseline ISA under target_clones and its
+// vectoriser leaves strided loads part scalar, so the hottest row loops are
+// written with these instead; each such file checks cpu_has_avx512() at run
+// time and its callers keep a portable loop for CPUs without it.
+//
+// Include only where POOLING_EXT_HAS_AVX512_INTRINSICS is defined.
+#pragma once
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(POOLING_EXT_NO_ISA_CLONES)
+#define POOLING_EXT_HAS_AVX512_INTRINSICS 1
+#endif
+
+#ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
+#include <immintrin.h>
+
+#include <cstdint>
+
+#define POOLING_EXT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2")))
+#define POOLING_EXT_AVX512_INLINE POOLING_EXT_AVX512_TARGET __attribute__((always_inline)) inline
+
+namespace pooling_ext {
+namespace avx512 {
+
+inline bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("bmi2");
+  return has;
+}
+
+// Lanes i < n of a block of 16.
+POOLING_EXT_AVX512_INLINE __mmask16 lanes16(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n < 0 ? 0 : n)) - 1);
+}
+
+// x[0, n) as float (the other lanes 0), reading only those elements.
+POOLING_EXT_AVX512_INLINE __m512 load_lanes(const float* x, int64_t n) { return _mm512_maskz_loadu_ps(lanes16(n), x); }
+
+// bfloat16 bits, widened exactly.
+POOLING_EXT_AVX512_INLINE __m512 widen_bf16(__m256i bits) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+
+POOLING_EXT_AVX512_INLINE __m512 load_lanes(const uint16_t* x, int64_t n) {
+  return widen_bf16(_mm256_maskz_loadu_epi16(lanes16(n), x));
+}
+
+POOLING_EXT_AVX512_INLINE void store_lanes(float* out, __m512 v, int64_t n) {
+  _mm512_mask_storeu_ps(out, lanes16(n), v);
+}
+
+// Lanes that hold bfloat16 values (a maximum, a copy): their top halves.
+POOLING_EXT_AVX512_INLINE void store_lanes(uint16_t* out, __m512 v, int64_t n) {
+  const __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+  _mm256_mask_storeu_epi16(out, lanes16(n), h);
+}
+
+// Lanes that hold any float (a sum, an average), rounded to bfloat16 as
+// c10::BFloat16 does: to nearest even, every NaN to 0x7fc0.
+POOLING_EXT_AVX512_INLINE void store_rounded(float* out, __m512 v, int64_t n) { store_lanes(out, v, n); }
+
+POOLING_EXT_AVX512_INLINE void store_rounded(uint16_t* out, __m512 v, int64_t n) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  rounded = _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
+  _mm256_mask_storeu_epi16(out, lanes16(n), _mm512_cvtepi32_epi16(rounded));
+}
+
+// Element `index` of a row that starts at `row`, as an address: a block's
+// first lane may lie before the row when its lanes there are masked off
+// (integer arithmetic, so no out-of-bounds pointer is formed).
+template <typename value_t>
+POOLING_EXT_AVX512_INLINE const value_t* element_address(const value_t* row, int64_t index) {
+  return reinterpret_cast<const value_t*>(reinterpret_cast<uintptr_t>(row) + index * int64_t(sizeof(value_t)));
+}
+
+// Lane i of a block reads element i * stride of a row. kStride 1 and 2 are
+// compile-time (most networks); 0 is any stride, whose block then holds
+// `lanes` <= 16 outputs so that it spans at most 32 elements (two float
+// registers or one of bfloat16), from which a permute picks its lanes.
+template <int kStride>
+struct StridedLanes {
+  int64_t stride;
+  int64_t lanes;       // outputs per block
+  uint32_t spread;     // a full block's elements, as bits of the 32 it spans
+  __m512i pick_float;  // lane i <- element i * stride of the two float registers
+  __m512i pick_bf16;   // word i <- element i * stride of the bfloat16 register
+
+  // Lanes i < n whose element first + i * stride lies in [0, width).
+  POOLING_EXT_AVX512_INLINE __mmask16 inside(int64_t first, int64_t width, int64_t n) const {
+    const int64_t s = kStride > 0 ? kStride : stride;
+    const int64_t low = first >= 0 ? 0 : (-first + s - 1) / s;              // i >= ceil(-first / s)
+    const int64_t high = width - first <= 0 ? 0 : (width - first + s - 1) / s;  // i < ceil((width - first) / s)
+    return static_cast<__mmask16>(lanes16(high < n ? high : n) & ~lanes16(low));
+  }
+
+  // x[i * stride] for the lanes in `inside` (the others: 0), reading only those elements.
+  POOLING_EXT_AVX512_INLINE __m512 load(const float* x, __mmask16 inside) const {
+    if constexpr (kStride == 1) {
+      return _mm512_maskz_loadu_ps(inside, x);
+    } else {
+      const uint32_t raw = _pdep_u32(inside, kStride == 2 ? 0x55555555u : spread);  // lane i -> element i * s
+      const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), x);
+      const __m512 high = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), x + 16);
+      return _mm512_permutex2var_ps(low, pick_float, high);
+    }
+  }
+
+  POOLING_EXT_AVX512_INLINE __m512 load(const uint16_t* x, __mmask16 inside) const {
+    if constexpr (kStride == 1) {
+      return widen_bf16(_mm256_maskz_loadu_epi16(inside, x));
+    } else if constexpr (kStride == 2) {
+      const uint32_t raw = _pdep_u32(inside, 0x55555555u);
+      const __m512i words = _mm512_maskz_loadu_epi16(static_cast<__mmask32>(raw), x);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));  // element 2i is lane i's low half
+    } else {
+      const uint32_t raw = _pdep_u32(inside, spread);
+      const __m512i words = _mm512_maskz_loadu_epi16(static_cast<__mmask32>(raw), x);
+      return widen_bf16(_mm512_castsi512_si256(_mm512_permutexvar_epi16(pick_bf16, words)));
+    }
+  }
+};
+
+template <int kStride>
+POOLING_EXT_AVX512_INLINE StridedLanes<kStride> strided_lanes(int64_t stride) {
+  StridedLanes<kStride> l;
+  l.stride = kStride > 0 ? kStride : stride;
+  l.lanes = kStride > 0 ? 16 : (31 / l.stride + 1 < 16 ? 31 / l.stride + 1 : 16);
+  alignas(64) int32_t pick[16];
+  alignas(64) int16_t pick_words[32] = {};
+  l.spread = 0;
+  for (int i = 0; i < 16; ++i) {
+    const int64_t element = i < l.lanes ? i * l.stride : 0;
+    pick[i] = static_cast<int32_t>(element);
+    pick_words[i] = static_cast<int16_t>(element);
+    if (i < l.lanes) l.spread |= 1u << element;
+  }
+  l.pick_float = _mm512_load_si512(pick);
+  l.pick_bf16 = _mm512_load_si512(pick_words);
+  return l;
+}
+
+}  // namespace avx512
+}  // namespace pooling_ext
+
+#endif  // POOLING_EXT_HAS_AVX512_INTRINSICS

@@ -1,0 +1,52 @@
+// What the AVX-512 row kernels (max_pool/cpu/values_avx512.cpp,
+// window_sum/cpu/average_avx512.cpp) take per call: a run of consecutive
+// output rows of contiguous planes, and a table of each output row's window
+// rows. One call per run of rows, not per row: rows are short in the heads of
+// networks (7 outputs in VGG's adaptive pooling), where a call, its setup and
+// the index arithmetic per row cost more than the row's arithmetic.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace pooling_ext {
+namespace cpu {
+
+// For output row j of a plane (j = od * out[1] + oh): the input rows its
+// windows read, as element offsets from the plane's start, in the body's
+// order (d, then h); rows in the padding are left out.
+struct WindowRowTable {
+  std::vector<int64_t> offset;  // the output rows' window rows, back to back
+  std::vector<int64_t> begin;   // output row j's: offset[begin[j]] up to offset[begin[j + 1]]
+
+  // add_rows(j, push) calls push(offset) for output row j's window rows.
+  template <class AddRows>
+  WindowRowTable(int64_t rows_per_plane, const AddRows& add_rows) {
+    begin.reserve(rows_per_plane + 1);
+    for (int64_t j = 0; j < rows_per_plane; ++j) {
+      begin.push_back(static_cast<int64_t>(offset.size()));
+      add_rows(j, [&](int64_t row_offset) { offset.push_back(row_offset); });
+    }
+    begin.push_back(static_cast<int64_t>(offset.size()));
+  }
+};
+
+// Output rows [first_row, end_row) of contiguous planes (row = plane *
+// rows_per_plane + j), each one's outputs [first_output, first_output +
+// outputs) along W; output i's tap tw reads its window rows' element
+// i * stride - pad + tw * dilation, skipped outside [0, width).
+template <typename value_t>
+struct RowRun {
+  const value_t* input;
+  value_t* output;
+  int64_t first_row, end_row, rows_per_plane;
+  int64_t in_plane, out_width;
+  const int64_t* window_row_offset;  // WindowRowTable
+  const int64_t* window_row_begin;
+  int64_t first_output, outputs;
+  int64_t kw, stride, dilation, pad, width;
+  const float* divisor;  // per output row of a plane (averages)
+};
+
+}  // namespace cpu
+}  // namespace pooling_ext

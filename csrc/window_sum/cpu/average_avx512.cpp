@@ -1,0 +1,117 @@
+// Average pooling's interior row outputs in AVX-512 intrinsics: two blocks of
+// outputs at a time in independent registers, each tap one (masked, strided)
+// load and one add in the body's order, then one division (a multiplication
+// where that is exact). GCC's vectoriser
+// made the portable row loop (forward_rows.cpp) a pass over a sums buffer per
+// tap, with stride-2 loads part scalar.
+#include "average_avx512.h"
+
+#include "../../common/cpu/avx512_lanes.h"
+
+namespace pooling_ext {
+namespace simd {
+
+#ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
+namespace {
+
+using namespace avx512;
+using cpu::RowRun;
+
+// Division by a window's divisor: by a power of two (2x2 and 2x2x2 windows)
+// as a multiplication by its inverse, which is exact and so gives the same
+// bits at a fraction of a division's cost.
+struct Divisor {
+  __m512 divisor;
+  __m512 inverse;
+  bool power_of_two;
+
+  POOLING_EXT_AVX512_INLINE explicit Divisor(float d) {
+    const uint32_t bits = __builtin_bit_cast(uint32_t, d);
+    power_of_two = d >= 1.0f && d < 0x1p126f && (bits & 0x7fffffu) == 0;
+    divisor = _mm512_set1_ps(d);
+    inverse = _mm512_set1_ps(1.0f / d);
+  }
+  POOLING_EXT_AVX512_INLINE __m512 divide(__m512 sum) const {
+    return power_of_two ? _mm512_mul_ps(sum, inverse) : _mm512_div_ps(sum, divisor);
+  }
+};
+
+// kBlocks blocks of outputs from output i0 (l.lanes per block, `lanes` in
+// the last); window row r starts at plane + rows[r].
+template <int kBlocks, int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                              const value_t* plane, const int64_t* rows, int64_t row_count,
+                                              const Divisor& divisor, value_t* out, int64_t i0, int64_t lanes) {
+  __m512 sum[kBlocks];
+  __mmask16 inside[kBlocks];
+  for (int k = 0; k < kBlocks; ++k) {
+    sum[k] = _mm512_setzero_ps();
+    inside[k] = lanes16(k == kBlocks - 1 ? lanes : l.lanes);
+  }
+  const int64_t first = (run.first_output + i0) * l.stride - run.pad;  // block 0's first tap
+  for (int64_t r = 0; r < row_count; ++r) {
+    for (int64_t tw = 0; tw < run.kw; ++tw) {
+      for (int k = 0; k < kBlocks; ++k) {
+        const value_t* x = element_address(plane, rows[r] + first + l.lanes * k * l.stride + tw);
+        sum[k] = _mm512_add_ps(sum[k], l.load(x, inside[k]));
+      }
+    }
+  }
+  for (int k = 0; k < kBlocks; ++k) {
+    store_rounded(out + i0 + l.lanes * k, divisor.divide(sum[k]), k == kBlocks - 1 ? lanes : l.lanes);
+  }
+}
+
+template <int kStride, typename value_t>
+POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
+  const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
+  const int64_t n = run.outputs;
+  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
+  float divisor_value = run.divisor[j];  // rows mostly share theirs: a new Divisor only where it changes
+  Divisor divisor(divisor_value);
+  for (int64_t row = run.first_row; row < run.end_row; ++row) {
+    const value_t* plane = run.input + plane_index * run.in_plane;
+    const int64_t* rows = run.window_row_offset + run.window_row_begin[j];
+    const int64_t row_count = run.window_row_begin[j + 1] - run.window_row_begin[j];
+    if (run.divisor[j] != divisor_value) divisor = Divisor(divisor_value = run.divisor[j]);
+    value_t* out = run.output + row * run.out_width + run.first_output;
+    int64_t i0 = 0;
+    for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
+      average_blocks<2>(l, run, plane, rows, row_count, divisor, out, i0, l.lanes);
+    }
+    for (; i0 < n; i0 += l.lanes) {
+      average_blocks<1>(l, run, plane, rows, row_count, divisor, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+    }
+    if (++j == run.rows_per_plane) j = 0, ++plane_index;
+  }
+}
+
+template <typename value_t>
+bool average_run_dispatch(const RowRun<value_t>& run) {
+  if (!cpu_has_avx512()) return false;
+  if (run.stride == 1) {
+    average_run<1>(run);
+  } else if (run.stride == 2) {
+    average_run<2>(run);
+  } else {
+    average_run<0>(run);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool average_rows_avx512_supported() { return cpu_has_avx512(); }
+bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
+bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
+
+#else  // no AVX-512 code in this build
+
+bool average_rows_avx512_supported() { return false; }
+bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
+bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
+
+#endif
+
+}  // namespace simd
+}  // namespace pooling_ext
