@@ -283,6 +283,36 @@ def test_branch_free_windows_like_torch(kind):
             check_against_torch(dims, x.contiguous(memory_format=CL[dims]), kernel, output_size, s)
 
 
+@pytest.mark.parametrize("kind", VALUE_KINDS)
+def test_values_only_forward_equals_torch_bitwise(kind):
+    """Without a gradient the float32 and bfloat16 forward computes values only
+    (AVX-512 where the CPU has it: contiguous rows picked from 32 loaded
+    elements, channels-last taps gathered 16 channels at a time): torch's
+    values bit for bit, NaN's sign aside. Cases: blocks of 16 outputs and a
+    rest, ratios near 1 and near 2 (fewer outputs per block), a window of 5,
+    3d windows, channel counts around 16, and channel 0's window at the
+    sample's first element (bfloat16 gathers read the word that ends there)."""
+    cases = [(2, (2, 3, 56, 56), 2, 40), (2, (1, 17, 30, 70), 3, (20, 34)), (2, (2, 5, 12, 64), 5, (6, 33)),
+             (2, (1, 16, 9, 9), 2, 8), (3, (1, 3, 6, 9, 40), (2, 2, 3), (4, 6, 30))]
+    for dims, shape, kernel, output_size in cases:
+        for dtype in (torch.float32, torch.bfloat16):
+            x = special_input(kind, shape, "cpu").to(dtype)
+            s = draw_samples(x, dims)
+            s[0, 0] = 0.0  # channel 0 of sample 0: windows from the first element on
+            for layout in (torch.contiguous_format, CL[dims]):
+                xl = x.contiguous(memory_format=layout)
+                fn = {2: (PF.fractional_max_pool2d, TF.fractional_max_pool2d),
+                      3: (PF.fractional_max_pool3d, TF.fractional_max_pool3d)}[dims]
+                with torch.no_grad():
+                    ours = fn[0](xl, kernel, output_size=output_size, _random_samples=s)
+                ref = fn[1](xl, kernel, output_size=output_size, _random_samples=s)
+                assert_same(ours, ref)
+                numbers = ~ref.isnan()
+                bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+                assert torch.equal(ours.contiguous().view(bits)[numbers.contiguous()],
+                                   ref.contiguous().view(bits)[numbers.contiguous()])
+
+
 def test_channels_last_backward_of_large_planes():
     """Channels-last backward tasks hold their planes in a bounded buffer: planes of 490,000
     elements take 8 channels per task instead of 16. Same gradient as torch, layout kept."""

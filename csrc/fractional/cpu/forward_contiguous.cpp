@@ -1,12 +1,15 @@
 // Fractional max pooling's CPU forward on contiguous tensors: one (n, c)
-// plane per task, each output row's windows from the plane's starts.
+// plane per task, each output row's windows from the plane's starts; a
+// values-only forward of float32 or bfloat16 in AVX-512 where the CPU has it.
 #include <ATen/Parallel.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "../../common/cpu/loop_support.h"
 #include "../../common/dtype_dispatch.h"
 #include "fractional_cpu_loops.h"
+#include "values_avx512.h"
 
 namespace pooling_ext {
 namespace cpu {
@@ -23,14 +26,38 @@ POOLING_EXT_ISA_CLONES void row_max_branch_free(const value_t* __restrict__ corn
   }
 }
 
+// A values-only plane of float32 or bfloat16 in AVX-512 (values_avx512.cpp);
+// false (nothing done) for other dtypes, windows wider than 32 or a CPU
+// without AVX-512.
+template <typename scalar_t, typename offset_t>
+bool plane_values_avx512(const FractionalMaxForwardBody<scalar_t, offset_t>& body, const FractionalStarts<int64_t>& s,
+                         const scalar_t* in, scalar_t* out) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const PoolGeometry& g = body.max.g;
+    const simd::FractionalColumnBlocks blocks(s.dim[2], g.out[2], g.kernel[2]);
+    std::vector<int64_t> row_offset;
+    row_offset.reserve(g.out[0] * g.out[1]);
+    for (int64_t od = 0; od < g.out[0]; ++od) {
+      for (int64_t oh = 0; oh < g.out[1]; ++oh) row_offset.push_back((s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2]);
+    }
+    return simd::fractional_plane_values_avx512(reinterpret_cast<const bits_t*>(in), row_offset.data(),
+                                                static_cast<int64_t>(row_offset.size()), s.dim[2], blocks, g.out[2],
+                                                g.kernel, g.in[1] * g.in[2], g.in[2], reinterpret_cast<bits_t*>(out));
+  }
+  return false;
+}
+
 template <typename scalar_t, typename offset_t>
 void forward_plane(const FractionalMaxForwardBody<scalar_t, offset_t>& body, int64_t plane) {
   const PoolGeometry& g = body.max.g;
   const FractionalStarts<int64_t> s(body.starts, g, plane / g.channels, plane % g.channels);
   const scalar_t* in = body.max.input + plane * g.in_plane();
   scalar_t* out = body.max.output + plane * g.out_plane();
-  // A values-only forward (null window_offset) puts each row's taps in a scratch row, never read.
   const bool saves_offsets = body.max.window_offset != nullptr;
+  if (!saves_offsets && plane_values_avx512(body, s, in, out)) return;
+  // Otherwise a values-only forward (null window_offset) puts each row's taps in a scratch row, never read.
   std::vector<offset_t> discarded_taps(saves_offsets ? 0 : g.out[2]);
   offset_t* out_tap = saves_offsets ? body.max.window_offset + plane * g.out_plane() : discarded_taps.data();
   const int64_t tap_step = saves_offsets ? g.out[2] : 0;

@@ -1,0 +1,207 @@
+// Fractional max pooling's values-only forward in AVX-512 intrinsics: the
+// per-output scalar windows of forward_contiguous.cpp and
+// forward_channels_last.cpp became 16 outputs per register, maxima by the
+// body's rule in its tap order. Contiguous: a block of output columns loads
+// the (at most 32) input elements its windows cover once per window row and
+// picks each output's tap tw from them with a permute (index: the output's
+// start within the block, plus tw). Channels-last: each channel has its own
+// window, so 16 channels' taps are gathered.
+#include "values_avx512.h"
+
+#include "../../common/cpu/avx512_lanes.h"
+
+namespace pooling_ext {
+namespace simd {
+
+FractionalColumnBlocks::FractionalColumnBlocks(const int64_t* w_starts, int64_t outputs, int64_t kw) {
+  if (kw > 32) return;
+  for (int64_t o = 0; o < outputs;) {
+    const int64_t base = w_starts[o];
+    int64_t n = 0;
+    while (n < 16 && o + n < outputs && w_starts[o + n] - base + kw <= 32) ++n;
+    first.push_back(o);
+    lanes.push_back(n);
+    for (int64_t i = 0; i < 16; ++i) index.push_back(static_cast<int32_t>(i < n ? w_starts[o + i] - base : 0));
+    o += n;
+  }
+}
+
+#ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
+namespace {
+
+using namespace avx512;
+
+// torch's rule on the lanes in `inside`: v replaces best where greater, or NaN.
+POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask16 inside) {
+  const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return _mm512_mask_mov_ps(best, take & inside, v);
+}
+
+// The elements [0, n) of a window row (n <= 32), for picking.
+struct Loaded32 {
+  __m512 low, high;  // float32: two registers
+  __m512i words;     // bfloat16: one
+};
+
+POOLING_EXT_AVX512_INLINE Loaded32 load32(const float* x, uint32_t mask) {
+  return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), x),
+          _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), x + 16), _mm512_setzero_si512()};
+}
+
+POOLING_EXT_AVX512_INLINE Loaded32 load32(const uint16_t* x, uint32_t mask) {
+  return {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_maskz_loadu_epi16(static_cast<__mmask32>(mask), x)};
+}
+
+POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const float*) {
+  return _mm512_permutex2var_ps(l.low, index, l.high);
+}
+
+POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const uint16_t*) {
+  const __m512i word_index = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(index));
+  return widen_bf16(_mm512_castsi512_si256(_mm512_permutexvar_epi16(word_index, l.words)));
+}
+
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void plane_values(const value_t* plane, const int64_t* row_offset, int64_t rows,
+                                            const int64_t* w_starts, const FractionalColumnBlocks& blocks,
+                                            int64_t outputs, const int64_t* kernel, int64_t depth_step,
+                                            int64_t row_step, value_t* out) {
+  const int64_t block_count = static_cast<int64_t>(blocks.first.size());
+  for (int64_t r = 0; r < rows; ++r, out += outputs) {
+    for (int64_t b = 0; b < block_count; ++b) {
+      const int64_t first = blocks.first[b], lanes = blocks.lanes[b];
+      const __m512i index = _mm512_loadu_si512(blocks.index.data() + 16 * b);
+      const int64_t span = blocks.index[16 * b + lanes - 1] + kernel[2];  // elements the block reads per row
+      const uint32_t mask = span >= 32 ? 0xffffffffu : (1u << span) - 1;
+      const value_t* corner = plane + row_offset[r] + w_starts[first];
+      const __mmask16 inside = lanes16(lanes);
+      __m512 best = _mm512_set1_ps(-__builtin_inff());
+      for (int64_t td = 0; td < kernel[0]; ++td) {
+        for (int64_t th = 0; th < kernel[1]; ++th) {
+          const Loaded32 row = load32(corner + td * depth_step + th * row_step, mask);
+          for (int64_t tw = 0; tw < kernel[2]; ++tw) {
+            const __m512 v = pick(row, _mm512_add_epi32(index, _mm512_set1_epi32(static_cast<int32_t>(tw))), plane);
+            best = take_max_inside(best, v, inside);
+          }
+        }
+      }
+      store_lanes(out + first, best, lanes);
+    }
+  }
+}
+
+// 16 channels' elements at `element` (int32 lanes, relative to x), the lanes in `inside`.
+POOLING_EXT_AVX512_INLINE __m512 gather(const float* x, __m512i element, __mmask16 inside, bool) {
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, element, x, 4);
+}
+
+// bfloat16: the 32-bit word that ends with the element, its high half; where
+// the element before may not be read (element 0 of the first sample), that
+// lane takes x[0] instead.
+POOLING_EXT_AVX512_INLINE __m512 gather(const uint16_t* x, __m512i element, __mmask16 inside, bool element_before) {
+  __mmask16 lanes = inside;
+  if (!element_before) lanes &= _mm512_cmpneq_epi32_mask(element, _mm512_setzero_si512());
+  const __m512i byte = _mm512_sub_epi32(_mm512_add_epi32(element, element), _mm512_set1_epi32(2));
+  __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, byte, x, 1);
+  words = _mm512_and_si512(words, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u)));
+  const __m512i first = _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(x[0]) << 16));
+  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(words, inside & ~lanes, first));
+}
+
+// Lanes of int64 values as int32 (they fit: the caller checks the sample's size).
+POOLING_EXT_AVX512_INLINE __m512i load_starts(const int64_t* v, __mmask16 inside) {
+  const __m256i low = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(inside), v));
+  const __m256i high = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(inside >> 8), v + 8));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+}
+
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void channels_values(const value_t* sample, const int64_t* d, const int64_t* h,
+                                               const int64_t* w, int64_t height, int64_t width, int64_t C,
+                                               const int64_t* kernel, bool element_before, value_t* out) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i H = _mm512_set1_epi32(static_cast<int32_t>(height)), W = _mm512_set1_epi32(static_cast<int32_t>(width));
+  const __m512i channels = _mm512_set1_epi32(static_cast<int32_t>(C));
+  for (int64_t c = 0; c < C; c += 16) {
+    const __mmask16 inside = lanes16(C - c);
+    // corner = ((d * height + h) * width + w) * C + c
+    __m512i corner = _mm512_add_epi32(_mm512_mullo_epi32(load_starts(d + c, inside), H), load_starts(h + c, inside));
+    corner = _mm512_add_epi32(_mm512_mullo_epi32(corner, W), load_starts(w + c, inside));
+    corner = _mm512_add_epi32(_mm512_mullo_epi32(corner, channels),
+                              _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(c))));
+    __m512 best = _mm512_set1_ps(-__builtin_inff());
+    for (int64_t td = 0; td < kernel[0]; ++td) {
+      for (int64_t th = 0; th < kernel[1]; ++th) {
+        for (int64_t tw = 0; tw < kernel[2]; ++tw) {
+          const int64_t tap = ((td * height + th) * width + tw) * C;
+          const __m512i element = _mm512_add_epi32(corner, _mm512_set1_epi32(static_cast<int32_t>(tap)));
+          best = take_max_inside(best, gather(sample, element, inside, element_before), inside);
+        }
+      }
+    }
+    store_lanes(out + c, best, C - c);
+  }
+}
+
+}  // namespace
+
+bool fractional_channels_values_avx512(const float* sample, const int64_t* d, const int64_t* h, const int64_t* w,
+                                       int64_t height, int64_t width, int64_t C, const int64_t* kernel,
+                                       bool element_before, float* out) {
+  if (!cpu_has_avx512()) return false;
+  channels_values(sample, d, h, w, height, width, C, kernel, element_before, out);
+  return true;
+}
+
+bool fractional_channels_values_avx512(const uint16_t* sample, const int64_t* d, const int64_t* h, const int64_t* w,
+                                       int64_t height, int64_t width, int64_t C, const int64_t* kernel,
+                                       bool element_before, uint16_t* out) {
+  if (!cpu_has_avx512()) return false;
+  channels_values(sample, d, h, w, height, width, C, kernel, element_before, out);
+  return true;
+}
+
+bool fractional_values_avx512_supported() { return cpu_has_avx512(); }
+
+bool fractional_plane_values_avx512(const float* plane, const int64_t* row_offset, int64_t rows,
+                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
+                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, float* out) {
+  if (!cpu_has_avx512() || blocks.first.empty()) return false;
+  plane_values(plane, row_offset, rows, w_starts, blocks, outputs, kernel, depth_step, row_step, out);
+  return true;
+}
+
+bool fractional_plane_values_avx512(const uint16_t* plane, const int64_t* row_offset, int64_t rows,
+                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
+                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, uint16_t* out) {
+  if (!cpu_has_avx512() || blocks.first.empty()) return false;
+  plane_values(plane, row_offset, rows, w_starts, blocks, outputs, kernel, depth_step, row_step, out);
+  return true;
+}
+
+#else  // no AVX-512 code in this build
+
+bool fractional_values_avx512_supported() { return false; }
+bool fractional_plane_values_avx512(const float*, const int64_t*, int64_t, const int64_t*,
+                                    const FractionalColumnBlocks&, int64_t, const int64_t*, int64_t, int64_t, float*) {
+  return false;
+}
+bool fractional_plane_values_avx512(const uint16_t*, const int64_t*, int64_t, const int64_t*,
+                                    const FractionalColumnBlocks&, int64_t, const int64_t*, int64_t, int64_t,
+                                    uint16_t*) {
+  return false;
+}
+
+bool fractional_channels_values_avx512(const float*, const int64_t*, const int64_t*, const int64_t*, int64_t, int64_t,
+                                       int64_t, const int64_t*, bool, float*) {
+  return false;
+}
+bool fractional_channels_values_avx512(const uint16_t*, const int64_t*, const int64_t*, const int64_t*, int64_t,
+                                       int64_t, int64_t, const int64_t*, bool, uint16_t*) {
+  return false;
+}
+
+#endif
+
+}  // namespace simd
+}  // namespace pooling_ext
