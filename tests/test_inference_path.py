@@ -148,12 +148,13 @@ def test_adaptive_values_equal_torch_bitwise(channels_last):
         assert torch.equal(ours.float().signbit()[numbers], ref.float().signbit()[numbers])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("plane", [1, 5, 16, 17, 49, 64, 100])
-def test_bfloat16_global_max_values_equal_torch_bitwise(plane):
-    """Values-only bfloat16 global max reduces a plane by its order keys and
-    leaves planes with a NaN (whose bits: the last one's) or a zero maximum
-    (whose sign: the first one's) to the ordered loop."""
-    x = make_input((4, 24, plane), dtype=torch.bfloat16, ties=True)  # many ties, zero maxima among them
+def test_global_max_values_equal_torch_bitwise(plane, dtype):
+    """Values-only global max reduces a plane by its order keys and leaves
+    planes with a NaN (whose bits: the last one's) or a zero maximum (whose
+    sign: the first one's) to the ordered loop."""
+    x = make_input((4, 24, plane), dtype=dtype, ties=True)  # many ties, zero maxima among them
     x[0] = -x[0].abs()                                          # planes of zeros and negatives
     x[1, ::2] = torch.where(x[1, ::2] == 0, -0.0, x[1, ::2])    # -0 before +0 ties
     x[2, ::3, plane // 2] = float("nan")
@@ -163,8 +164,9 @@ def test_bfloat16_global_max_values_equal_torch_bitwise(plane):
         ours = PF.adaptive_max_pool2d(x, 1)
         whole_window = PF.max_pool2d(x, (1, plane))
     ref = F.adaptive_max_pool2d(x, 1)
-    assert torch.equal(ours.view(torch.int16), ref.view(torch.int16))
-    assert torch.equal(whole_window.view(torch.int16), ref.view(torch.int16))
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    assert torch.equal(ours.view(bits), ref.view(bits))
+    assert torch.equal(whole_window.view(bits), ref.view(bits))
 
 
 def graph_ops(gm):

@@ -53,12 +53,14 @@ UnpoolPlan plan_max_unpool(const char* what, const at::Tensor& indices, at::IntA
   return plan;
 }
 
-UnpoolPlan plan_max_unpool_forward(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
+UnpoolPlan plan_max_unpool_forward(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size,
+                                   bool zero_result) {
   check_unpool_inputs("max_unpool", self, indices);
   UnpoolPlan plan = plan_max_unpool("max_unpool", indices, output_size);
   check_unpool_dtype("max_unpool", self);
   plan.source = self.contiguous(plan.format);
-  plan.result = at::empty(plan.output_sizes, self.options().memory_format(plan.format)).zero_();
+  plan.result = at::empty(plan.output_sizes, self.options().memory_format(plan.format));
+  if (zero_result) plan.result.zero_();
   return plan;
 }
 

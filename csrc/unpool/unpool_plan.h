@@ -30,7 +30,10 @@ UnpoolPlan plan_max_unpool(const char* what, const at::Tensor& indices, at::IntA
 
 // Every device's max_unpool and max_unpool_gather: the checks, the layout,
 // source and result (empty when the problem is).
-UnpoolPlan plan_max_unpool_forward(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size);
+// zero_result: the result comes zeroed (else the kernel zeroes it, plane by
+// plane just before it scatters, while the plane is in cache).
+UnpoolPlan plan_max_unpool_forward(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size,
+                                   bool zero_result = true);
 UnpoolPlan plan_max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims);
 
 // Checks the unpool input against its indices (shape, dtype, device), as torch.

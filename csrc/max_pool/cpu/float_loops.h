@@ -42,9 +42,10 @@ bool max_rows_values_avx512(const cpu::RowRun<float>& run);
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run);
 // Whether max_rows_values_avx512 runs on this CPU.
 bool max_row_values_avx512_supported();
-// In AVX-512, one bfloat16 plane's maximum (of n >= 1 elements) by its order
-// key; false, having done nothing, where that cannot give the body's bits (a
-// NaN: which one; a zero maximum: which sign) or on a CPU without AVX-512.
+// In AVX-512, one plane's maximum (of n >= 1 elements) by its order key;
+// false, having done nothing, where that cannot give the body's bits (a NaN:
+// which one; a zero maximum: which sign) or on a CPU without AVX-512.
+bool max_of_plane_values_avx512(const float* x, int64_t n, float* out);
 bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out);
 bool max_of_plane_values_avx512_supported();
 // Channels-last in AVX-512: false, having done nothing, on a CPU without it.

@@ -92,8 +92,14 @@ template <typename offset_t>
 void max_forward_global_float_planes(const MaxPoolForwardBody<float, offset_t>& body) {
   const int64_t plane = body.g.in_plane();
   at::parallel_for(0, body.g.batch * body.g.channels, grain_for(plane), [&](int64_t begin, int64_t end) {
-    if (body.window_offset == nullptr) {  // values only
-      return simd::max_of_planes_values(body.input + begin * plane, end - begin, plane, body.output + begin);
+    if (body.window_offset == nullptr) {  // values only: AVX-512 per plane where it can tell, else the key loops
+      for (int64_t p = begin; p < end; ++p) {
+        const float* x = body.input + p * plane;
+        if (!simd::max_of_plane_values_avx512(x, plane, body.output + p)) {
+          simd::max_of_planes_values(x, 1, plane, body.output + p);
+        }
+      }
+      return;
     }
     std::vector<int32_t> taps(end - begin);
     simd::max_of_planes(body.input + begin * plane, end - begin, plane, body.output + begin, taps.data());

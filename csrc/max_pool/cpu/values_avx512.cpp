@@ -10,6 +10,7 @@
 // the padding and a block's missing lanes masked off (nothing is read or
 // written past what a block uses); one call per run of output rows.
 #include <cstdint>
+#include <type_traits>
 
 #include "../../common/cpu/avx512_lanes.h"
 #include "float_loops.h"
@@ -117,8 +118,10 @@ POOLING_EXT_AVX512_TARGET void channel_values(const value_t* const* rows, int64_
   }
 }
 
-// A plane's largest order key (-0 below +0) and whether it holds a NaN.
-POOLING_EXT_AVX512_TARGET bool plane_max_bf16(const uint16_t* x, int64_t n, uint16_t* out) {
+// A plane's maximum by its largest order key (-0 below +0); false where the
+// plane holds a NaN or the maximum is a zero (the key cannot tell which).
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET bool plane_max_by_key(const value_t* x, int64_t n, value_t* out) {
   __m512i best = _mm512_set1_epi32(INT32_MIN);
   __mmask16 nan = 0;
   for (int64_t i = 0; i < n; i += 16) {
@@ -133,7 +136,11 @@ POOLING_EXT_AVX512_TARGET bool plane_max_bf16(const uint16_t* x, int64_t n, uint
   const int32_t key = _mm512_reduce_max_epi32(best);
   const uint32_t bits = static_cast<uint32_t>(key >= 0 ? key : key ^ 0x7fffffff);
   if ((bits & 0x7fffffffu) == 0) return false;
-  *out = static_cast<uint16_t>(bits >> 16);
+  if constexpr (std::is_same_v<value_t, float>) {
+    *out = __builtin_bit_cast(float, bits);
+  } else {
+    *out = static_cast<uint16_t>(bits >> 16);
+  }
   return true;
 }
 
@@ -156,8 +163,12 @@ bool max_row_values_avx512_supported() { return cpu_has_avx512(); }
 
 bool max_of_plane_values_avx512_supported() { return cpu_has_avx512(); }
 
+bool max_of_plane_values_avx512(const float* x, int64_t n, float* out) {
+  return cpu_has_avx512() && plane_max_by_key(x, n, out);
+}
+
 bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out) {
-  return cpu_has_avx512() && plane_max_bf16(x, n, out);
+  return cpu_has_avx512() && plane_max_by_key(x, n, out);
 }
 
 bool max_rows_values_avx512(const cpu::RowRun<float>& run) { return run_values_dispatch(run); }
@@ -180,6 +191,7 @@ bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uin
 
 bool max_row_values_avx512_supported() { return false; }
 bool max_of_plane_values_avx512_supported() { return false; }
+bool max_of_plane_values_avx512(const float*, int64_t, float*) { return false; }
 bool max_of_plane_values_avx512(const uint16_t*, int64_t, uint16_t*) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }

@@ -1,6 +1,9 @@
-// CPU kernels of max unpooling, parallel with at::parallel_for.
+// CPU kernels of max unpooling, parallel with at::parallel_for over planes
+// (contiguous) or batch items (channels-last): the scatter in input order,
+// and its backward, the gather.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "../../common/cpu/loop_support.h"
@@ -11,9 +14,10 @@
 namespace pooling_ext {
 namespace {
 
-// One task's elements written in input order: when indices repeat within a
-// plane, the last element wins, whatever the thread count. Returns the last
-// out-of-range index met, or 0 (always a valid index) for none.
+// One task's output zeroed, then its elements written in input order: when
+// indices repeat within a plane, the last element wins, whatever the thread
+// count. Returns the last out-of-range index met, or 0 (always a valid index)
+// for none.
 template <typename scalar_t>
 int64_t unpool_tasks(const UnpoolGeometry& g, const scalar_t* in, const int64_t* idx, scalar_t* out, int64_t begin,
                      int64_t end) {
@@ -25,6 +29,7 @@ int64_t unpool_tasks(const UnpoolGeometry& g, const scalar_t* in, const int64_t*
     const int64_t* __restrict__ task_idx = idx + task * g.in_plane * lanes;
     const scalar_t* __restrict__ task_in = in + task * g.in_plane * lanes;
     scalar_t* __restrict__ task_out = out + task * g.out_plane * lanes;
+    std::fill(task_out, task_out + g.out_plane * lanes, scalar_t(0));
     for (int64_t p = 0; p < g.in_plane; ++p) {
       for (int64_t c = 0; c < lanes; ++c) {
         const int64_t target = task_idx[p * lanes + c];
@@ -39,15 +44,43 @@ int64_t unpool_tasks(const UnpoolGeometry& g, const scalar_t* in, const int64_t*
   return bad;
 }
 
+// Input positions [begin, end) of the gradient (position = task * in_plane
+// + p, the tasks of unpool_tasks; `lanes` elements each): each element reads
+// the output gradient at its index, without the body's per-element
+// divisions. Returns the last out-of-range index met (its element gets 0),
+// or 0 for none.
+template <typename scalar_t>
+int64_t gather_positions(const UnpoolGeometry& g, const scalar_t* grad, const int64_t* __restrict__ idx,
+                         scalar_t* __restrict__ grad_input, int64_t begin, int64_t end) {
+  const int64_t lanes = g.channels_last ? g.channels : 1;
+  int64_t bad = 0;
+  int64_t task = begin / g.in_plane;
+  const scalar_t* task_grad = grad + task * g.out_plane * lanes;
+  for (int64_t position = begin, p = begin % g.in_plane; position < end; ++position) {
+    for (int64_t c = 0; c < lanes; ++c) {
+      const int64_t element = position * lanes + c;
+      const int64_t target = idx[element];
+      if (target < 0 || target >= g.out_plane) {
+        bad = target;
+        grad_input[element] = scalar_t(0);
+      } else {
+        grad_input[element] = task_grad[target * lanes + c];
+      }
+    }
+    if (++p == g.in_plane) p = 0, task_grad += g.out_plane * lanes;
+  }
+  return bad;
+}
+
 }  // namespace
 
 namespace cpu {
 
 at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, at::IntArrayRef output_size) {
-  const UnpoolPlan plan = plan_max_unpool_forward(self, indices, output_size);
+  const UnpoolPlan plan = plan_max_unpool_forward(self, indices, output_size, /*zero_result=*/false);
   const at::Tensor& input = plan.source;
   const at::Tensor& output = plan.result;
-  if (input.numel() == 0) return output;
+  if (input.numel() == 0) return output.zero_();
   const UnpoolGeometry& g = plan.geometry;
   std::atomic<int64_t> bad_index{0};
   POOLING_EXT_DISPATCH_FLOAT_TYPES(input.scalar_type(), "max_unpool_cpu", [&] {
@@ -70,13 +103,11 @@ at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& in
   if (grad_input.numel() == 0) return grad_input;
   std::atomic<int64_t> bad_index{0};
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_unpool_gather_cpu", [&] {
-    const MaxUnpoolGatherBody<scalar_t> body{grad.const_data_ptr<scalar_t>(), plan.indices.const_data_ptr<int64_t>(),
-                                             grad_input.mutable_data_ptr<scalar_t>(), nullptr, plan.geometry};
-    at::parallel_for(0, grad_input.numel(), kGrainElements, [&](int64_t begin, int64_t end) {
-      int64_t bad = 0;  // 0 is always a valid index, so it means "none"
-      MaxUnpoolGatherBody<scalar_t> task_body = body;
-      task_body.bad_index_slot = &bad;
-      for (int64_t i = begin; i < end; ++i) task_body(i);
+    const UnpoolGeometry& g = plan.geometry;
+    const int64_t tasks = g.channels_last ? g.batch : g.batch * g.channels;
+    at::parallel_for(0, tasks * g.in_plane, grain_for(g.channels_last ? g.channels : 1), [&](int64_t begin, int64_t end) {
+      const int64_t bad = gather_positions(g, grad.const_data_ptr<scalar_t>(), plan.indices.const_data_ptr<int64_t>(),
+                                       grad_input.mutable_data_ptr<scalar_t>(), begin, end);
       if (bad != 0) bad_index.store(bad);
     });
   });
