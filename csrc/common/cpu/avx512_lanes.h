@@ -124,6 +124,25 @@ struct StridedLanes {
   }
 };
 
+// Stride 2, windows two wide (2x2 s2 pooling): x[2i] and x[2i + 1] for the
+// lanes in `inside` (the others: 0) from one load of the elements they span.
+POOLING_EXT_AVX512_INLINE void load_pairs(const float* x, __mmask16 inside, __m512& even, __m512& odd) {
+  const uint32_t first = _pdep_u32(inside, 0x55555555u);
+  const uint32_t raw = first | (first << 1);
+  const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), x);
+  const __m512 high = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), x + 16);
+  const __m512i even_index = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  even = _mm512_permutex2var_ps(low, even_index, high);
+  odd = _mm512_permutex2var_ps(low, _mm512_add_epi32(even_index, _mm512_set1_epi32(1)), high);
+}
+
+POOLING_EXT_AVX512_INLINE void load_pairs(const uint16_t* x, __mmask16 inside, __m512& even, __m512& odd) {
+  const uint32_t first = _pdep_u32(inside, 0x55555555u);
+  const __m512i words = _mm512_maskz_loadu_epi16(static_cast<__mmask32>(first | (first << 1)), x);
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));  // element 2i: lane i's low half
+  odd = _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u))));
+}
+
 template <int kStride>
 POOLING_EXT_AVX512_INLINE StridedLanes<kStride> strided_lanes(int64_t stride) {
   StridedLanes<kStride> l;

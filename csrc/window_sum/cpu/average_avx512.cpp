@@ -49,6 +49,21 @@ POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, co
     inside[k] = lanes16(k == kBlocks - 1 ? lanes : l.lanes);
   }
   const int64_t first = (run.first_output + i0) * l.stride - run.pad;  // block 0's first tap
+  if constexpr (kStride == 2) {
+    if (run.kw == 2) {  // 2x2 s2: both taps of a window row from one load
+      for (int64_t r = 0; r < row_count; ++r) {
+        for (int k = 0; k < kBlocks; ++k) {
+          __m512 even, odd;
+          load_pairs(element_address(plane, rows[r] + first + 32 * k), inside[k], even, odd);
+          sum[k] = _mm512_add_ps(_mm512_add_ps(sum[k], even), odd);
+        }
+      }
+      for (int k = 0; k < kBlocks; ++k) {
+        store_rounded(out + i0 + 16 * k, divisor.divide(sum[k]), k == kBlocks - 1 ? lanes : 16);
+      }
+      return;
+    }
+  }
   for (int64_t r = 0; r < row_count; ++r) {
     for (int64_t tw = 0; tw < run.kw; ++tw) {
       for (int k = 0; k < kBlocks; ++k) {
