@@ -65,6 +65,33 @@ def test_grid_matches_torch(dims, dtype, device):
             check_against_torch(dims, x.contiguous(memory_format=CL[dims]), out_sizes, tol, layout=dims == 2)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_contiguous_adaptive_average_equals_torch_bitwise(dtype):
+    """A contiguous adaptive average divides each window's sum by its depth,
+    height and width in turn, as torch does (a division by their product can
+    round differently), on every CPU loop that takes it: the AVX-512 rows
+    (windows up to 32 wide, float32 and bfloat16), the plane loops (other
+    CPUs, float64, wider windows) and the channels-last copies that many
+    channels of small planes run on (24 channels). Window lengths 1 to 50,
+    several column blocks per row, outputs wider than inputs, 1d, 2d and 3d."""
+    cases = [(2, (13, 13), 6), (2, (14, 14), 7), (2, (9, 100), (4, 37)), (2, (5, 7), (9, 11)),
+             (2, (3, 64), (2, 2)), (2, (6, 100), (3, 2)), (1, (50,), (17,)), (3, (5, 9, 40), (3, 4, 13))]
+    bits = {torch.bfloat16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    for dims, in_size, out_size in cases:
+        for channels, nans in ((5, False), (5, True), (24, False)):
+            x = make_input([2, channels, *in_size], dtype=dtype, nans=nans)
+            with torch.no_grad():
+                ours = ADAPTIVE_AVG[dims][0](x, out_size)
+            if dims == 3 and dtype == torch.bfloat16:  # (no bfloat16 adaptive_avg_pool3d in torch)
+                ref = ADAPTIVE_AVG[dims][1](x.float(), out_size).to(dtype)
+                assert torch.equal(ours.isnan(), ref.isnan())
+                numbers = ~ref.isnan()
+                assert torch.equal(ours.view(bits)[numbers], ref.view(bits)[numbers]), (in_size, out_size)
+            else:
+                ref = ADAPTIVE_AVG[dims][1](x, out_size)
+                assert torch.equal(ours.view(bits), ref.view(bits)), (in_size, out_size, channels)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_lane_widths_of_global_and_many_row_averages(dtype):
     # The CPU sums float/double planes in 64-byte lanes (a plane's last partial vector masked,

@@ -18,7 +18,7 @@ struct UnpoolPlan {
   at::Tensor indices;  // laid out in `format`
   std::vector<int64_t> output_sizes;
   at::Tensor source;   // max_unpool: the input; max_unpool_gather: the gradient (laid out in `format`)
-  at::Tensor result;   // max_unpool: the zeroed output; max_unpool_gather: grad_input (allocated in `format`)
+  at::Tensor result;   // max_unpool: the output (zeroed unless the caller zeroes it); max_unpool_gather: grad_input
 };
 
 // torch keeps channels-last for 2d unpooling only; 1d and 3d give contiguous output.

@@ -34,6 +34,11 @@ struct ReductionSpec {
   acc_t clamp_min;           // PowerBase::kClampMin
   acc_t numerator;           // kPowerMean: lp_pool's kernel volume; GeM's 1
   bool smallest;             // kExtremeAbs: min |x| instead of max |x|
+  // kAverage forward of contiguous adaptive windows: the sum divided by the
+  // window's depth, height and width in turn, as torch's kernel does, not by
+  // their product (which can round differently: torch's bits, not an ulp off).
+  // (torch's channels-last kernel and its backward divide by the product.)
+  bool divide_in_turn;
 
   POOL_HD acc_t exponent() const { return p_device != nullptr ? *p_device : p; }
 };
@@ -47,6 +52,7 @@ struct ReductionArgs {
   double clamp_min = 0.0;
   double numerator = 1.0;
   bool smallest = false;
+  bool divide_in_turn = false;
 
   template <typename acc_t>
   ReductionSpec<acc_t> spec(const acc_t* p_device = nullptr) const {
@@ -58,7 +64,8 @@ struct ReductionArgs {
                                 p_device,
                                 static_cast<acc_t>(clamp_min),
                                 static_cast<acc_t>(numerator),
-                                smallest};
+                                smallest,
+                                divide_in_turn};
   }
 };
 

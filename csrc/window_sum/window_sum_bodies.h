@@ -81,6 +81,18 @@ POOL_HD int64_t average_divisor(const ReductionSpec<acc_t>& r, const WindowBox<I
   return r.count_include_pad ? box.padded_count() : box.inside_count();
 }
 
+// A window's average from its sum: by the divisor, or, for contiguous
+// adaptive windows (r.divide_in_turn), by the window's depth, height and width
+// in turn, as torch divides (a division by a 1-long dim is exact).
+template <typename I, typename acc_t>
+POOL_HD acc_t average_of_sum(const ReductionSpec<acc_t>& r, const WindowBox<I>& box, acc_t sum) {
+  if (r.divide_in_turn) {
+    return sum / static_cast<acc_t>(box.d.end - box.d.first) / static_cast<acc_t>(box.h.end - box.h.first) /
+           static_cast<acc_t>(box.w.end - box.w.first);
+  }
+  return sum / static_cast<acc_t>(average_divisor(r, box));
+}
+
 // Calls f(spatial index within the plane) for each input of a window, in
 // torch's order (d, then h, then w).
 template <typename I, typename F>
@@ -127,7 +139,7 @@ struct WindowSumForwardBody {
       acc_t sum = acc_t(0);
       for_each_window_input(g, box, [&](index_t s) { sum += at(n, c, s); });
       // Integer input divides as integers (truncating), as torch's int64 avg_pool.
-      return static_cast<scalar_t>(sum / static_cast<acc_t>(average_divisor(r, box)));
+      return static_cast<scalar_t>(average_of_sum(r, box, sum));
     }
     if constexpr (std::is_integral_v<scalar_t>) {
       return scalar_t(0);  // only average pooling runs on integers

@@ -113,6 +113,10 @@ WindowSumPlan plan_adaptive_avg_pool_forward(const at::Tensor& self, at::IntArra
   plan.output = at::empty(out_sizes, self.options().memory_format(plan.format));
   plan.geometry = make_adaptive_geometry(self.sizes(), out_sizes, dims, plan.format != at::MemoryFormat::Contiguous);
   plan.reduction = average_reduction(false, std::nullopt);  // every window lies inside the input
+  // As torch's contiguous kernel. (Output sizes that divide the input's are
+  // planned as fixed windows, divided by their size: an exact multiplication
+  // for 2x2 and other power-of-two windows, the row kernels' fast path.)
+  plan.reduction.divide_in_turn = plan.format == at::MemoryFormat::Contiguous && plan.geometry.adaptive;
   return plan;
 }
 

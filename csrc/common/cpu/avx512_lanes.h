@@ -92,7 +92,7 @@ struct StridedLanes {
   // Lanes i < n whose element first + i * stride lies in [0, width).
   POOLING_EXT_AVX512_INLINE __mmask16 inside(int64_t first, int64_t width, int64_t n) const {
     const int64_t s = kStride > 0 ? kStride : stride;
-    const int64_t low = first >= 0 ? 0 : (-first + s - 1) / s;              // i >= ceil(-first / s)
+    const int64_t low = first >= 0 ? 0 : (-first + s - 1) / s;                  // i >= ceil(-first / s)
     const int64_t high = width - first <= 0 ? 0 : (width - first + s - 1) / s;  // i < ceil((width - first) / s)
     return static_cast<__mmask16>(lanes16(high < n ? high : n) & ~lanes16(low));
   }
@@ -141,6 +141,32 @@ POOLING_EXT_AVX512_INLINE void load_pairs(const uint16_t* x, __mmask16 inside, _
   const __m512i words = _mm512_maskz_loadu_epi16(static_cast<__mmask32>(first | (first << 1)), x);
   even = _mm512_castsi512_ps(_mm512_slli_epi32(words, 16));  // element 2i: lane i's low half
   odd = _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u))));
+}
+
+// The elements of a window row under a 32-bit mask (at most 32), from which
+// a block of outputs picks its lanes (fractional and adaptive windows).
+struct Loaded32 {
+  __m512 low, high;  // float32: two registers
+  __m512i words;     // bfloat16: one
+};
+
+POOLING_EXT_AVX512_INLINE Loaded32 load32(const float* x, uint32_t mask) {
+  return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), x),
+          _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), x + 16), _mm512_setzero_si512()};
+}
+
+POOLING_EXT_AVX512_INLINE Loaded32 load32(const uint16_t* x, uint32_t mask) {
+  return {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_maskz_loadu_epi16(static_cast<__mmask32>(mask), x)};
+}
+
+// Lane i <- loaded element index[i]; the pointer type picks the dtype.
+POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const float*) {
+  return _mm512_permutex2var_ps(l.low, index, l.high);
+}
+
+POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const uint16_t*) {
+  const __m512i word_index = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(index));
+  return widen_bf16(_mm512_castsi512_si256(_mm512_permutexvar_epi16(word_index, l.words)));
 }
 
 template <int kStride>

@@ -6,7 +6,9 @@
 // the index arithmetic per row cost more than the row's arithmetic.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace pooling_ext {
@@ -29,6 +31,45 @@ struct WindowRowTable {
     }
     begin.push_back(static_cast<int64_t>(offset.size()));
   }
+};
+
+// A row's output columns in blocks of up to 16 whose windows along W (any
+// starts and lengths: fractional and adaptive windows) all lie within 32
+// consecutive input elements from the block's first start: a block loads
+// those once per window row and picks each output's taps from them.
+struct ColumnBlocks {
+  std::vector<int64_t> first;   // the block's first output column
+  std::vector<int64_t> lanes;   // its outputs
+  std::vector<int64_t> base;    // its first output's window start
+  std::vector<int32_t> index;   // 16 per block: output i's start less the block's first start
+  std::vector<int32_t> length;  // 16 per block: output i's window length (0 past the block's outputs)
+  int64_t longest = 0;
+
+  // window(o) gives output o's {start, end}; no blocks (empty) where a window
+  // is longer than 32 elements.
+  template <class Window>
+  ColumnBlocks(int64_t outputs, const Window& window) {
+    for (int64_t o = 0; o < outputs; ++o) {
+      const auto [start, end] = window(o);
+      longest = std::max(longest, end - start);
+    }
+    if (longest > 32) return;
+    for (int64_t o = 0; o < outputs;) {
+      const int64_t base = window(o).first;
+      int64_t n = 0;
+      while (n < 16 && o + n < outputs && window(o + n).second - base <= 32) ++n;
+      first.push_back(o);
+      lanes.push_back(n);
+      this->base.push_back(base);
+      for (int64_t i = 0; i < 16; ++i) {
+        const auto [start, end] = i < n ? window(o + i) : std::pair<int64_t, int64_t>{base, base};
+        index.push_back(static_cast<int32_t>(start - base));
+        length.push_back(static_cast<int32_t>(end - start));
+      }
+      o += n;
+    }
+  }
+  bool empty() const { return first.empty(); }
 };
 
 // Output rows [first_row, end_row) of contiguous planes (row = plane *

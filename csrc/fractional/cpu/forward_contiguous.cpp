@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../common/cpu/loop_support.h"
@@ -36,15 +37,17 @@ bool plane_values_avx512(const FractionalMaxForwardBody<scalar_t, offset_t>& bod
   if constexpr (kFloat || kBFloat16) {
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     const PoolGeometry& g = body.max.g;
-    const simd::FractionalColumnBlocks blocks(s.dim[2], g.out[2], g.kernel[2]);
+    const int64_t* w_starts = s.dim[2];
+    const ColumnBlocks blocks(
+        g.out[2], [&](int64_t ow) { return std::pair<int64_t, int64_t>{w_starts[ow], w_starts[ow] + g.kernel[2]}; });
     std::vector<int64_t> row_offset;
     row_offset.reserve(g.out[0] * g.out[1]);
     for (int64_t od = 0; od < g.out[0]; ++od) {
       for (int64_t oh = 0; oh < g.out[1]; ++oh) row_offset.push_back((s.dim[0][od] * g.in[1] + s.dim[1][oh]) * g.in[2]);
     }
     return simd::fractional_plane_values_avx512(reinterpret_cast<const bits_t*>(in), row_offset.data(),
-                                                static_cast<int64_t>(row_offset.size()), s.dim[2], blocks, g.out[2],
-                                                g.kernel, g.in[1] * g.in[2], g.in[2], reinterpret_cast<bits_t*>(out));
+                                                static_cast<int64_t>(row_offset.size()), blocks, g.out[2], g.kernel,
+                                                g.in[1] * g.in[2], g.in[2], reinterpret_cast<bits_t*>(out));
   }
   return false;
 }

@@ -13,19 +13,6 @@
 namespace pooling_ext {
 namespace simd {
 
-FractionalColumnBlocks::FractionalColumnBlocks(const int64_t* w_starts, int64_t outputs, int64_t kw) {
-  if (kw > 32) return;
-  for (int64_t o = 0; o < outputs;) {
-    const int64_t base = w_starts[o];
-    int64_t n = 0;
-    while (n < 16 && o + n < outputs && w_starts[o + n] - base + kw <= 32) ++n;
-    first.push_back(o);
-    lanes.push_back(n);
-    for (int64_t i = 0; i < 16; ++i) index.push_back(static_cast<int32_t>(i < n ? w_starts[o + i] - base : 0));
-    o += n;
-  }
-}
-
 #ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
 namespace {
 
@@ -37,35 +24,10 @@ POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask1
   return _mm512_mask_mov_ps(best, take & inside, v);
 }
 
-// The elements [0, n) of a window row (n <= 32), for picking.
-struct Loaded32 {
-  __m512 low, high;  // float32: two registers
-  __m512i words;     // bfloat16: one
-};
-
-POOLING_EXT_AVX512_INLINE Loaded32 load32(const float* x, uint32_t mask) {
-  return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), x),
-          _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), x + 16), _mm512_setzero_si512()};
-}
-
-POOLING_EXT_AVX512_INLINE Loaded32 load32(const uint16_t* x, uint32_t mask) {
-  return {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_maskz_loadu_epi16(static_cast<__mmask32>(mask), x)};
-}
-
-POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const float*) {
-  return _mm512_permutex2var_ps(l.low, index, l.high);
-}
-
-POOLING_EXT_AVX512_INLINE __m512 pick(const Loaded32& l, __m512i index, const uint16_t*) {
-  const __m512i word_index = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(index));
-  return widen_bf16(_mm512_castsi512_si256(_mm512_permutexvar_epi16(word_index, l.words)));
-}
-
 template <typename value_t>
 POOLING_EXT_AVX512_TARGET void plane_values(const value_t* plane, const int64_t* row_offset, int64_t rows,
-                                            const int64_t* w_starts, const FractionalColumnBlocks& blocks,
-                                            int64_t outputs, const int64_t* kernel, int64_t depth_step,
-                                            int64_t row_step, value_t* out) {
+                                            const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                            int64_t depth_step, int64_t row_step, value_t* out) {
   const int64_t block_count = static_cast<int64_t>(blocks.first.size());
   for (int64_t r = 0; r < rows; ++r, out += outputs) {
     for (int64_t b = 0; b < block_count; ++b) {
@@ -73,7 +35,7 @@ POOLING_EXT_AVX512_TARGET void plane_values(const value_t* plane, const int64_t*
       const __m512i index = _mm512_loadu_si512(blocks.index.data() + 16 * b);
       const int64_t span = blocks.index[16 * b + lanes - 1] + kernel[2];  // elements the block reads per row
       const uint32_t mask = span >= 32 ? 0xffffffffu : (1u << span) - 1;
-      const value_t* corner = plane + row_offset[r] + w_starts[first];
+      const value_t* corner = plane + row_offset[r] + blocks.base[b];
       const __mmask16 inside = lanes16(lanes);
       __m512 best = _mm512_set1_ps(-__builtin_inff());
       for (int64_t td = 0; td < kernel[0]; ++td) {
@@ -164,31 +126,30 @@ bool fractional_channels_values_avx512(const uint16_t* sample, const int64_t* d,
 bool fractional_values_avx512_supported() { return cpu_has_avx512(); }
 
 bool fractional_plane_values_avx512(const float* plane, const int64_t* row_offset, int64_t rows,
-                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
-                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, float* out) {
-  if (!cpu_has_avx512() || blocks.first.empty()) return false;
-  plane_values(plane, row_offset, rows, w_starts, blocks, outputs, kernel, depth_step, row_step, out);
+                                    const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                    int64_t depth_step, int64_t row_step, float* out) {
+  if (!cpu_has_avx512() || blocks.empty()) return false;
+  plane_values(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out);
   return true;
 }
 
 bool fractional_plane_values_avx512(const uint16_t* plane, const int64_t* row_offset, int64_t rows,
-                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
-                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, uint16_t* out) {
-  if (!cpu_has_avx512() || blocks.first.empty()) return false;
-  plane_values(plane, row_offset, rows, w_starts, blocks, outputs, kernel, depth_step, row_step, out);
+                                    const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                    int64_t depth_step, int64_t row_step, uint16_t* out) {
+  if (!cpu_has_avx512() || blocks.empty()) return false;
+  plane_values(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out);
   return true;
 }
 
 #else  // no AVX-512 code in this build
 
 bool fractional_values_avx512_supported() { return false; }
-bool fractional_plane_values_avx512(const float*, const int64_t*, int64_t, const int64_t*,
-                                    const FractionalColumnBlocks&, int64_t, const int64_t*, int64_t, int64_t, float*) {
+bool fractional_plane_values_avx512(const float*, const int64_t*, int64_t, const cpu::ColumnBlocks&, int64_t,
+                                    const int64_t*, int64_t, int64_t, float*) {
   return false;
 }
-bool fractional_plane_values_avx512(const uint16_t*, const int64_t*, int64_t, const int64_t*,
-                                    const FractionalColumnBlocks&, int64_t, const int64_t*, int64_t, int64_t,
-                                    uint16_t*) {
+bool fractional_plane_values_avx512(const uint16_t*, const int64_t*, int64_t, const cpu::ColumnBlocks&, int64_t,
+                                    const int64_t*, int64_t, int64_t, uint16_t*) {
   return false;
 }
 

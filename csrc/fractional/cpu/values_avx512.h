@@ -4,38 +4,27 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
+
+#include "../../common/cpu/row_run.h"
 
 namespace pooling_ext {
 namespace simd {
-
-// A plane's output columns in blocks of up to 16 whose windows (of kw
-// columns) all lie within 32 consecutive input elements: a block loads those
-// once per window row and picks each output's taps from them. The starts
-// along W are the plane's, the same for every output row.
-struct FractionalColumnBlocks {
-  std::vector<int64_t> first;  // the block's first output column
-  std::vector<int64_t> lanes;  // its outputs
-  std::vector<int32_t> index;  // 16 per block: output i's start less the block's first start
-
-  // Empty (no blocks) where a window is wider than 32 elements.
-  FractionalColumnBlocks(const int64_t* w_starts, int64_t outputs, int64_t kw);
-};
 
 // Whether fractional_plane_values_avx512 runs on this CPU.
 bool fractional_values_avx512_supported();
 
 // One plane's output rows: output row r's windows have their corners at
-// plane + row_offset[r] + w_starts[ow] and kernel kd x kh x kw (taps in the
+// plane + row_offset[r] + their start along W (`blocks`: the columns' blocks
+// of windows kw wide) and kernel kd x kh x kw (taps in the
 // body's order: d, h, w; a NaN replaces, ties keep the first), window rows
 // depth_step and row_step elements apart. out: the plane's outputs, rows of
 // `outputs`. False, having done nothing, on a CPU without AVX-512.
 bool fractional_plane_values_avx512(const float* plane, const int64_t* row_offset, int64_t rows,
-                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
-                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, float* out);
+                                    const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                    int64_t depth_step, int64_t row_step, float* out);
 bool fractional_plane_values_avx512(const uint16_t* plane, const int64_t* row_offset, int64_t rows,
-                                    const int64_t* w_starts, const FractionalColumnBlocks& blocks, int64_t outputs,
-                                    const int64_t* kernel, int64_t depth_step, int64_t row_step, uint16_t* out);
+                                    const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                    int64_t depth_step, int64_t row_step, uint16_t* out);
 
 // Channels-last: one output position's C channels, channel c's window at
 // (d[c], h[c], w[c]) of `sample` (height x width positions of C channels,

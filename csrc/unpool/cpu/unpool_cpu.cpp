@@ -105,11 +105,13 @@ at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& in
   POOLING_EXT_DISPATCH_FLOAT_TYPES(grad.scalar_type(), "max_unpool_gather_cpu", [&] {
     const UnpoolGeometry& g = plan.geometry;
     const int64_t tasks = g.channels_last ? g.batch : g.batch * g.channels;
-    at::parallel_for(0, tasks * g.in_plane, grain_for(g.channels_last ? g.channels : 1), [&](int64_t begin, int64_t end) {
-      const int64_t bad = gather_positions(g, grad.const_data_ptr<scalar_t>(), plan.indices.const_data_ptr<int64_t>(),
-                                       grad_input.mutable_data_ptr<scalar_t>(), begin, end);
-      if (bad != 0) bad_index.store(bad);
-    });
+    at::parallel_for(0, tasks * g.in_plane, grain_for(g.channels_last ? g.channels : 1),
+                     [&](int64_t begin, int64_t end) {
+                       const int64_t bad =
+                           gather_positions(g, grad.const_data_ptr<scalar_t>(), plan.indices.const_data_ptr<int64_t>(),
+                                            grad_input.mutable_data_ptr<scalar_t>(), begin, end);
+                       if (bad != 0) bad_index.store(bad);
+                     });
   });
   if (bad_index.load() != 0) {
     throw_bad_unpool_index(bad_index.load(), grad_output.sizes().slice(grad_output.dim() - dims));

@@ -60,13 +60,12 @@ void average_forward_adaptive_planes(const WindowSumForwardBody<scalar_t, int64_
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
   const ExtentTables extents(g);
-  const std::vector<acc_t> divisor = divisor_table(body.r, g, extents);
   at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane(), 2), [&](int64_t begin, int64_t stop) {
     for (int64_t plane = begin; plane < stop; ++plane) {
       const scalar_t* x = body.input + plane * g.in_plane();
       scalar_t* out = body.output + plane * g.out_plane();
       for_each_window(g, extents, [&](int64_t o, const WindowBox<int64_t>& box) {
-        out[o] = static_cast<scalar_t>(window_sum<acc_t>(g, x, box) / divisor[o]);
+        out[o] = static_cast<scalar_t>(average_of_sum(body.r, box, window_sum<acc_t>(g, x, box)));
       });
     }
   });

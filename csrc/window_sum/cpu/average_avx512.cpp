@@ -1,7 +1,9 @@
-// Average pooling's interior row outputs in AVX-512 intrinsics: two blocks of
-// outputs at a time in independent registers, each tap one (masked, strided)
-// load and one add in the body's order, then one division (a multiplication
-// where that is exact). GCC's vectoriser
+// Average pooling's row outputs in AVX-512 intrinsics. Fixed windows (the
+// interior outputs): two blocks of outputs at a time in independent
+// registers, each tap one (masked, strided) load and one add in the body's
+// order, then one division (a multiplication where that is exact). Adaptive
+// windows: blocks of columns picked from one load per window row, the sum
+// divided by the window's depth, height and width in turn, as torch does. GCC's vectoriser
 // made the portable row loop (forward_rows.cpp) a pass over a sums buffer per
 // tap, with stride-2 loads part scalar.
 #include "average_avx512.h"
@@ -101,6 +103,47 @@ POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
   }
 }
 
+// Adaptive windows (contiguous): each output row's blocks of columns, their
+// windows' elements loaded once per window row and each output's taps picked
+// from them in order; the sum divided by the window's depth, height and
+// width in turn (torch's contiguous kernel), not by their product.
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void adaptive_run(const RowRun<value_t>& run, const cpu::ColumnBlocks& blocks) {
+  const int64_t block_count = static_cast<int64_t>(blocks.first.size());
+  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
+  for (int64_t row = run.first_row; row < run.end_row; ++row) {
+    const value_t* plane = run.input + plane_index * run.in_plane;
+    const int64_t* rows = run.window_row_offset + run.window_row_begin[j];
+    const int64_t row_count = run.window_row_begin[j + 1] - run.window_row_begin[j];
+    value_t* out = run.output + row * run.out_width;
+    for (int64_t b = 0; b < block_count; ++b) {
+      const int64_t lanes = blocks.lanes[b];
+      const __m512i index = _mm512_loadu_si512(blocks.index.data() + 16 * b);
+      const __m512i length = _mm512_loadu_si512(blocks.length.data() + 16 * b);
+      const int64_t last = 16 * b + lanes - 1;
+      const int64_t span = blocks.index[last] + blocks.length[last];  // the last window ends last
+      const uint32_t mask = span >= 32 ? 0xffffffffu : (1u << span) - 1;
+      int32_t longest = 0;
+      for (int64_t i = 16 * b; i <= last; ++i) longest = blocks.length[i] > longest ? blocks.length[i] : longest;
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t r = 0; r < row_count; ++r) {
+        const Loaded32 loaded = load32(element_address(plane, rows[r] + blocks.base[b]), mask);
+        for (int32_t t = 0; t < longest; ++t) {
+          const __mmask16 taps = _mm512_cmpgt_epi32_mask(length, _mm512_set1_epi32(t));  // t < length
+          const __m512 v = pick(loaded, _mm512_add_epi32(index, _mm512_set1_epi32(t)), plane);
+          sum = _mm512_mask_add_ps(sum, taps, sum, v);
+        }
+      }
+      // torch's order: the sum divided by the window's depth, then height, then width
+      __m512 average = _mm512_div_ps(sum, _mm512_set1_ps(run.divisor[2 * j]));
+      average = _mm512_div_ps(average, _mm512_set1_ps(run.divisor[2 * j + 1]));
+      average = _mm512_div_ps(average, _mm512_cvtepi32_ps(length));
+      store_rounded(out + blocks.first[b], average, lanes);
+    }
+    if (++j == run.rows_per_plane) j = 0, ++plane_index;
+  }
+}
+
 template <typename value_t>
 bool average_run_dispatch(const RowRun<value_t>& run) {
   if (!cpu_has_avx512()) return false;
@@ -120,11 +163,25 @@ bool average_rows_avx512_supported() { return cpu_has_avx512(); }
 bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
 
+bool average_adaptive_rows_avx512(const cpu::RowRun<float>& run, const cpu::ColumnBlocks& blocks) {
+  if (!cpu_has_avx512() || blocks.empty()) return false;
+  adaptive_run(run, blocks);
+  return true;
+}
+
+bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>& run, const cpu::ColumnBlocks& blocks) {
+  if (!cpu_has_avx512() || blocks.empty()) return false;
+  adaptive_run(run, blocks);
+  return true;
+}
+
 #else  // no AVX-512 code in this build
 
 bool average_rows_avx512_supported() { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
+bool average_adaptive_rows_avx512(const cpu::RowRun<float>&, const cpu::ColumnBlocks&) { return false; }
+bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>&, const cpu::ColumnBlocks&) { return false; }
 
 #endif
 

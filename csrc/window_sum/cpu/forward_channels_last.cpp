@@ -67,6 +67,17 @@ struct MultiplyByExactReciprocal {
   }
 };
 
+// sum / depth / height / width: contiguous adaptive windows run here on
+// channels-last copies and divide as torch's contiguous kernel does.
+template <typename acc_t>
+struct DivideInTurn {
+  acc_t depth, height, width;
+  template <typename T>  // acc_t, or a vector of acc_t lanes
+  POOLING_EXT_ALWAYS_INLINE T operator()(const T& sum) const {
+    return sum / depth / height / width;
+  }
+};
+
 template <typename scalar_t, typename acc_t, class Divide>
 POOLING_EXT_ALWAYS_INLINE void store_average(const acc_t* __restrict__ sums, const scalar_t* __restrict__ last,
                                              scalar_t* __restrict__ out, const Divide& divide, int64_t C) {
@@ -144,7 +155,15 @@ POOLING_EXT_ALWAYS_INLINE void average_rows(const scalar_t* const* rows, int64_t
 
 template <typename scalar_t, typename acc_t>
 POOLING_EXT_ISA_CLONES void average_rows_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
-                                                         scalar_t* out, int64_t divisor, int64_t C) {
+                                                         scalar_t* out, const ReductionSpec<acc_t>& r,
+                                                         const WindowBox<int64_t>& box, int64_t C) {
+  if (r.divide_in_turn) {
+    const DivideInTurn<acc_t> divide{static_cast<acc_t>(box.d.end - box.d.first),
+                                     static_cast<acc_t>(box.h.end - box.h.first),
+                                     static_cast<acc_t>(box.w.end - box.w.first)};
+    return average_rows<scalar_t, acc_t>(rows, count, sums, out, divide, C);
+  }
+  const int64_t divisor = average_divisor(r, box);
   if constexpr (std::is_floating_point_v<acc_t>) {
     if (divisor > 0 && (divisor & (divisor - 1)) == 0) {
       const MultiplyByExactReciprocal<acc_t> divide{acc_t(1) / static_cast<acc_t>(divisor)};
@@ -230,7 +249,7 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
       const auto finish = window_finish<acc_t, Term>(body.r, box);
       if constexpr (Term::kAverage) {
         if (count >= 3) {
-          average_rows_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out, finish.divisor, C);
+          average_rows_across_channels<scalar_t, acc_t>(rows.data(), count, sums.data(), out, body.r, box, C);
         } else {
           std::fill(sums.begin(), sums.end(), acc_t(0));
           for (int64_t k = 0; k < count; ++k) add_row_across_channels<scalar_t, acc_t>(rows[k], sums.data(), C, term);

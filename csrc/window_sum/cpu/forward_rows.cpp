@@ -4,12 +4,14 @@
 // loop over output width that vectorises (stride 1 and 2 at compile time for
 // float32); border windows, and interior ones whose power sum overflows, run
 // the body. Average rows of float32 and bfloat16 run their interiors through
-// the AVX-512 row kernel (average_avx512.cpp) where the CPU has it.
+// the AVX-512 row kernel (average_avx512.cpp) where the CPU has it, and so do
+// contiguous adaptive averages, whole rows at a time.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../common/cpu/row_run.h"
@@ -123,14 +125,51 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
 }  // namespace
 
 template <typename scalar_t>
+bool average_forward_adaptive_rows_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    if (!simd::average_rows_avx512_supported()) return false;
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const PoolGeometry& g = body.g;
+    const ExtentTables extents(g);
+    const ColumnBlocks blocks(g.out[2], [&](int64_t ow) {
+      return std::pair<int64_t, int64_t>{extents.dim[2][ow].first, extents.dim[2][ow].end};
+    });
+    if (blocks.empty()) return false;  // windows longer than 32 along W
+    const int64_t rows_per_plane = g.out[0] * g.out[1];
+    std::vector<float> depth_and_height(2 * rows_per_plane);  // output row j's windows'
+    const WindowRowTable table(rows_per_plane, [&](int64_t j, const auto& push) {
+      const WindowExtent<int64_t>& ed = extents.dim[0][j / g.out[1]];
+      const WindowExtent<int64_t>& eh = extents.dim[1][j % g.out[1]];
+      for (int64_t id = ed.first; id < ed.end; ++id) {
+        for (int64_t ih = eh.first; ih < eh.end; ++ih) push((id * g.in[1] + ih) * g.in[2]);
+      }
+      depth_and_height[2 * j] = static_cast<float>(ed.end - ed.first);
+      depth_and_height[2 * j + 1] = static_cast<float>(eh.end - eh.first);
+    });
+    const int64_t rows = g.batch * g.channels * rows_per_plane;
+    at::parallel_for(0, rows, grain_for(g.out[2], blocks.longest), [&](int64_t begin, int64_t stop) {
+      simd::average_adaptive_rows_avx512(
+          cpu::RowRun<bits_t>{reinterpret_cast<const bits_t*>(body.input), reinterpret_cast<bits_t*>(body.output),
+                              begin, stop, rows_per_plane, g.in_plane(), g.out[2], table.offset.data(),
+                              table.begin.data(), 0, g.out[2], 0, 0, 1, 0, g.in[2], depth_and_height.data()},
+          blocks);
+    });
+    return true;
+  }
+  return false;
+}
+
+template <typename scalar_t>
 void sum_forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body) {
   with_term(body.r, [&](const auto& term) {
     with_row_stride<scalar_t>(body.g, [&](auto stride) { forward_rows<decltype(stride)::value>(body, term); });
   });
 }
 
-#define POOLING_EXT_INSTANTIATE(scalar_t) \
-  template void sum_forward_rows(const WindowSumForwardBody<scalar_t, int64_t>&);
+#define POOLING_EXT_INSTANTIATE(scalar_t)                                         \
+  template void sum_forward_rows(const WindowSumForwardBody<scalar_t, int64_t>&); \
+  template bool average_forward_adaptive_rows_avx512(const WindowSumForwardBody<scalar_t, int64_t>&);
 POOLING_EXT_FOR_EACH_AVG_POOL_TYPE(POOLING_EXT_INSTANTIATE)
 
 }  // namespace cpu

@@ -118,14 +118,14 @@ void with_term(const ReductionSpec<acc_t>& r, const F& f) {
 template <class Term, typename acc_t>
 struct WindowFinish {
   const ReductionSpec<acc_t>& r;
-  int64_t divisor;  // average
-  acc_t padded;     // power mean: padded window size
+  WindowBox<int64_t> box;  // average: the window, for its divisor
+  acc_t padded;            // power mean: padded window size
   acc_t p;
 
   template <class Fallback>
   acc_t operator()(acc_t sum, const Fallback& fallback) const {
     if constexpr (Term::kAverage) {
-      return sum / static_cast<acc_t>(divisor);
+      return average_of_sum(r, box, sum);
     } else {
       if (!is_finite_value(sum)) return fallback();
       return power_mean_root(sum, padded, r.numerator, p);
@@ -136,9 +136,9 @@ struct WindowFinish {
 template <typename acc_t, class Term>
 WindowFinish<Term, acc_t> window_finish(const ReductionSpec<acc_t>& r, const WindowBox<int64_t>& box) {
   if constexpr (Term::kAverage) {
-    return {r, average_divisor(r, box), acc_t(0), acc_t(0)};
+    return {r, box, acc_t(0), acc_t(0)};
   } else {
-    return {r, 1, static_cast<acc_t>(box.padded_count()), r.exponent()};
+    return {r, box, static_cast<acc_t>(box.padded_count()), r.exponent()};
   }
 }
 

@@ -2,6 +2,7 @@
 // and which loop runs for which problem (window_sum_cpu_loops.h):
 //
 //   forward   p = +-inf (extreme |x|)                  -> the body, per output
+//             contiguous adaptive average, float32/bfloat16 on AVX-512 CPUs -> average_forward_adaptive_rows_avx512
 //             contiguous adaptive, small planes, many channels -> the channels-last loops on copies
 //             channels-last                             -> sum_forward_channels_last
 //             window = whole plane                      -> sum_forward_global
@@ -105,9 +106,13 @@ void forward(const WindowSumPlan& plan, const at::Tensor& p_device) {
     const WindowSumForwardBody<scalar_t, int64_t> body{plan.input.const_data_ptr<scalar_t>(),
                                                        plan.output.mutable_data_ptr<scalar_t>(), plan.geometry,
                                                        plan.reduction.spec<acc_t>(p)};
-    if (runs_on_channels_last_copy(plan.geometry, /*global_window=*/false)) {
-      return run_forward_on_channels_last_copy(body);
+    const PoolGeometry& g = plan.geometry;
+    // (global windows: the plane loops of sum_forward_global)
+    if (!g.channels_last && g.adaptive && !is_global_window(g) && body.r.reduction == WindowReduction::kAverage &&
+        average_forward_adaptive_rows_avx512(body)) {
+      return;
     }
+    if (runs_on_channels_last_copy(g, /*global_window=*/false)) return run_forward_on_channels_last_copy(body);
     run_forward(body);
   });
 }

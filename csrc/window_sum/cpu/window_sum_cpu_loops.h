@@ -32,6 +32,11 @@ void sum_forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body);
 template <typename scalar_t>
 void sum_forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body);
 
+// Contiguous average, adaptive windows, float32 or bfloat16 on an AVX-512 CPU:
+// whole rows, columns in blocks (forward_rows.cpp); false (nothing done) elsewhere.
+template <typename scalar_t>
+bool average_forward_adaptive_rows_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body);
+
 // Contiguous average, adaptive windows: per plane, windows from tables (adaptive_planes.cpp).
 template <typename scalar_t>
 void average_forward_adaptive_planes(const WindowSumForwardBody<scalar_t, int64_t>& body);
