@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #define POOLING_EXT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,bmi2")))
 #define POOLING_EXT_AVX512_INLINE POOLING_EXT_AVX512_TARGET __attribute__((always_inline)) inline
@@ -186,6 +187,19 @@ POOLING_EXT_AVX512_INLINE StridedLanes<kStride> strided_lanes(int64_t stride) {
   l.pick_float = _mm512_load_si512(pick);
   l.pick_bf16 = _mm512_load_si512(pick_words);
   return l;
+}
+
+// Calls f(std::integral_constant<int, kStride>) with the StridedLanes
+// specialisation for a row stride: 1 and 2 at compile time, 0 for any other.
+template <class F>
+inline void with_lane_stride(int64_t stride, const F& f) {
+  if (stride == 1) {
+    f(std::integral_constant<int, 1>{});
+  } else if (stride == 2) {
+    f(std::integral_constant<int, 2>{});
+  } else {
+    f(std::integral_constant<int, 0>{});
+  }
 }
 
 }  // namespace avx512

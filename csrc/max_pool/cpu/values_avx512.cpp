@@ -43,8 +43,8 @@ POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask1
 // lies inside (no masks to compute). Window row r starts at plane + rows[r].
 template <int kBlocks, bool kInside, int kStride, typename value_t>
 POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
-                                          const value_t* plane, const int64_t* rows, int64_t row_count,
-                                          value_t* out, int64_t i0, int64_t lanes) {
+                                          const value_t* plane, const int64_t* rows, int64_t row_count, value_t* out,
+                                          int64_t i0, int64_t lanes) {
   __m512 best[kBlocks];
   for (int k = 0; k < kBlocks; ++k) best[k] = _mm512_set1_ps(-__builtin_inff());
   for (int64_t r = 0; r < row_count; ++r) {
@@ -64,8 +64,8 @@ POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const 
 // lies outside the row.
 template <int kBlocks, int kStride, typename value_t>
 POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
-                                             const value_t* plane, const int64_t* rows, int64_t row_count,
-                                             value_t* out, int64_t i0, int64_t lanes) {
+                                             const value_t* plane, const int64_t* rows, int64_t row_count, value_t* out,
+                                             int64_t i0, int64_t lanes) {
   // The outputs have every tap inside when their first tap and last tap are.
   const int64_t last = i0 + l.lanes * (kBlocks - 1) + lanes - 1;
   if (i0 * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
@@ -147,13 +147,7 @@ POOLING_EXT_AVX512_TARGET bool plane_max_by_key(const value_t* x, int64_t n, val
 template <typename value_t>
 bool run_values_dispatch(const RowRun<value_t>& run) {
   if (!cpu_has_avx512()) return false;
-  if (run.stride == 1) {
-    run_values<1>(run);
-  } else if (run.stride == 2) {
-    run_values<2>(run);
-  } else {
-    run_values<0>(run);
-  }
+  with_lane_stride(run.stride, [&](auto stride) { run_values<decltype(stride)::value>(run); });
   return true;
 }
 

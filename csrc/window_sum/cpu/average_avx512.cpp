@@ -147,13 +147,7 @@ POOLING_EXT_AVX512_TARGET void adaptive_run(const RowRun<value_t>& run, const cp
 template <typename value_t>
 bool average_run_dispatch(const RowRun<value_t>& run) {
   if (!cpu_has_avx512()) return false;
-  if (run.stride == 1) {
-    average_run<1>(run);
-  } else if (run.stride == 2) {
-    average_run<2>(run);
-  } else {
-    average_run<0>(run);
-  }
+  with_lane_stride(run.stride, [&](auto stride) { average_run<decltype(stride)::value>(run); });
   return true;
 }
 
