@@ -7,6 +7,20 @@ import torch
 
 def expand(value, dims, name, op):
     """An int, or a sequence of 1 or `dims` ints, as a list of `dims` ints."""
+    # Plain ints first, by exact type: an isinstance check against
+    # numbers.Integral goes through the ABC machinery, and these checks run on
+    # every call (a tiny pooling call is dominated by such fixed costs).
+    if type(value) is int:
+        return [value] * dims
+    if type(value) in (tuple, list):
+        for item in value:
+            if type(item) is not int:
+                break  # the checks below say what is wrong with it
+        else:
+            if len(value) == 1:
+                return list(value) * dims
+            if len(value) == dims:
+                return list(value)
     if isinstance(value, bool):
         raise TypeError(f"{op}(): argument '{name}' must be an int or a tuple of ints, not bool")
     if isinstance(value, (numbers.Integral, torch.SymInt)):
