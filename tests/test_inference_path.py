@@ -201,3 +201,50 @@ def test_compiled_graphs_pick_the_right_forward():
     xr = x.clone().requires_grad_()
     (ref,) = torch.autograd.grad(F.max_pool2d(xr, 3, 2, 1).relu().sum(), xr)
     assert_same(grad, ref)
+
+
+TANGENT_CALLS = {
+    **CALLS,
+    "avg2d": lambda x: PF.avg_pool2d(x, 3, 2, 1),
+    "adaptive_avg": lambda x: PF.adaptive_avg_pool2d(x, 3),
+}
+TORCH_CALLS = {
+    "max2d": lambda x: F.max_pool2d(x, 3, 2, 1),
+    "max1d": lambda x: F.max_pool1d(x.flatten(2), 3, 2),
+    "max3d": lambda x: F.max_pool3d(x.unsqueeze(2), (1, 2, 2)),
+    "adaptive": lambda x: F.adaptive_max_pool2d(x, 3),
+    "avg2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
+    "adaptive_avg": lambda x: F.adaptive_avg_pool2d(x, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_CALLS))
+def test_forward_mode_tangent_is_never_dropped(name):
+    """Without a gradient to record, the ops skip their autograd Function and
+    call the kernels below it (inference, and the backward pass of a training
+    step). A forward-mode tangent (torch.autograd.forward_ad, torch.func.jvp)
+    must still reach the Function: below it the tangent would be dropped
+    without a word (the values-only path once returned no tangent under
+    forward_ad and zeros under jvp). Either torch's tangent, or the
+    Function's refusal (a RuntimeError, until the ops have forward
+    derivatives)."""
+    ours, theirs = TANGENT_CALLS[name], TORCH_CALLS[name]
+    x = make_input((2, 3, 9, 8), dtype=torch.float64)
+    t = make_input((2, 3, 9, 8), dtype=torch.float64)
+    expected = torch.func.jvp(theirs, (x,), (t,))[1]
+
+    def through_forward_ad():
+        with torch.autograd.forward_ad.dual_level():
+            return torch.autograd.forward_ad.unpack_dual(ours(torch.autograd.forward_ad.make_dual(x, t))).tangent
+
+    def through_jvp():
+        return torch.func.jvp(ours, (x,), (t,))[1]
+
+    for run in (through_forward_ad, through_jvp):
+        try:
+            tangent = run()
+        except RuntimeError as error:
+            assert "not implemented" in str(error) or "functorch" in str(error), str(error)
+            continue
+        assert tangent is not None, run.__name__
+        assert_same(tangent, expected)

@@ -2,6 +2,7 @@
 // AutogradContext (so torch.compile can trace through them).
 #pragma once
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 
 #include <vector>
@@ -9,6 +10,23 @@
 namespace pooling_ext {
 
 using torch::autograd::AutogradContext;
+
+// Whether an op must run through its autograd Function, or may call its
+// kernel below the autograd key. Function::apply builds a context and saves
+// the op's arguments into it even where no graph is recorded, a fixed cost
+// that dominates small calls (inference, and the backward of a training
+// step, which runs with grad mode off). Through the Function: where a
+// gradient is recorded; where a forward-mode tangent rides on the input or a
+// torch.func transform is active, which the Function refuses with torch's
+// message (below the autograd key the tangent would be dropped silently).
+// Deciding here, above the device kernels, is what a traced graph
+// (AOTAutograd) records correctly; a grad-mode check inside a kernel is not.
+inline bool needs_autograd_function(const at::Tensor& input) {
+  // (functorch includes its dynamic-layer keys in the thread's dispatch keys
+  // while any transform is active)
+  return (at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(/*level=*/0).defined() ||
+         c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
+}
 
 inline void save_sizes(AutogradContext* ctx, const char* key, c10::SymIntArrayRef sizes) {
   ctx->saved_data[key] = c10::IValue(sizes);

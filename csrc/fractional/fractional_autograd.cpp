@@ -1,5 +1,6 @@
 // Autograd of fractional max pooling: max pooling's Functions with
 // fractional windows (max_pool/max_pool_autograd.h).
+#include "../common/autograd_support.h"
 #include "../max_pool/max_pool_autograd.h"
 #include "../ops.h"
 #include "fractional.h"
@@ -18,14 +19,12 @@ at::IntArrayRef pooled_size(const at::Tensor& window_offset, at::IntArrayRef ker
 std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
                                                                at::IntArrayRef output_size,
                                                                const at::Tensor& random_samples) {
-  const torch::autograd::variable_list out =
-      MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
-  return {out[0], out[1]};
+  return max_forward(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
 }
 
 at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
                                       at::IntArrayRef output_size, const at::Tensor& random_samples) {
-  if (needs_gradient(self)) {
+  if (needs_autograd_function(self)) {
     return MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false)[0];
   }
   at::AutoDispatchBelowADInplaceOrView guard;
@@ -36,7 +35,7 @@ at::Tensor fractional_max_pool_backward(const at::Tensor& grad_output, const at:
                                         const at::Tensor& random_samples, c10::SymIntArrayRef input_size,
                                         at::IntArrayRef kernel_size) {
   const SavedWindow w = SavedWindow::fractional(kernel_size, pooled_size(window_offset, kernel_size), random_samples);
-  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, w)[0];
+  return max_backward(grad_output, window_offset, input_size, w);
 }
 
 at::Tensor fractional_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,

@@ -58,6 +58,24 @@ at::Tensor gather_op(const at::Tensor& source, const at::Tensor& offset, const S
 
 }  // namespace
 
+std::tuple<at::Tensor, at::Tensor> max_forward(const at::Tensor& self, const SavedWindow& w, bool ceil_mode) {
+  if (needs_autograd_function(self)) {
+    const variable_list out = MaxPoolFunction::apply(self, w, ceil_mode);
+    return {out[0], out[1]};
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return forward_op(self, w, ceil_mode);
+}
+
+at::Tensor max_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                        const SavedWindow& w) {
+  if (needs_autograd_function(grad_output)) {
+    return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, w)[0];
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return backward_op(grad_output, window_offset, input_size, w);
+}
+
 variable_list MaxPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self, const SavedWindow& w,
                                        bool ceil_mode) {
   at::AutoDispatchBelowADInplaceOrView guard;
@@ -72,8 +90,7 @@ variable_list MaxPoolFunction::forward(AutogradContext* ctx, const at::Tensor& s
 variable_list MaxPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
   const at::Tensor offset = ctx->get_saved_variables()[0];
   const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
-  return {MaxPoolBackwardFunction::apply(grads[0], offset, size, SavedWindow::load(ctx))[0], at::Tensor(),
-          at::Tensor()};
+  return {max_backward(grads[0], offset, size, SavedWindow::load(ctx)), at::Tensor(), at::Tensor()};
 }
 
 variable_list MaxPoolBackwardFunction::forward(AutogradContext* ctx, const at::Tensor& grad_output,
@@ -105,8 +122,7 @@ variable_list MaxPoolGatherFunction::forward(AutogradContext* ctx, const at::Ten
 variable_list MaxPoolGatherFunction::backward(AutogradContext* ctx, variable_list grads) {
   const at::Tensor offset = ctx->get_saved_variables()[0];
   const std::vector<c10::SymInt> size = load_sizes(ctx, "source_size");
-  return {MaxPoolBackwardFunction::apply(grads[0], offset, size, SavedWindow::load(ctx))[0], at::Tensor(),
-          at::Tensor()};
+  return {max_backward(grads[0], offset, size, SavedWindow::load(ctx)), at::Tensor(), at::Tensor()};
 }
 
 namespace autograd {
@@ -114,14 +130,12 @@ namespace autograd {
 std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size,
                                                     at::IntArrayRef stride, at::IntArrayRef padding,
                                                     at::IntArrayRef dilation, bool ceil_mode) {
-  const variable_list out =
-      MaxPoolFunction::apply(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode);
-  return {out[0], out[1]};
+  return max_forward(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode);
 }
 
 at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
-  if (needs_gradient(self)) {
+  if (needs_autograd_function(self)) {
     return MaxPoolFunction::apply(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode)[0];
   }
   at::AutoDispatchBelowADInplaceOrView guard;
@@ -131,8 +145,8 @@ at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, 
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                              c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                              at::IntArrayRef padding, at::IntArrayRef dilation) {
-  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size,
-                                        SavedWindow::fixed(kernel_size, stride, padding, dilation))[0];
+  return max_backward(grad_output, window_offset, input_size,
+                      SavedWindow::fixed(kernel_size, stride, padding, dilation));
 }
 
 at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset, at::IntArrayRef kernel_size,
@@ -142,19 +156,18 @@ at::Tensor max_pool_gather(const at::Tensor& source, const at::Tensor& window_of
 }
 
 std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
-  const variable_list out = MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false);
-  return {out[0], out[1]};
+  return max_forward(self, SavedWindow::adaptive(output_size), false);
 }
 
 at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
-  if (needs_gradient(self)) return MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false)[0];
+  if (needs_autograd_function(self)) return MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false)[0];
   at::AutoDispatchBelowADInplaceOrView guard;
   return pooling_ext::adaptive_max_pool_values(self, output_size);
 }
 
 at::Tensor adaptive_max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset,
                                       c10::SymIntArrayRef input_size, at::IntArrayRef output_size) {
-  return MaxPoolBackwardFunction::apply(grad_output, window_offset, input_size, SavedWindow::adaptive(output_size))[0];
+  return max_backward(grad_output, window_offset, input_size, SavedWindow::adaptive(output_size));
 }
 
 at::Tensor adaptive_max_pool_gather(const at::Tensor& source, const at::Tensor& window_offset,

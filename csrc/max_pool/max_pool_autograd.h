@@ -10,6 +10,7 @@
 
 #include <torch/autograd.h>
 
+#include <tuple>
 #include <vector>
 
 namespace pooling_ext {
@@ -64,12 +65,11 @@ class MaxPoolGatherFunction : public torch::autograd::Function<MaxPoolGatherFunc
                                                  torch::autograd::variable_list grads);
 };
 
-// The values-only forwards (max_pool_values, its adaptive and fractional
-// kin) choose in their autograd kernel: where the input needs a gradient,
-// MaxPoolFunction (the saving forward, window offsets kept for backward);
-// otherwise the values-only kernel below the autograd key, which saves
-// nothing. Choosing here, above the device kernels, is what a traced graph
-// (AOTAutograd) records correctly; a grad-mode check inside a kernel is not.
-inline bool needs_gradient(const at::Tensor& self) { return at::GradMode::is_enabled() && self.requires_grad(); }
+// The saving forward and the backward of any window policy: through their
+// Functions where needs_autograd_function says so, else the kernels below the
+// autograd key.
+std::tuple<at::Tensor, at::Tensor> max_forward(const at::Tensor& self, const SavedWindow& w, bool ceil_mode);
+at::Tensor max_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
+                        const SavedWindow& w);
 
 }  // namespace pooling_ext

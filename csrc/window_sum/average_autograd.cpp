@@ -57,6 +57,8 @@ class AvgPoolFunction : public torch::autograd::Function<AvgPoolFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads);
 };
 
+at::Tensor average_forward(const at::Tensor& self, const AvgWindow& w);
+
 class AvgPoolBackwardFunction : public torch::autograd::Function<AvgPoolBackwardFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
@@ -67,9 +69,25 @@ class AvgPoolBackwardFunction : public torch::autograd::Function<AvgPoolBackward
                                            w.count_include_pad, w.divisor_override)};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return {AvgPoolFunction::apply(grads[0], AvgWindow::load(ctx))[0], at::Tensor(), at::Tensor()};
+    return {average_forward(grads[0], AvgWindow::load(ctx)), at::Tensor(), at::Tensor()};
   }
 };
+
+// The forward and backward through their Functions where
+// needs_autograd_function says so, else the kernels below the autograd key.
+at::Tensor average_forward(const at::Tensor& self, const AvgWindow& w) {
+  if (needs_autograd_function(self)) return AvgPoolFunction::apply(self, w)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::avg_pool_forward(self, w.kernel, w.stride, w.padding, w.ceil_mode, w.count_include_pad,
+                                       w.divisor_override);
+}
+
+at::Tensor average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size, const AvgWindow& w) {
+  if (needs_autograd_function(grad_output)) return AvgPoolBackwardFunction::apply(grad_output, input_size, w)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::avg_pool_backward(grad_output, input_size, w.kernel, w.stride, w.padding, w.ceil_mode,
+                                        w.count_include_pad, w.divisor_override);
+}
 
 variable_list AvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self, const AvgWindow& w) {
   at::AutoDispatchBelowADInplaceOrView guard;
@@ -81,7 +99,7 @@ variable_list AvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& s
 
 variable_list AvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
   const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
-  return {in_input_layout(ctx, AvgPoolBackwardFunction::apply(grads[0], size, AvgWindow::load(ctx))[0]), at::Tensor()};
+  return {in_input_layout(ctx, average_backward(grads[0], size, AvgWindow::load(ctx))), at::Tensor()};
 }
 
 class AdaptiveAvgPoolFunction : public torch::autograd::Function<AdaptiveAvgPoolFunction> {
@@ -89,6 +107,8 @@ class AdaptiveAvgPoolFunction : public torch::autograd::Function<AdaptiveAvgPool
   static variable_list forward(AutogradContext* ctx, const at::Tensor& self, at::IntArrayRef output_size);
   static variable_list backward(AutogradContext* ctx, variable_list grads);
 };
+
+at::Tensor adaptive_average_forward(const at::Tensor& self, at::IntArrayRef output_size);
 
 class AdaptiveAvgPoolBackwardFunction : public torch::autograd::Function<AdaptiveAvgPoolBackwardFunction> {
  public:
@@ -100,9 +120,24 @@ class AdaptiveAvgPoolBackwardFunction : public torch::autograd::Function<Adaptiv
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
-    return {AdaptiveAvgPoolFunction::apply(grads[0], output_size)[0], at::Tensor(), at::Tensor()};
+    return {adaptive_average_forward(grads[0], output_size), at::Tensor(), at::Tensor()};
   }
 };
+
+at::Tensor adaptive_average_forward(const at::Tensor& self, at::IntArrayRef output_size) {
+  if (needs_autograd_function(self)) return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::adaptive_avg_pool_forward(self, output_size);
+}
+
+at::Tensor adaptive_average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                     at::IntArrayRef output_size) {
+  if (needs_autograd_function(grad_output)) {
+    return AdaptiveAvgPoolBackwardFunction::apply(grad_output, input_size, output_size)[0];
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::adaptive_avg_pool_backward(grad_output, input_size, output_size);
+}
 
 variable_list AdaptiveAvgPoolFunction::forward(AutogradContext* ctx, const at::Tensor& self,
                                                at::IntArrayRef output_size) {
@@ -115,7 +150,7 @@ variable_list AdaptiveAvgPoolFunction::forward(AutogradContext* ctx, const at::T
 variable_list AdaptiveAvgPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
   const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
   const std::vector<int64_t> output_size = ctx->saved_data["output_size"].toIntVector();
-  return {in_input_layout(ctx, AdaptiveAvgPoolBackwardFunction::apply(grads[0], size, output_size)[0]), at::Tensor()};
+  return {in_input_layout(ctx, adaptive_average_backward(grads[0], size, output_size)), at::Tensor()};
 }
 
 }  // namespace
@@ -125,25 +160,25 @@ namespace autograd {
 at::Tensor avg_pool_forward(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                             at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
                             std::optional<int64_t> divisor_override) {
-  return AvgPoolFunction::apply(self, AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode,
-                                                count_include_pad, divisor_override})[0];
+  return average_forward(
+      self, AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode, count_include_pad, divisor_override});
 }
 
 at::Tensor avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size, at::IntArrayRef kernel_size,
                              at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode, bool count_include_pad,
                              std::optional<int64_t> divisor_override) {
-  return AvgPoolBackwardFunction::apply(
+  return average_backward(
       grad_output, input_size,
-      AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode, count_include_pad, divisor_override})[0];
+      AvgWindow{kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode, count_include_pad, divisor_override});
 }
 
 at::Tensor adaptive_avg_pool_forward(const at::Tensor& self, at::IntArrayRef output_size) {
-  return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
+  return adaptive_average_forward(self, output_size);
 }
 
 at::Tensor adaptive_avg_pool_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
                                       at::IntArrayRef output_size) {
-  return AdaptiveAvgPoolBackwardFunction::apply(grad_output, input_size, output_size)[0];
+  return adaptive_average_backward(grad_output, input_size, output_size);
 }
 
 }  // namespace autograd
