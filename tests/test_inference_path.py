@@ -207,7 +207,12 @@ TANGENT_CALLS = {
     **CALLS,
     "avg2d": lambda x: PF.avg_pool2d(x, 3, 2, 1),
     "adaptive_avg": lambda x: PF.adaptive_avg_pool2d(x, 3),
+    "lp2d": lambda x: PF.lp_pool2d(x, 2.0, 2),
+    "gem": lambda x: PF.gem(x, 3.0),
+    "unpool": lambda x: PF.max_unpool2d(x, UNPOOL_INDICES, 2),
 }
+# For the (2, 3, 9, 8) inputs below: each 2x2 window's top-left corner of the 18x16 output.
+UNPOOL_INDICES = (32 * torch.arange(9).view(9, 1) + 2 * torch.arange(8)).expand(2, 3, 9, 8).contiguous()
 TORCH_CALLS = {
     "max2d": lambda x: F.max_pool2d(x, 3, 2, 1),
     "max1d": lambda x: F.max_pool1d(x.flatten(2), 3, 2),
@@ -215,6 +220,9 @@ TORCH_CALLS = {
     "adaptive": lambda x: F.adaptive_max_pool2d(x, 3),
     "avg2d": lambda x: F.avg_pool2d(x, 3, 2, 1),
     "adaptive_avg": lambda x: F.adaptive_avg_pool2d(x, 3),
+    "lp2d": lambda x: F.lp_pool2d(x, 2.0, 2),
+    "gem": lambda x: x.clamp(min=1e-6).pow(3.0).mean((-2, -1), keepdim=True).pow(1.0 / 3.0),
+    "unpool": lambda x: F.max_unpool2d(x, UNPOOL_INDICES, 2),
 }
 
 

@@ -21,11 +21,16 @@ using torch::autograd::AutogradContext;
 // message (below the autograd key the tangent would be dropped silently).
 // Deciding here, above the device kernels, is what a traced graph
 // (AOTAutograd) records correctly; a grad-mode check inside a kernel is not.
-inline bool needs_autograd_function(const at::Tensor& input) {
-  // (functorch includes its dynamic-layer keys in the thread's dispatch keys
-  // while any transform is active)
-  return (at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(/*level=*/0).defined() ||
-         c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
+inline bool records_gradient_or_tangent(const at::Tensor& input) {
+  return (at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(/*level=*/0).defined();
+}
+
+// (of every differentiable input; functorch includes its dynamic-layer keys
+// in the thread's dispatch keys while any transform is active)
+template <class... More>
+inline bool needs_autograd_function(const at::Tensor& input, const More&... more) {
+  return c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::FuncTorchDynamicLayerBackMode) ||
+         records_gradient_or_tangent(input) || (records_gradient_or_tangent(more) || ...);
 }
 
 inline void save_sizes(AutogradContext* ctx, const char* key, c10::SymIntArrayRef sizes) {

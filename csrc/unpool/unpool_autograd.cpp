@@ -54,10 +54,24 @@ class MaxUnpoolGatherFunction : public torch::autograd::Function<MaxUnpoolGather
   }
 };
 
+// The unpooling and its gather through their Functions where
+// needs_autograd_function says so, else the kernels below the autograd key.
+at::Tensor unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
+  if (needs_autograd_function(self)) return MaxUnpoolFunction::apply(self, indices, output_size)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::max_unpool(self, indices, output_size);
+}
+
+at::Tensor unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
+  if (needs_autograd_function(grad_output)) return MaxUnpoolGatherFunction::apply(grad_output, indices, dims)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::max_unpool_gather(grad_output, indices, dims);
+}
+
 variable_list MaxUnpoolFunction::backward(AutogradContext* ctx, variable_list grads) {
   const at::Tensor indices = ctx->get_saved_variables()[0];
   const int64_t dims = ctx->saved_data["dims"].toInt();
-  return {MaxUnpoolGatherFunction::apply(grads[0], indices, dims)[0], at::Tensor(), at::Tensor()};
+  return {unpool_gather(grads[0], indices, dims), at::Tensor(), at::Tensor()};
 }
 
 }  // namespace
@@ -65,11 +79,11 @@ variable_list MaxUnpoolFunction::backward(AutogradContext* ctx, variable_list gr
 namespace autograd {
 
 at::Tensor max_unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
-  return MaxUnpoolFunction::apply(self, indices, output_size)[0];
+  return unpool(self, indices, output_size);
 }
 
 at::Tensor max_unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {
-  return MaxUnpoolGatherFunction::apply(grad_output, indices, dims)[0];
+  return unpool_gather(grad_output, indices, dims);
 }
 
 }  // namespace autograd

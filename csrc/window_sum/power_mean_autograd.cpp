@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 
+#include "../common/autograd_support.h"
 #include "../ops.h"
 #include "power_mean.h"
 #include "window_sum.h"
@@ -122,6 +123,8 @@ class LpPoolBackwardFunction : public torch::autograd::Function<LpPoolBackwardFu
   }
 };
 
+at::Tensor lp_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, const LpWindow& w);
+
 class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const LpWindow& w) {
@@ -133,9 +136,23 @@ class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list saved = ctx->get_saved_variables();
-    return {LpPoolBackwardFunction::apply(grads[0], saved[0], saved[1], LpWindow::load(ctx))[0], at::Tensor()};
+    return {lp_backward(grads[0], saved[0], saved[1], LpWindow::load(ctx)), at::Tensor()};
   }
 };
+
+// The forwards and backwards through their Functions where
+// needs_autograd_function says so, else the kernels below the autograd key.
+at::Tensor lp_forward(const at::Tensor& self, const LpWindow& w) {
+  if (needs_autograd_function(self)) return LpPoolFunction::apply(self, w)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::lp_pool_forward(self, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm);
+}
+
+at::Tensor lp_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, const LpWindow& w) {
+  if (needs_autograd_function(grad, x, y)) return LpPoolBackwardFunction::apply(grad, x, y, w)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::lp_pool_backward(grad, x, y, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm);
+}
 
 // ---------------------------------------------------------------- GeM
 
@@ -184,6 +201,9 @@ class GemBackwardFunction : public torch::autograd::Function<GemBackwardFunction
   }
 };
 
+std::tuple<at::Tensor, at::Tensor> gem_backward_of(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                                   const at::Tensor& p, double eps, bool p_requires_grad);
+
 class GemFunction : public torch::autograd::Function<GemFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& self, const at::Tensor& p, double eps) {
@@ -197,10 +217,26 @@ class GemFunction : public torch::autograd::Function<GemFunction> {
     const variable_list saved = ctx->get_saved_variables();
     const double eps = ctx->saved_data["eps"].toDouble();
     const bool p_requires_grad = ctx->needs_input_grad(1);
-    variable_list g = GemBackwardFunction::apply(grads[0], saved[0], saved[2], saved[1], eps, p_requires_grad);
-    return {g[0], p_requires_grad ? g[1] : at::Tensor(), at::Tensor()};
+    auto [grad_x, grad_p] = gem_backward_of(grads[0], saved[0], saved[2], saved[1], eps, p_requires_grad);
+    return {grad_x, p_requires_grad ? grad_p : at::Tensor(), at::Tensor()};
   }
 };
+
+at::Tensor gem_forward_of(const at::Tensor& self, const at::Tensor& p, double eps) {
+  if (needs_autograd_function(self, p)) return GemFunction::apply(self, p, eps)[0];
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::gem_forward(self, p, eps);
+}
+
+std::tuple<at::Tensor, at::Tensor> gem_backward_of(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                                   const at::Tensor& p, double eps, bool p_requires_grad) {
+  if (needs_autograd_function(grad, x, y, p)) {
+    const variable_list g = GemBackwardFunction::apply(grad, x, y, p, eps, p_requires_grad);
+    return {g[0], g[1]};
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return pooling_ext::gem_backward(grad, x, y, p, eps, p_requires_grad);
+}
 
 }  // namespace
 
@@ -208,25 +244,22 @@ namespace autograd {
 
 at::Tensor lp_pool_forward(const at::Tensor& self, double norm_type, at::IntArrayRef kernel_size,
                            at::IntArrayRef stride, bool ceil_mode, bool true_norm) {
-  return LpPoolFunction::apply(self, LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm})[0];
+  return lp_forward(self, LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm});
 }
 
 at::Tensor lp_pool_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& output,
                             double norm_type, at::IntArrayRef kernel_size, at::IntArrayRef stride, bool ceil_mode,
                             bool true_norm) {
-  return LpPoolBackwardFunction::apply(grad_output, self, output,
-                                       LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm})[0];
+  return lp_backward(grad_output, self, output,
+                     LpWindow{norm_type, kernel_size.vec(), stride.vec(), ceil_mode, true_norm});
 }
 
-at::Tensor gem_forward(const at::Tensor& self, const at::Tensor& p, double eps) {
-  return GemFunction::apply(self, p, eps)[0];
-}
+at::Tensor gem_forward(const at::Tensor& self, const at::Tensor& p, double eps) { return gem_forward_of(self, p, eps); }
 
 std::tuple<at::Tensor, at::Tensor> gem_backward(const at::Tensor& grad_output, const at::Tensor& self,
                                                 const at::Tensor& output, const at::Tensor& p, double eps,
                                                 bool p_requires_grad) {
-  const variable_list g = GemBackwardFunction::apply(grad_output, self, output, p, eps, p_requires_grad);
-  return {g[0], g[1]};
+  return gem_backward_of(grad_output, self, output, p, eps, p_requires_grad);
 }
 
 }  // namespace autograd
