@@ -107,8 +107,8 @@ void forward(const WindowSumPlan& plan, const at::Tensor& p_device) {
                                                        plan.output.mutable_data_ptr<scalar_t>(), plan.geometry,
                                                        plan.reduction.spec<acc_t>(p)};
     const PoolGeometry& g = plan.geometry;
-    // (global windows: the plane loops of sum_forward_global)
-    if (!g.channels_last && g.adaptive && !is_global_window(g) && body.r.reduction == WindowReduction::kAverage &&
+    // (g.adaptive: output sizes that do not divide the input's, so never a global window)
+    if (!g.channels_last && g.adaptive && body.r.reduction == WindowReduction::kAverage &&
         average_forward_adaptive_rows_avx512(body)) {
       return;
     }
