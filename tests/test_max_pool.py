@@ -134,6 +134,62 @@ def test_nan_and_ties(dims, device):
     check_against_torch(dims, x, dict(kernel_size=3, stride=2, padding=1))
 
 
+# Shapes that reach every branch of the CPU's vector loops (AVX-512 where
+# the CPU has it): rows of two blocks and a tail at strides 1, 2 and 3,
+# dilation, borders, windows of more than 255 taps (int32 window offsets),
+# channels-last positions of 64 + 16 + a tail of channels, whole planes of 49
+# and 300 elements, and windows that never overlap (gradients written, not added).
+VECTOR_LOOP_CASES = [
+    (2, (2, 3, 9, 45), dict(kernel_size=3, stride=1, padding=1)),
+    (2, (2, 3, 9, 70), dict(kernel_size=3, stride=2, padding=1)),
+    (2, (1, 2, 12, 80), dict(kernel_size=(2, 3), stride=3, padding=1, dilation=2, ceil_mode=True)),
+    (2, (1, 2, 40, 40), dict(kernel_size=(17, 16), stride=1, padding=8)),
+    (1, (2, 3, 101), dict(kernel_size=5, stride=2, padding=2)),
+    (3, (1, 2, 6, 7, 33), dict(kernel_size=(2, 3, 3), stride=(1, 2, 1), padding=1)),
+    (2, (2, 100, 7, 7), dict(kernel_size=7)),
+    (2, (2, 3, 15, 20), dict(kernel_size=(15, 20))),
+    (2, (2, 100, 9, 11), dict(kernel_size=2, stride=2)),
+]
+
+
+@pytest.mark.parametrize("dims,shape,kwargs", VECTOR_LOOP_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_vector_loops_match_torch_bitwise(dims, shape, kwargs, layout, dtype):
+    """Values, indices and gradients with torch's bits on ties, NaN and signed
+    zeros; a gradient of -0 lands as torch's +0 (added to a zeroed gradient)."""
+    if layout == "channels_last" and dims == 1:
+        pytest.skip("no channels-last layout in 1-d")
+    torch.manual_seed(len(shape) * 1000 + shape[-1])
+    for values in ("ties", "nans", "signed zeros"):
+        if values == "signed zeros":
+            x = torch.where(torch.rand(shape) < 0.5, 0.0, -0.0).to(dtype)
+        else:
+            x = make_input(shape, dtype, ties=values == "ties", nans=values == "nans")
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+        check_against_torch(dims, x, kwargs)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours, theirs = FUNCS[dims][0](xa, **kwargs), FUNCS[dims][1](xb, **kwargs)
+        minus_zero = torch.full_like(ours, -0.0)
+        (ga,) = torch.autograd.grad(ours, xa, minus_zero)
+        (gb,) = torch.autograd.grad(theirs, xb, minus_zero)
+        assert torch.equal(ga.signbit(), gb.signbit())
+
+
+def test_channels_last_3d_window_of_minus_inf():
+    """torch 2.14.1 bug not copied: channels-last max_pool3d gives a window
+    whose values are all -inf an index outside the window (its CPU kernel
+    leaves the depth out of the first tap's index). Ours gives the window's
+    first tap on every layout, as torch's contiguous kernel does."""
+    x = torch.full((1, 2, 6, 4, 6), float("-inf")).contiguous(memory_format=torch.channels_last_3d)
+    kwargs = dict(kernel_size=(1, 1, 2), stride=2)
+    out, idx = PF.max_pool3d(x, return_indices=True, **kwargs)
+    ref_out, ref_idx = TF.max_pool3d(x.contiguous(), return_indices=True, **kwargs)
+    assert_same(out, ref_out)
+    assert_same(idx, ref_idx)
+
+
 def numpy_max_pool(x, kernel, stride, padding, dilation, ceil_mode):
     """Independent reference from the definition: loops over windows, NaN wins
     (the last NaN), ties keep the first element."""

@@ -48,6 +48,15 @@ POOLING_EXT_AVX512_INLINE __m512 load_lanes(const uint16_t* x, int64_t n) {
   return widen_bf16(_mm256_maskz_loadu_epi16(lanes16(n), x));
 }
 
+// The lanes in `mask` of x[0, 16) as float (the others 0), reading only those.
+POOLING_EXT_AVX512_INLINE __m512 load_lanes_where(const float* x, __mmask16 mask) {
+  return _mm512_maskz_loadu_ps(mask, x);
+}
+
+POOLING_EXT_AVX512_INLINE __m512 load_lanes_where(const uint16_t* x, __mmask16 mask) {
+  return widen_bf16(_mm256_maskz_loadu_epi16(mask, x));
+}
+
 POOLING_EXT_AVX512_INLINE void store_lanes(float* out, __m512 v, int64_t n) {
   _mm512_mask_storeu_ps(out, lanes16(n), v);
 }

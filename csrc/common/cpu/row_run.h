@@ -1,4 +1,4 @@
-// What the AVX-512 row kernels (max_pool/cpu/values_avx512.cpp,
+// What the AVX-512 row kernels (max_pool/cpu/loops_avx512.cpp,
 // window_sum/cpu/average_avx512.cpp) take per call: a run of consecutive
 // output rows of contiguous planes, and a table of each output row's window
 // rows. One call per run of rows, not per row: rows are short in the heads of

@@ -1,8 +1,9 @@
 // Max pooling's CPU backward on channels-last tensors: a gather per input
 // position over the few outputs whose window covers it, summing across the
 // channels the gradients whose argmax the position is (float32 and bfloat16
-// through the ISA-dispatched loops of float_loops.h). No atomics: the sums
-// are the same for any thread count.
+// in AVX-512 register blocks where the CPU has them, else through the
+// ISA-dispatched loops of float_loops.h). No atomics: the sums are the same
+// for any thread count.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
@@ -92,10 +93,17 @@ void max_backward_gather_channels_last(const MaxPoolBackwardBody<scalar_t, offse
       rows.collect(body, covering, cursor);
       scalar_t* __restrict__ out = body.grad_input + pos * C;
       if constexpr (std::is_same_v<scalar_t, float>) {
+        if (simd::sum_where_taps_avx512(rows.grad.data(), rows.offset.data(), rows.tap.data(), rows.count, out, C)) {
+          continue;
+        }
         simd::sum_where_taps(rows.grad.data(), rows.offset.data(), rows.tap.data(), rows.count, out, C);
       } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
-        simd::sum_where_taps_bf16(reinterpret_cast<const uint16_t* const*>(rows.grad.data()), rows.offset.data(),
-                                  rows.tap.data(), rows.count, acc.data(), C);
+        const auto* grad_bits = reinterpret_cast<const uint16_t* const*>(rows.grad.data());
+        if (simd::sum_where_taps_avx512(grad_bits, rows.offset.data(), rows.tap.data(), rows.count,
+                                        reinterpret_cast<uint16_t*>(out), C)) {
+          continue;
+        }
+        simd::sum_where_taps_bf16(grad_bits, rows.offset.data(), rows.tap.data(), rows.count, acc.data(), C);
         simd::round_to_bf16(acc.data(), reinterpret_cast<uint16_t*>(out), C);
       } else {
         sum_where_taps_generic(rows, acc.data(), out, C);

@@ -3,7 +3,10 @@
 // at its argmax (its window's start plus the tap's offset in the plane: no
 // division per output). Deterministic for any thread count. float and double
 // accumulate in grad_input itself; half and bfloat16 in a float plane
-// written back at the end.
+// written back at the end. Where no two windows share an input element
+// (global windows, kernel <= stride), each element gets at most one
+// gradient: the planes are zeroed and each gradient written at its argmax in
+// grad_input's own dtype, with no accumulator plane and no read-modify-write.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
@@ -13,6 +16,7 @@
 
 #include "../../common/cpu/loop_support.h"
 #include "../../common/dtype_dispatch.h"
+#include "float_loops.h"
 #include "max_pool_cpu_loops.h"
 
 namespace pooling_ext {
@@ -52,23 +56,32 @@ struct TapOffsetComputed {
   }
 };
 
-// One row of outputs: each gradient added at its argmax, in output order.
+// One row of outputs: each gradient added at its argmax, in output order
+// (kAdd), or written there through +0 where windows never overlap (each
+// element gets at most one, and the plane was zeroed: -0 lands as torch's
+// zeroed-then-added +0, exactly, in any dtype).
 // (A function of its own, with everything it reads in its arguments: inlined
 // into the parallel region, the loop reloaded its state from memory at every
 // output and ran slower on two threads than on one.)
-template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
+template <bool kAdd, typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
 __attribute__((noinline)) void scatter_output_row(const scalar_t* __restrict__ grad, const offset_t* __restrict__ off,
                                                   const int64_t* __restrict__ start_w, int64_t count,
                                                   int64_t kernel_volume, TapOffset offset_of_tap,
                                                   acc_t* __restrict__ acc, int64_t row_start) {
+  using math_t = at::opmath_type<scalar_t>;
   for (int64_t ow = 0; ow < count; ++ow) {
     const int64_t tap = static_cast<int64_t>(off[ow]);
     if (tap >= kernel_volume) continue;  // empty window: no gradient
-    acc[row_start + start_w[ow] + offset_of_tap(tap)] += static_cast<acc_t>(grad[ow]);
+    acc_t& element = acc[row_start + start_w[ow] + offset_of_tap(tap)];
+    if constexpr (kAdd) {
+      element += static_cast<acc_t>(grad[ow]);
+    } else {
+      element = static_cast<acc_t>(static_cast<math_t>(grad[ow]) + math_t(0));
+    }
   }
 }
 
-template <typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
+template <bool kAdd, typename scalar_t, typename offset_t, typename acc_t, class TapOffset>
 void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, TapOffset offset_of_tap,
                    const std::vector<int64_t>* window_start, int64_t plane, acc_t* acc) {
   const PoolGeometry& g = body.g;
@@ -80,10 +93,29 @@ void scatter_plane(const MaxPoolBackwardBody<scalar_t, offset_t>& body, TapOffse
       // The row's first window start; negative where the window starts in
       // the padding, so it stays an index (acc + row_start may point outside acc).
       const int64_t row_start = (window_start[0][od] * g.in[1] + window_start[1][oh]) * g.in[2];
-      scatter_output_row(grad, off, window_start[2].data(), g.out[2], g.kernel_volume(), offset_of_tap, acc,
-                         row_start);
+      scatter_output_row<kAdd>(grad, off, window_start[2].data(), g.out[2], g.kernel_volume(), offset_of_tap, acc,
+                               row_start);
     }
   }
+}
+
+// scatter_plane with the taps' offsets from the table, where there is one.
+template <bool kAdd, typename scalar_t, typename offset_t, typename acc_t>
+void scatter_plane_by_taps(const MaxPoolBackwardBody<scalar_t, offset_t>& body, const std::vector<int64_t>& table,
+                           const std::vector<int64_t>* window_start, int64_t plane, acc_t* acc) {
+  if (!table.empty()) return scatter_plane<kAdd>(body, TapOffsetFromTable{table.data()}, window_start, plane, acc);
+  scatter_plane<kAdd>(body, TapOffsetComputed{&body.g}, window_start, plane, acc);
+}
+
+// Whether no two windows share an input element: along every dim with more
+// than one output, each window ends before the next one starts.
+bool windows_never_overlap(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] <= 1) continue;
+    const bool overlap = g.adaptive ? g.in[d] % g.out[d] != 0 : (g.kernel[d] - 1) * g.dilation[d] + 1 > g.stride[d];
+    if (overlap) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -97,18 +129,24 @@ void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& 
   for (int d = 0; d < kMaxSpatialDims; ++d) {
     window_start[d] = per_position_table(g.out[d], [&](int64_t o) { return dim_window_start(g, d, o); });
   }
+  if (windows_never_overlap(g)) {  // grad_input's own dtype: no accumulator plane
+    at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane()), [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        scatter_plane_by_taps<false>(body, table, window_start, plane, body.grad_input + plane * g.in_plane());
+      }
+    });
+    return;
+  }
   constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
   at::parallel_for(0, g.batch * g.channels, grain_for(g.in_plane()), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> buffer(kInPlace ? 0 : g.in_plane());
     for (int64_t plane = begin; plane < end; ++plane) {
       scalar_t* grad_in = body.grad_input + plane * g.in_plane();
       acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(grad_in) : buffer.data();
-      if (!table.empty()) {
-        scatter_plane(body, TapOffsetFromTable{table.data()}, window_start, plane, acc);
-      } else {
-        scatter_plane(body, TapOffsetComputed{&g}, window_start, plane, acc);
-      }
-      if constexpr (!kInPlace) {
+      scatter_plane_by_taps<true>(body, table, window_start, plane, acc);
+      if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+        simd::round_to_bf16(acc, reinterpret_cast<uint16_t*>(grad_in), g.in_plane());
+      } else if constexpr (!kInPlace) {
         for (int64_t i = 0; i < g.in_plane(); ++i) grad_in[i] = static_cast<scalar_t>(acc[i]);
       }
     }

@@ -82,7 +82,7 @@ static POOLING_EXT_ALWAYS_INLINE void sum_where_taps_impl(const value_t* const* 
 // ---------------------------------------------------------------- values-only (inference) loops
 // The same rule in the same tap order, but no tap is tracked: a block of
 // outputs kept across the window's taps, in fixed-length `omp simd` loops.
-// These are the fallback for CPUs without AVX-512 (values_avx512.cpp runs
+// These are the fallback for CPUs without AVX-512 (loops_avx512.cpp runs
 // there): GCC 12 vectorises the blocks only in part (on AVX-512 one 16-lane
 // chunk in a register, the rest scalar compares), and its generic vector
 // types do not help, being lowered for the baseline ISA under target_clones.

@@ -34,13 +34,25 @@ void max_row_values_bf16(const uint16_t* const* rows, int64_t row_count, int64_t
 // Channels-last: one output position's C channels over `count` (>= 1) taps.
 void max_over_taps_values(const float* const* rows, int64_t count, float* out, int64_t C);
 void max_over_taps_values_bf16(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
-// In AVX-512 (values_avx512.cpp), the run's output rows, all their outputs
+// In AVX-512 (loops_avx512.cpp), the run's output rows, all their outputs
 // (borders included; first_output 0): taps outside [0, width) along a row
 // (the padding) are skipped, a window without taps gives -inf. False, having
 // done nothing, on a CPU without AVX-512.
 bool max_rows_values_avx512(const cpu::RowRun<float>& run);
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run);
-// Whether max_rows_values_avx512 runs on this CPU.
+// The same rows keeping taps (a forward that saves window offsets): each
+// output's window offset into window_offset (the output's layout), row_tap[e]
+// being the tap of window-table entry e's first element; `empty` where a
+// window has no tap inside.
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, uint8_t* window_offset, const int32_t* row_tap,
+                               int32_t empty);
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, int32_t* window_offset, const int32_t* row_tap,
+                               int32_t empty);
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, uint8_t* window_offset, const int32_t* row_tap,
+                               int32_t empty);
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, int32_t* window_offset, const int32_t* row_tap,
+                               int32_t empty);
+// Whether max_rows_values_avx512 and max_rows_with_taps_avx512 run on this CPU.
 bool max_row_values_avx512_supported();
 // In AVX-512, one plane's maximum (of n >= 1 elements) by its order key;
 // false, having done nothing, where that cannot give the body's bits (a NaN:
@@ -48,9 +60,28 @@ bool max_row_values_avx512_supported();
 bool max_of_plane_values_avx512(const float* x, int64_t n, float* out);
 bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out);
 bool max_of_plane_values_avx512_supported();
+// In AVX-512, the index in the plane (of 1 <= n < 2^31 elements) of its
+// maximum under select_max's rule in index order (the last NaN, else the
+// first maximum); false, having done nothing, on a CPU without AVX-512.
+bool max_index_of_plane_avx512(const float* x, int64_t n, int32_t* index);
+bool max_index_of_plane_avx512(const uint16_t* x, int64_t n, int32_t* index);
 // Channels-last in AVX-512: false, having done nothing, on a CPU without it.
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
 bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
+
+// Channels-last in AVX-512, keeping taps (a forward that saves window
+// offsets): the maxima of `count` (>= 1) window taps, each a row of C
+// channels, in tap order (the first taken as is, then select_max's rule),
+// with each channel's tap into window_offset. False, having done nothing, on
+// a CPU without AVX-512.
+bool max_over_taps_with_taps_avx512(const float* const* rows, const int32_t* taps, int64_t count, float* out,
+                                    uint8_t* window_offset, int64_t C);
+bool max_over_taps_with_taps_avx512(const float* const* rows, const int32_t* taps, int64_t count, float* out,
+                                    int32_t* window_offset, int64_t C);
+bool max_over_taps_with_taps_avx512(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
+                                    uint8_t* window_offset, int64_t C);
+bool max_over_taps_with_taps_avx512(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
+                                    int32_t* window_offset, int64_t C);
 
 // Channels-last backward of one input position: out[c] = the sum over the
 // `count` covering outputs k of grad_rows[k][c] where offset_rows[k][c] ==
@@ -59,6 +90,18 @@ void sum_where_taps(const float* const* grad_rows, const uint8_t* const* offset_
                     int64_t count, float* out, int64_t C);
 void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                     int64_t count, float* out, int64_t C);
+
+// The same sums in AVX-512 registers, from +0 (as torch's zeroed gradient),
+// written as out's dtype (bfloat16 rounded once, as round_to_bf16 does).
+// False, having done nothing, on a CPU without AVX-512.
+bool sum_where_taps_avx512(const float* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                           int64_t count, float* out, int64_t C);
+bool sum_where_taps_avx512(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                           int64_t count, float* out, int64_t C);
+bool sum_where_taps_avx512(const uint16_t* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
+                           int64_t count, uint16_t* out, int64_t C);
+bool sum_where_taps_avx512(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
+                           int64_t count, uint16_t* out, int64_t C);
 
 // bfloat16 (as raw uint16 bits) versions: maxima kept in float (exact: a
 // bfloat16 value round-trips), sums returned in float for the caller to round.

@@ -1,9 +1,10 @@
 // Max pooling's CPU forward on channels-last tensors: per output position,
 // the window rule gives the rows of C channels to reduce (taps in order); the
 // reduction runs over the contiguous channels, for float32 and bfloat16 in
-// one ISA-dispatched call per position. The running maxima live in float (or
-// the integer type) and the taps in int32, so the compare-select loop has
-// lanes of one width and vectorises.
+// one call per position: AVX-512 register blocks where the CPU has them
+// (maxima and taps in registers, written out once), else the ISA-dispatched
+// loops. The running maxima live in float (or the integer type) and the taps
+// in int32, so the compare-select loop has lanes of one width and vectorises.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -84,6 +85,7 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
           }
           continue;
         }
+        if (simd::max_over_taps_with_taps_avx512(rows.data(), row_taps.data(), count, out, off, C)) continue;
         simd::max_over_taps(rows.data(), row_taps.data(), count, out, best_tap.data(), C);
       } else if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
         if (off == nullptr) {
@@ -94,8 +96,10 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
           }
           continue;
         }
-        simd::max_over_taps_bf16(reinterpret_cast<const uint16_t* const*>(rows.data()), row_taps.data(), count,
-                                 reinterpret_cast<uint16_t*>(out), best_tap.data(), best.data(), C);
+        const auto* bits = reinterpret_cast<const uint16_t* const*>(rows.data());
+        auto* out_bits = reinterpret_cast<uint16_t*>(out);
+        if (simd::max_over_taps_with_taps_avx512(bits, row_taps.data(), count, out_bits, off, C)) continue;
+        simd::max_over_taps_bf16(bits, row_taps.data(), count, out_bits, best_tap.data(), best.data(), C);
       } else {
         max_over_taps_generic(rows.data(), row_taps.data(), count, best.data(), best_tap.data(), C);
         for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(best[c]);

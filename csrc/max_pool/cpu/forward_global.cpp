@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -74,10 +75,17 @@ void max_forward_global_planes(const MaxPoolForwardBody<scalar_t, offset_t>& bod
   at::parallel_for(0, body.g.batch * body.g.channels, grain_for(plane_size), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const scalar_t* x = body.input + plane * plane_size;
-      if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {  // values only: AVX-512 where it can tell
-        if (body.window_offset == nullptr &&
-            simd::max_of_plane_values_avx512(reinterpret_cast<const uint16_t*>(x), plane_size,
-                                             reinterpret_cast<uint16_t*>(body.output + plane))) {
+      if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+        const auto* bits = reinterpret_cast<const uint16_t*>(x);
+        int32_t index;
+        if (body.window_offset == nullptr) {  // values only: AVX-512 where it can tell
+          if (simd::max_of_plane_values_avx512(bits, plane_size, reinterpret_cast<uint16_t*>(body.output + plane))) {
+            continue;
+          }
+        } else if (plane_size < std::numeric_limits<int32_t>::max() &&
+                   simd::max_index_of_plane_avx512(bits, plane_size, &index)) {
+          body.output[plane] = x[index];
+          body.window_offset[plane] = static_cast<offset_t>(index);
           continue;
         }
       }
@@ -98,6 +106,16 @@ void max_forward_global_float_planes(const MaxPoolForwardBody<float, offset_t>& 
         if (!simd::max_of_plane_values_avx512(x, plane, body.output + p)) {
           simd::max_of_planes_values(x, 1, plane, body.output + p);
         }
+      }
+      return;
+    }
+    if (simd::max_row_values_avx512_supported()) {  // AVX-512: each plane's index, its value read back
+      for (int64_t p = begin; p < end; ++p) {
+        const float* x = body.input + p * plane;
+        int32_t index;
+        simd::max_index_of_plane_avx512(x, plane, &index);
+        body.output[p] = x[index];
+        body.window_offset[p] = static_cast<offset_t>(index);
       }
       return;
     }

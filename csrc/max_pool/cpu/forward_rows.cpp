@@ -3,10 +3,11 @@
 // over the whole row: `x[ow * stride]` with a compile-time stride (1 and 2
 // cover most networks; 0 means "runtime stride") is a loop the compiler
 // vectorises. Taps are visited in the body's order, so NaN and tie rules match
-// it exactly; border outputs run the body itself. A values-only forward
-// (inference: no window offsets) of float32 or bfloat16 runs each whole row,
-// borders included, through the AVX-512 row kernel where the CPU has it, and
-// otherwise its interior through register-blocked loops that keep no taps.
+// it exactly; border outputs run the body itself. Where the CPU has AVX-512,
+// float32 and bfloat16 run each whole row, borders included, through the
+// AVX-512 row kernels instead (taps kept in registers where the forward saves
+// window offsets). Elsewhere a values-only forward (inference: no window
+// offsets) runs the interior through register-blocked loops that keep no taps.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -85,33 +86,48 @@ int64_t window_row_starts(const PoolGeometry& g, const scalar_t* plane, const Ta
   return static_cast<int64_t>(rows.size());
 }
 
-// A values-only forward of float32 or bfloat16 through the AVX-512 row
-// kernel (values_avx512.cpp): every row whole, borders included, one call per
-// thread's run of rows. False (nothing done) for other dtypes or a CPU
-// without AVX-512: the interior loop and the body run instead.
+// The AVX-512 row kernel keeping taps, or values only where there is no window offset.
+template <typename bits_t, typename offset_t>
+void run_rows_avx512(const cpu::RowRun<bits_t>& run, offset_t* window_offset, const int32_t* row_tap, int32_t empty) {
+  if (window_offset == nullptr) {
+    simd::max_rows_values_avx512(run);
+  } else {
+    simd::max_rows_with_taps_avx512(run, window_offset, row_tap, empty);
+  }
+}
+
+// A forward of float32 or bfloat16 through the AVX-512 row kernels
+// (loops_avx512.cpp): every row whole, borders included, one call per
+// thread's run of rows; values only, or keeping each output's tap where the
+// forward saves window offsets. False (nothing done) for other dtypes or a
+// CPU without AVX-512: the interior loops and the body run instead.
 template <typename scalar_t, typename offset_t>
-bool whole_rows_values_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+bool whole_rows_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
     if (!simd::max_row_values_avx512_supported()) return false;
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     const PoolGeometry& g = body.g;
     const int64_t rows_per_plane = g.out[0] * g.out[1];
+    std::vector<int32_t> row_tap;  // per table entry: the tap of its first element
     const WindowRowTable table(rows_per_plane, [&](int64_t j, const auto& push) {
       const TapRange<int64_t> rd = dim_window_taps(g, 0, j / g.out[1]);
       const TapRange<int64_t> rh = dim_window_taps(g, 1, j % g.out[1]);
       for (int64_t td = rd.first; td < rd.end; ++td) {
         for (int64_t th = rh.first; th < rh.end; ++th) {
           push(((rd.start + td * g.dilation[0]) * g.in[1] + rh.start + th * g.dilation[1]) * g.in[2]);
+          row_tap.push_back(static_cast<int32_t>((td * g.kernel[1] + th) * g.kernel[2]));
         }
       }
     });
+    const int32_t empty = static_cast<int32_t>(empty_window_offset(g.kernel_volume()));
     const int64_t rows = g.batch * g.channels * rows_per_plane;
     at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
-      simd::max_rows_values_avx512(cpu::RowRun<bits_t>{
-          reinterpret_cast<const bits_t*>(body.input), reinterpret_cast<bits_t*>(body.output), begin, stop,
-          rows_per_plane, g.in_plane(), g.out[2], table.offset.data(), table.begin.data(), 0, g.out[2], g.kernel[2],
-          g.stride[2], g.dilation[2], g.pad[2], g.in[2], nullptr});
+      run_rows_avx512(cpu::RowRun<bits_t>{reinterpret_cast<const bits_t*>(body.input),
+                                          reinterpret_cast<bits_t*>(body.output), begin, stop, rows_per_plane,
+                                          g.in_plane(), g.out[2], table.offset.data(), table.begin.data(), 0, g.out[2],
+                                          g.kernel[2], g.stride[2], g.dilation[2], g.pad[2], g.in[2], nullptr},
+                      body.window_offset, row_tap.data(), empty);
     });
     return true;
   }
@@ -150,7 +166,7 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
   const int64_t empty = empty_window_offset(g.kernel_volume());
   const std::vector<TapRange<int64_t>> taps_w =
       per_position_table(g.out[2], [&](int64_t ow) { return dim_window_taps(g, 2, ow); });
-  if (body.window_offset == nullptr && !g.adaptive && whole_rows_values_avx512(body)) return;
+  if (!g.adaptive && whole_rows_avx512(body)) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<value_t> best(end - first);
     std::vector<int32_t> best_tap(end - first);

@@ -8,7 +8,7 @@
 //   forward   contiguous float32, window = whole plane   -> max_forward_global_float_planes
 //             contiguous, adaptive or whole-plane windows,
 //               small planes, many channels              -> the channels-last loops on copies
-//               (but values-only bfloat16 whole planes on AVX-512 CPUs -> max_forward_global_planes)
+//               (but bfloat16 whole planes on AVX-512 CPUs -> max_forward_global_planes)
 //             channels-last                               -> max_forward_channels_last
 //             contiguous, window = whole plane            -> max_forward_global_planes
 //             contiguous                                  -> max_forward_rows (borders: the body)
@@ -35,12 +35,12 @@ bool runs_global_float_planes(const MaxPoolForwardPlan& plan) {
          g.in_plane() < std::numeric_limits<int32_t>::max();
 }
 
-// Values-only contiguous bfloat16 global windows, which max_forward_global_planes
-// reduces in AVX-512 where the CPU has it (faster than the copies).
-bool runs_global_bf16_values_in_place(const MaxPoolForwardPlan& plan) {
+// Contiguous bfloat16 global windows, which max_forward_global_planes reduces
+// in AVX-512 where the CPU has it (faster than the copies).
+bool runs_global_bf16_in_place(const MaxPoolForwardPlan& plan) {
   const PoolGeometry& g = plan.geometry;
   return !g.channels_last && is_global_window(g) && plan.input.scalar_type() == at::kBFloat16 &&
-         !plan.saves_offsets() && simd::max_of_plane_values_avx512_supported();
+         simd::max_of_plane_values_avx512_supported();
 }
 
 void run_forward(const MaxPoolForwardPlan& plan);
@@ -76,14 +76,14 @@ void run_forward_loop(const MaxPoolForwardPlan& plan, const MaxPoolForwardBody<s
 void run_forward(const MaxPoolForwardPlan& plan) {
   const PoolGeometry& g = plan.geometry;
   if (runs_on_channels_last_copy(g, is_global_window(g)) && !runs_global_float_planes(plan) &&
-      !runs_global_bf16_values_in_place(plan)) {
+      !runs_global_bf16_in_place(plan)) {
     return run_forward_on_channels_last_copy(plan);
   }
   POOLING_EXT_DISPATCH_MAX_POOL_TYPES(plan.input.scalar_type(), "max_pool_forward_cpu", [&] {
     POOLING_EXT_DISPATCH_OFFSET_TYPE(plan.offset_dtype, [&] {
-      run_forward_loop(plan, MaxPoolForwardBody<scalar_t, offset_t>{
-                                 plan.input.const_data_ptr<scalar_t>(), plan.output.mutable_data_ptr<scalar_t>(),
-                                 plan.offset_data<offset_t>(), g});
+      run_forward_loop(plan, MaxPoolForwardBody<scalar_t, offset_t>{plan.input.const_data_ptr<scalar_t>(),
+                                                                    plan.output.mutable_data_ptr<scalar_t>(),
+                                                                    plan.offset_data<offset_t>(), g});
     });
   });
 }
@@ -121,8 +121,8 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
 
 at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
-  return std::get<0>(forward(
-      plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode, WindowOffsets::kNone)));
+  return std::get<0>(
+      forward(plan_max_pool_forward(self, kernel_size, stride, padding, dilation, ceil_mode, WindowOffsets::kNone)));
 }
 
 at::Tensor max_pool_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, at::IntArrayRef input_size,

@@ -1,0 +1,427 @@
+// The max pooling loops in AVX-512 intrinsics (F, BW, VL, and BMI2), for
+// CPUs that have them: forward_rows.cpp, forward_global.cpp and
+// forward_channels_last.cpp call these first, and float_loops.cpp's
+// vectoriser-made loops where they return false. The compiler's own code for
+// these blocks came out part scalar and branchy (constant-trip blocks of
+// stride-2 loads), and GCC's generic vectors are lowered for the baseline ISA
+// under target_clones, so the hot blocks are written out (building blocks in
+// common/cpu/avx512_lanes.h): rows of any stride in blocks of up to 16
+// outputs, one compare-and-select per tap in the body's tap order, taps in
+// the padding and a block's missing lanes masked off (nothing is read or
+// written past what a block uses); one call per run of output rows. The row
+// loops come in two kinds: values only (inference), and keeping each
+// output's tap in a register beside its maximum (a forward that saves window
+// offsets for the backward).
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "../../common/cpu/avx512_lanes.h"
+#include "float_loops.h"
+
+namespace pooling_ext {
+namespace simd {
+
+#ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
+namespace {
+
+using namespace avx512;
+using cpu::RowRun;
+
+// torch's rule: v replaces best where greater, or NaN.
+POOLING_EXT_AVX512_INLINE __m512 take_max(__m512 best, __m512 v) {
+  const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return _mm512_mask_mov_ps(best, take, v);
+}
+
+// torch's rule on the lanes in `inside` only.
+POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask16 inside) {
+  const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return _mm512_mask_mov_ps(best, take & inside, v);
+}
+
+// Marks a values-only row loop: no taps kept.
+struct NoTaps {};
+
+// Where a row loop that keeps taps writes them: per output, its window offset
+// (the tap its maximum came from, as the body numbers taps), in the output's
+// layout from `offset`; row_tap[r] is the tap of window-table row r's first
+// element (tw = 0); a window with no tap inside gets `empty`.
+template <typename offset_t>
+struct TapOutput {
+  offset_t* offset;
+  const int32_t* row_tap;
+  int32_t empty;
+};
+
+POOLING_EXT_AVX512_INLINE void store_taps(uint8_t* out, __m512i taps, int64_t n) {
+  _mm512_mask_cvtepi32_storeu_epi8(out, lanes16(n), taps);
+}
+
+POOLING_EXT_AVX512_INLINE void store_taps(int32_t* out, __m512i taps, int64_t n) {
+  _mm512_mask_storeu_epi32(out, lanes16(n), taps);
+}
+
+// kBlocks blocks of outputs of one row from output i0 (l.lanes per block,
+// `lanes` in the last), in independent registers: -inf, the value of a
+// window with no tap inside, then the window's taps that lie inside the row,
+// row by row, then tw, the body's order: taps [tw_first, tw_end) along the
+// row, outside which no lane has a tap inside. kInside: every tap of these
+// outputs lies inside (no masks to compute). Window row r starts at plane + rows[r].
+// With taps (TapOutput), a lane takes its first tap inside unconditionally,
+// then torch's rule, as the body does; out_row is the row's first output.
+template <int kBlocks, bool kInside, int kStride, typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                          const value_t* plane, const int64_t* rows, int64_t row_count,
+                                          const Taps& taps, int64_t out_row, int64_t i0, int64_t lanes,
+                                          int64_t tw_first, int64_t tw_end) {
+  constexpr bool kKeepsTaps = !std::is_same_v<Taps, NoTaps>;
+  __m512 best[kBlocks];
+  __m512i tap[kBlocks];
+  __mmask16 unset[kBlocks];  // lanes that have taken no tap yet
+  for (int k = 0; k < kBlocks; ++k) {
+    best[k] = _mm512_set1_ps(-__builtin_inff());
+    if constexpr (kKeepsTaps) tap[k] = _mm512_set1_epi32(taps.empty), unset[k] = 0xffff;
+  }
+  for (int64_t r = 0; r < row_count; ++r) {
+    for (int64_t tw = tw_first; tw < tw_end; ++tw) {
+      __m512i tap_here;
+      if constexpr (kKeepsTaps) tap_here = _mm512_set1_epi32(taps.row_tap[r] + static_cast<int32_t>(tw));
+      for (int k = 0; k < kBlocks; ++k) {
+        const int64_t first = (i0 + l.lanes * k) * l.stride - run.pad + tw * run.dilation;  // lane 0's element
+        const int64_t block_lanes = k == kBlocks - 1 ? lanes : l.lanes;
+        const __mmask16 inside = kInside ? lanes16(block_lanes) : l.inside(first, run.width, block_lanes);
+        const __m512 v = l.load(element_address(plane, rows[r] + first), inside);
+        __mmask16 take = _mm512_cmp_ps_mask(v, best[k], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        if constexpr (kKeepsTaps) take |= unset[k];
+        take &= inside;
+        best[k] = _mm512_mask_mov_ps(best[k], take, v);
+        if constexpr (kKeepsTaps) tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here), unset[k] &= ~inside;
+      }
+    }
+  }
+  for (int k = 0; k < kBlocks; ++k) {
+    const int64_t at = out_row + i0 + l.lanes * k, block_lanes = k == kBlocks - 1 ? lanes : l.lanes;
+    store_lanes(run.output + at, best[k], block_lanes);
+    if constexpr (kKeepsTaps) store_taps(taps.offset + at, tap[k], block_lanes);
+  }
+}
+
+// Blocks from output i0 (`lanes` in the last one), masked only where some tap
+// lies outside the row.
+template <int kBlocks, int kStride, typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                             const value_t* plane, const int64_t* rows, int64_t row_count,
+                                             const Taps& taps, int64_t out_row, int64_t i0, int64_t lanes) {
+  // The outputs have every tap inside when their first tap and last tap are.
+  const int64_t last = i0 + l.lanes * (kBlocks - 1) + lanes - 1;
+  if (i0 * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
+    return row_blocks<kBlocks, true>(l, run, plane, rows, row_count, taps, out_row, i0, lanes, 0, run.kw);
+  }
+  // Lane i's tap tw lies inside when 0 <= i * stride - pad + tw * dilation < width:
+  // no lane's does before tw_first or from tw_end on (a window far wider than
+  // the row runs over the row's elements only, not over all its taps).
+  const int64_t low = run.pad - last * l.stride,
+                high = run.width + run.pad - i0 * l.stride;  // tw * dilation in [low, high)
+  const int64_t tw_first = low <= 0 ? 0 : (low + run.dilation - 1) / run.dilation;
+  const int64_t tw_end = high <= 0 ? 0 : std::min(run.kw, (high + run.dilation - 1) / run.dilation);
+  row_blocks<kBlocks, false>(l, run, plane, rows, row_count, taps, out_row, i0, lanes, tw_first, tw_end);
+}
+
+// The run's rows, all their outputs (borders included), two blocks at a time
+// (independent chains).
+template <int kStride, typename value_t, class Taps>
+POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& taps) {
+  const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
+  const int64_t n = run.outputs;
+  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
+  for (int64_t row = run.first_row; row < run.end_row; ++row) {
+    const value_t* plane = run.input + plane_index * run.in_plane;
+    const int64_t first_row_entry = run.window_row_begin[j];
+    const int64_t* rows = run.window_row_offset + first_row_entry;
+    const int64_t row_count = run.window_row_begin[j + 1] - first_row_entry;
+    Taps row_taps = taps;
+    if constexpr (!std::is_same_v<Taps, NoTaps>) row_taps.row_tap += first_row_entry;
+    const int64_t out_row = row * run.out_width + run.first_output;
+    int64_t i0 = 0;
+    for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
+      row_blocks_at<2>(l, run, plane, rows, row_count, row_taps, out_row, i0, l.lanes);
+    }
+    for (; i0 < n; i0 += l.lanes) {
+      row_blocks_at<1>(l, run, plane, rows, row_count, row_taps, out_row, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+    }
+    if (++j == run.rows_per_plane) j = 0, ++plane_index;
+  }
+}
+
+// One channels-last position: 64 channels per step (four registers), then 16, then a masked rest.
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void channel_values(const value_t* const* rows, int64_t count, value_t* out, int64_t C) {
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) {
+    __m512 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = load_lanes(rows[0] + c + 16 * k, 16);
+    for (int64_t t = 1; t < count; ++t) {
+      for (int k = 0; k < 4; ++k) v[k] = take_max(v[k], load_lanes(rows[t] + c + 16 * k, 16));
+    }
+    for (int k = 0; k < 4; ++k) store_lanes(out + c + 16 * k, v[k], 16);
+  }
+  for (; c < C; c += 16) {
+    const int64_t lanes = C - c;
+    __m512 v = load_lanes(rows[0] + c, lanes);
+    for (int64_t t = 1; t < count; ++t) v = take_max(v, load_lanes(rows[t] + c, lanes));
+    store_lanes(out + c, v, lanes);
+  }
+}
+
+// Channels-last window offsets in AVX-512 lanes: uint8 or int32 storage.
+POOLING_EXT_AVX512_INLINE __m512i load_taps(const uint8_t* x, __mmask16 lanes) {
+  return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes, x));
+}
+
+POOLING_EXT_AVX512_INLINE __m512i load_taps(const int32_t* x, __mmask16 lanes) {
+  return _mm512_maskz_loadu_epi32(lanes, x);
+}
+
+// kRegs registers of channels from c (16 each, `lanes` in the last) of one
+// channels-last position, keeping taps: the first tap taken as is, then
+// torch's rule, in tap order.
+template <int kRegs, typename value_t, typename offset_t>
+POOLING_EXT_AVX512_INLINE void channel_block_with_taps(const value_t* const* rows, const int32_t* taps, int64_t count,
+                                                       int64_t c, int64_t lanes, value_t* out, offset_t* offset) {
+  __m512 best[kRegs];
+  __m512i tap[kRegs];
+  for (int k = 0; k < kRegs; ++k) {
+    best[k] = load_lanes(rows[0] + c + 16 * k, k == kRegs - 1 ? lanes : 16);
+    tap[k] = _mm512_set1_epi32(taps[0]);
+  }
+  for (int64_t t = 1; t < count; ++t) {
+    const __m512i tap_here = _mm512_set1_epi32(taps[t]);
+    for (int k = 0; k < kRegs; ++k) {
+      const __m512 v = load_lanes(rows[t] + c + 16 * k, k == kRegs - 1 ? lanes : 16);
+      const __mmask16 take = _mm512_cmp_ps_mask(v, best[k], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      best[k] = _mm512_mask_mov_ps(best[k], take, v);
+      tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here);
+    }
+  }
+  for (int k = 0; k < kRegs; ++k) {
+    store_lanes(out + c + 16 * k, best[k], k == kRegs - 1 ? lanes : 16);
+    store_taps(offset + c + 16 * k, tap[k], k == kRegs - 1 ? lanes : 16);
+  }
+}
+
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void channel_maxima_with_taps(const value_t* const* rows, const int32_t* taps, int64_t count,
+                                                        value_t* out, offset_t* offset, int64_t C) {
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) channel_block_with_taps<4>(rows, taps, count, c, 16, out, offset);
+  for (; c < C; c += 16) channel_block_with_taps<1>(rows, taps, count, c, C - c, out, offset);
+}
+
+// kRegs registers of channels from c (16 each, `lanes` in the last) of one
+// channels-last input position's gradient: from +0, each covering output's
+// gradient added where its window offset is the tap landing here, in the
+// order given (output order); bfloat16 sums rounded once at the end.
+template <int kRegs, typename value_t, typename offset_t>
+POOLING_EXT_AVX512_INLINE void channel_block_gradient(const value_t* const* grad_rows,
+                                                      const offset_t* const* offset_rows, const int32_t* taps,
+                                                      int64_t count, int64_t c, int64_t lanes, value_t* out) {
+  __m512 sum[kRegs];
+  for (int k = 0; k < kRegs; ++k) sum[k] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < count; ++t) {
+    const __m512i tap_here = _mm512_set1_epi32(taps[t]);
+    for (int k = 0; k < kRegs; ++k) {
+      const __mmask16 block = lanes16(k == kRegs - 1 ? lanes : 16);
+      const __mmask16 take =
+          _mm512_mask_cmpeq_epi32_mask(block, load_taps(offset_rows[t] + c + 16 * k, block), tap_here);
+      sum[k] = _mm512_mask_add_ps(sum[k], take, sum[k], load_lanes_where(grad_rows[t] + c + 16 * k, take));
+    }
+  }
+  for (int k = 0; k < kRegs; ++k) store_rounded(out + c + 16 * k, sum[k], k == kRegs - 1 ? lanes : 16);
+}
+
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void channel_gradient(const value_t* const* grad_rows, const offset_t* const* offset_rows,
+                                                const int32_t* taps, int64_t count, value_t* out, int64_t C) {
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) channel_block_gradient<4>(grad_rows, offset_rows, taps, count, c, 16, out);
+  for (; c < C; c += 16) channel_block_gradient<1>(grad_rows, offset_rows, taps, count, c, C - c, out);
+}
+
+// A plane's maximum (n >= 1 elements) and its index under the body's rule
+// in index order (the last NaN, else the first maximum): lane i keeps that
+// of elements i, i + 16, ...; the lanes then merge in plane order. The value
+// is read back at the index, so its bits are the element's (-0 or +0).
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET int32_t plane_max_index(const value_t* x, int64_t n) {
+  const __m512i lane_index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __mmask16 valid = lanes16(n);
+  __m512 best = _mm512_mask_mov_ps(_mm512_set1_ps(-__builtin_inff()), valid, load_lanes(x, n));
+  __m512i index = _mm512_mask_mov_epi32(_mm512_set1_epi32(INT32_MAX), valid, lane_index);
+  for (int64_t i = 16; i < n; i += 16) {
+    valid = lanes16(n - i);
+    const __m512 v = load_lanes(x + i, n - i);
+    const __mmask16 take = valid & (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+    best = _mm512_mask_mov_ps(best, take, v);
+    index = _mm512_mask_mov_epi32(index, take, _mm512_add_epi32(lane_index, _mm512_set1_epi32(static_cast<int>(i))));
+  }
+  const __mmask16 nan = _mm512_cmp_ps_mask(best, best, _CMP_UNORD_Q);
+  if (nan != 0) return _mm512_mask_reduce_max_epi32(nan, index);
+  const __mmask16 at_max = _mm512_cmp_ps_mask(best, _mm512_set1_ps(_mm512_reduce_max_ps(best)), _CMP_EQ_OQ);
+  return _mm512_mask_reduce_min_epi32(at_max, index);
+}
+
+// A plane's maximum by its largest order key (-0 below +0); false where the
+// plane holds a NaN or the maximum is a zero (the key cannot tell which).
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET bool plane_max_by_key(const value_t* x, int64_t n, value_t* out) {
+  __m512i best = _mm512_set1_epi32(INT32_MIN);
+  __mmask16 nan = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes16(n - i);
+    const __m512 v = load_lanes(x + i, n - i);
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i key = _mm512_xor_si512(bits, _mm512_srli_epi32(_mm512_srai_epi32(bits, 31), 1));
+    best = _mm512_mask_max_epi32(best, m, best, key);
+    nan |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
+  }
+  if (nan != 0) return false;
+  const int32_t key = _mm512_reduce_max_epi32(best);
+  const uint32_t bits = static_cast<uint32_t>(key >= 0 ? key : key ^ 0x7fffffff);
+  if ((bits & 0x7fffffffu) == 0) return false;
+  if constexpr (std::is_same_v<value_t, float>) {
+    *out = __builtin_bit_cast(float, bits);
+  } else {
+    *out = static_cast<uint16_t>(bits >> 16);
+  }
+  return true;
+}
+
+template <typename value_t, class Taps>
+bool run_rows_dispatch(const RowRun<value_t>& run, const Taps& taps) {
+  if (!cpu_has_avx512()) return false;
+  with_lane_stride(run.stride, [&](auto stride) { run_rows<decltype(stride)::value>(run, taps); });
+  return true;
+}
+
+template <typename value_t, typename offset_t>
+bool run_rows_with_taps(const RowRun<value_t>& run, offset_t* window_offset, const int32_t* row_tap, int32_t empty) {
+  return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});
+}
+
+}  // namespace
+
+bool max_row_values_avx512_supported() { return cpu_has_avx512(); }
+
+bool max_of_plane_values_avx512_supported() { return cpu_has_avx512(); }
+
+bool max_of_plane_values_avx512(const float* x, int64_t n, float* out) {
+  return cpu_has_avx512() && plane_max_by_key(x, n, out);
+}
+
+bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out) {
+  return cpu_has_avx512() && plane_max_by_key(x, n, out);
+}
+
+bool max_rows_values_avx512(const cpu::RowRun<float>& run) { return run_rows_dispatch(run, NoTaps{}); }
+
+bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run) { return run_rows_dispatch(run, NoTaps{}); }
+
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, uint8_t* window_offset, const int32_t* row_tap,
+                               int32_t empty) {
+  return run_rows_with_taps(run, window_offset, row_tap, empty);
+}
+
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, int32_t* window_offset, const int32_t* row_tap,
+                               int32_t empty) {
+  return run_rows_with_taps(run, window_offset, row_tap, empty);
+}
+
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, uint8_t* window_offset, const int32_t* row_tap,
+                               int32_t empty) {
+  return run_rows_with_taps(run, window_offset, row_tap, empty);
+}
+
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, int32_t* window_offset, const int32_t* row_tap,
+                               int32_t empty) {
+  return run_rows_with_taps(run, window_offset, row_tap, empty);
+}
+
+bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C) {
+  if (!cpu_has_avx512()) return false;
+  channel_values(rows, count, out, C);
+  return true;
+}
+
+bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C) {
+  if (!cpu_has_avx512()) return false;
+  channel_values(rows, count, out, C);
+  return true;
+}
+
+bool max_index_of_plane_avx512(const float* x, int64_t n, int32_t* index) {
+  if (!cpu_has_avx512()) return false;
+  *index = plane_max_index(x, n);
+  return true;
+}
+
+bool max_index_of_plane_avx512(const uint16_t* x, int64_t n, int32_t* index) {
+  if (!cpu_has_avx512()) return false;
+  *index = plane_max_index(x, n);
+  return true;
+}
+
+#define POOLING_EXT_CHANNELS_LAST_WITH_TAPS(value_t, offset_t)                                                         \
+  bool max_over_taps_with_taps_avx512(const value_t* const* rows, const int32_t* taps, int64_t count, value_t* out,    \
+                                      offset_t* window_offset, int64_t C) {                                            \
+    if (!cpu_has_avx512()) return false;                                                                               \
+    channel_maxima_with_taps(rows, taps, count, out, window_offset, C);                                                \
+    return true;                                                                                                       \
+  }                                                                                                                    \
+  bool sum_where_taps_avx512(const value_t* const* grad_rows, const offset_t* const* offset_rows, const int32_t* taps, \
+                             int64_t count, value_t* out, int64_t C) {                                                 \
+    if (!cpu_has_avx512()) return false;                                                                               \
+    channel_gradient(grad_rows, offset_rows, taps, count, out, C);                                                     \
+    return true;                                                                                                       \
+  }
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, uint8_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, int32_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, uint8_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, int32_t)
+#undef POOLING_EXT_CHANNELS_LAST_WITH_TAPS
+
+#else  // no AVX-512 code in this build
+
+bool max_row_values_avx512_supported() { return false; }
+bool max_of_plane_values_avx512_supported() { return false; }
+bool max_of_plane_values_avx512(const float*, int64_t, float*) { return false; }
+bool max_of_plane_values_avx512(const uint16_t*, int64_t, uint16_t*) { return false; }
+bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
+bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>&, uint8_t*, const int32_t*, int32_t) { return false; }
+bool max_rows_with_taps_avx512(const cpu::RowRun<float>&, int32_t*, const int32_t*, int32_t) { return false; }
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>&, uint8_t*, const int32_t*, int32_t) { return false; }
+bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>&, int32_t*, const int32_t*, int32_t) { return false; }
+bool max_over_taps_values_avx512(const float* const*, int64_t, float*, int64_t) { return false; }
+bool max_over_taps_values_avx512(const uint16_t* const*, int64_t, uint16_t*, int64_t) { return false; }
+
+bool max_index_of_plane_avx512(const float*, int64_t, int32_t*) { return false; }
+bool max_index_of_plane_avx512(const uint16_t*, int64_t, int32_t*) { return false; }
+#define POOLING_EXT_CHANNELS_LAST_WITH_TAPS(value_t, offset_t)                                                        \
+  bool max_over_taps_with_taps_avx512(const value_t* const*, const int32_t*, int64_t, value_t*, offset_t*, int64_t) { \
+    return false;                                                                                                     \
+  }                                                                                                                   \
+  bool sum_where_taps_avx512(const value_t* const*, const offset_t* const*, const int32_t*, int64_t, value_t*,        \
+                             int64_t) {                                                                               \
+    return false;                                                                                                     \
+  }
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, uint8_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, int32_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, uint8_t)
+POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, int32_t)
+#undef POOLING_EXT_CHANNELS_LAST_WITH_TAPS
+
+#endif
+
+}  // namespace simd
+}  // namespace pooling_ext
