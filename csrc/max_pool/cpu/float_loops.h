@@ -60,11 +60,11 @@ bool max_row_values_avx512_supported();
 bool max_of_plane_values_avx512(const float* x, int64_t n, float* out);
 bool max_of_plane_values_avx512(const uint16_t* x, int64_t n, uint16_t* out);
 bool max_of_plane_values_avx512_supported();
-// In AVX-512, the index in the plane (of 1 <= n < 2^31 elements) of its
-// maximum under select_max's rule in index order (the last NaN, else the
-// first maximum); false, having done nothing, on a CPU without AVX-512.
-bool max_index_of_plane_avx512(const float* x, int64_t n, int32_t* index);
-bool max_index_of_plane_avx512(const uint16_t* x, int64_t n, int32_t* index);
+// max_of_planes in AVX-512 (a plane's lanes in a register, then merged in
+// plane order; the value read back at its index), for float32 and bfloat16
+// bits; false, having done nothing, on a CPU without AVX-512.
+bool max_of_planes_avx512(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap);
+bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size, uint16_t* out, int32_t* out_tap);
 // Channels-last in AVX-512: false, having done nothing, on a CPU without it.
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
 bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);

@@ -83,8 +83,8 @@ void max_forward_global_planes(const MaxPoolForwardBody<scalar_t, offset_t>& bod
             continue;
           }
         } else if (plane_size < std::numeric_limits<int32_t>::max() &&
-                   simd::max_index_of_plane_avx512(bits, plane_size, &index)) {
-          body.output[plane] = x[index];
+                   simd::max_of_planes_avx512(bits, 1, plane_size, reinterpret_cast<uint16_t*>(body.output + plane),
+                                              &index)) {
           body.window_offset[plane] = static_cast<offset_t>(index);
           continue;
         }
@@ -109,18 +109,11 @@ void max_forward_global_float_planes(const MaxPoolForwardBody<float, offset_t>& 
       }
       return;
     }
-    if (simd::max_row_values_avx512_supported()) {  // AVX-512: each plane's index, its value read back
-      for (int64_t p = begin; p < end; ++p) {
-        const float* x = body.input + p * plane;
-        int32_t index;
-        simd::max_index_of_plane_avx512(x, plane, &index);
-        body.output[p] = x[index];
-        body.window_offset[p] = static_cast<offset_t>(index);
-      }
-      return;
-    }
     std::vector<int32_t> taps(end - begin);
-    simd::max_of_planes(body.input + begin * plane, end - begin, plane, body.output + begin, taps.data());
+    const float* x = body.input + begin * plane;
+    if (!simd::max_of_planes_avx512(x, end - begin, plane, body.output + begin, taps.data())) {
+      simd::max_of_planes(x, end - begin, plane, body.output + begin, taps.data());
+    }
     for (int64_t p = begin; p < end; ++p) body.window_offset[p] = static_cast<offset_t>(taps[p - begin]);
   });
 }

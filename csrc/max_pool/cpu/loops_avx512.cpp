@@ -304,11 +304,6 @@ bool run_rows_dispatch(const RowRun<value_t>& run, const Taps& taps) {
   return true;
 }
 
-template <typename value_t, typename offset_t>
-bool run_rows_with_taps(const RowRun<value_t>& run, offset_t* window_offset, const int32_t* row_tap, int32_t empty) {
-  return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});
-}
-
 }  // namespace
 
 bool max_row_values_avx512_supported() { return cpu_has_avx512(); }
@@ -327,26 +322,6 @@ bool max_rows_values_avx512(const cpu::RowRun<float>& run) { return run_rows_dis
 
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run) { return run_rows_dispatch(run, NoTaps{}); }
 
-bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, uint8_t* window_offset, const int32_t* row_tap,
-                               int32_t empty) {
-  return run_rows_with_taps(run, window_offset, row_tap, empty);
-}
-
-bool max_rows_with_taps_avx512(const cpu::RowRun<float>& run, int32_t* window_offset, const int32_t* row_tap,
-                               int32_t empty) {
-  return run_rows_with_taps(run, window_offset, row_tap, empty);
-}
-
-bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, uint8_t* window_offset, const int32_t* row_tap,
-                               int32_t empty) {
-  return run_rows_with_taps(run, window_offset, row_tap, empty);
-}
-
-bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, int32_t* window_offset, const int32_t* row_tap,
-                               int32_t empty) {
-  return run_rows_with_taps(run, window_offset, row_tap, empty);
-}
-
 bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C) {
   if (!cpu_has_avx512()) return false;
   channel_values(rows, count, out, C);
@@ -359,19 +334,30 @@ bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uin
   return true;
 }
 
-bool max_index_of_plane_avx512(const float* x, int64_t n, int32_t* index) {
+template <typename value_t>
+bool planes_max_with_index(const value_t* x, int64_t planes, int64_t plane_size, value_t* out, int32_t* index) {
   if (!cpu_has_avx512()) return false;
-  *index = plane_max_index(x, n);
+  for (int64_t p = 0; p < planes; ++p, x += plane_size) {
+    index[p] = plane_max_index(x, plane_size);
+    out[p] = x[index[p]];
+  }
   return true;
 }
 
-bool max_index_of_plane_avx512(const uint16_t* x, int64_t n, int32_t* index) {
-  if (!cpu_has_avx512()) return false;
-  *index = plane_max_index(x, n);
-  return true;
+bool max_of_planes_avx512(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap) {
+  return planes_max_with_index(x, planes, plane_size, out, out_tap);
 }
 
-#define POOLING_EXT_CHANNELS_LAST_WITH_TAPS(value_t, offset_t)                                                         \
+bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size, uint16_t* out, int32_t* out_tap) {
+  return planes_max_with_index(x, planes, plane_size, out, out_tap);
+}
+
+// The loops that keep taps, per value and window-offset storage type.
+#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                       \
+  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>& run, offset_t* window_offset, const int32_t* row_tap,     \
+                                 int32_t empty) {                                                                      \
+    return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});                                 \
+  }                                                                                                                    \
   bool max_over_taps_with_taps_avx512(const value_t* const* rows, const int32_t* taps, int64_t count, value_t* out,    \
                                       offset_t* window_offset, int64_t C) {                                            \
     if (!cpu_has_avx512()) return false;                                                                               \
@@ -384,11 +370,11 @@ bool max_index_of_plane_avx512(const uint16_t* x, int64_t n, int32_t* index) {
     channel_gradient(grad_rows, offset_rows, taps, count, out, C);                                                     \
     return true;                                                                                                       \
   }
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, uint8_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, int32_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, uint8_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, int32_t)
-#undef POOLING_EXT_CHANNELS_LAST_WITH_TAPS
+POOLING_EXT_WITH_TAPS(float, uint8_t)
+POOLING_EXT_WITH_TAPS(float, int32_t)
+POOLING_EXT_WITH_TAPS(uint16_t, uint8_t)
+POOLING_EXT_WITH_TAPS(uint16_t, int32_t)
+#undef POOLING_EXT_WITH_TAPS
 
 #else  // no AVX-512 code in this build
 
@@ -398,16 +384,13 @@ bool max_of_plane_values_avx512(const float*, int64_t, float*) { return false; }
 bool max_of_plane_values_avx512(const uint16_t*, int64_t, uint16_t*) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }
-bool max_rows_with_taps_avx512(const cpu::RowRun<float>&, uint8_t*, const int32_t*, int32_t) { return false; }
-bool max_rows_with_taps_avx512(const cpu::RowRun<float>&, int32_t*, const int32_t*, int32_t) { return false; }
-bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>&, uint8_t*, const int32_t*, int32_t) { return false; }
-bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>&, int32_t*, const int32_t*, int32_t) { return false; }
 bool max_over_taps_values_avx512(const float* const*, int64_t, float*, int64_t) { return false; }
 bool max_over_taps_values_avx512(const uint16_t* const*, int64_t, uint16_t*, int64_t) { return false; }
 
-bool max_index_of_plane_avx512(const float*, int64_t, int32_t*) { return false; }
-bool max_index_of_plane_avx512(const uint16_t*, int64_t, int32_t*) { return false; }
-#define POOLING_EXT_CHANNELS_LAST_WITH_TAPS(value_t, offset_t)                                                        \
+bool max_of_planes_avx512(const float*, int64_t, int64_t, float*, int32_t*) { return false; }
+bool max_of_planes_avx512(const uint16_t*, int64_t, int64_t, uint16_t*, int32_t*) { return false; }
+#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                      \
+  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>&, offset_t*, const int32_t*, int32_t) { return false; }   \
   bool max_over_taps_with_taps_avx512(const value_t* const*, const int32_t*, int64_t, value_t*, offset_t*, int64_t) { \
     return false;                                                                                                     \
   }                                                                                                                   \
@@ -415,11 +398,11 @@ bool max_index_of_plane_avx512(const uint16_t*, int64_t, int32_t*) { return fals
                              int64_t) {                                                                               \
     return false;                                                                                                     \
   }
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, uint8_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(float, int32_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, uint8_t)
-POOLING_EXT_CHANNELS_LAST_WITH_TAPS(uint16_t, int32_t)
-#undef POOLING_EXT_CHANNELS_LAST_WITH_TAPS
+POOLING_EXT_WITH_TAPS(float, uint8_t)
+POOLING_EXT_WITH_TAPS(float, int32_t)
+POOLING_EXT_WITH_TAPS(uint16_t, uint8_t)
+POOLING_EXT_WITH_TAPS(uint16_t, int32_t)
+#undef POOLING_EXT_WITH_TAPS
 
 #endif
 
