@@ -133,6 +133,32 @@ def test_values_only_equals_torch_bitwise(case, dtype, channels_last):
         assert torch.equal(ours.float().signbit()[numbers], ref.float().signbit()[numbers])
 
 
+@pytest.mark.parametrize("case", range(len(VALUES_CASES)))
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_last_nan_of_a_window_wins(case, channels_last):
+    """NaNs of both signs: torch's rule takes every NaN it meets, so a window's
+    result is its last NaN, sign bit included (float32, whose NaN bits torch
+    keeps). The values-only loops keep it beside their vmaxps chain, which
+    alone would drop a NaN; the saving forward takes it by the rule."""
+    dims, shape, kwargs = VALUES_CASES[case]
+    if channels_last and dims == 1:
+        pytest.skip("no channels-last 1d layout")
+    fn = {1: (PF.max_pool1d, F.max_pool1d), 2: (PF.max_pool2d, F.max_pool2d), 3: (PF.max_pool3d, F.max_pool3d)}[dims]
+    torch.manual_seed(case)
+    x = torch.randn(shape)
+    x[torch.rand(shape) < 0.2] = float("nan")
+    x = torch.where(torch.rand(shape) < 0.5, -x, x)
+    ref = fn[1](x, **kwargs)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last if dims == 2 else torch.channels_last_3d)
+    with torch.no_grad():
+        values = fn[0](x, **kwargs)
+    saving, _ = fn[0](x, return_indices=True, **kwargs)
+    assert bool((ref.isnan() & ref.signbit()).any()) and bool((ref.isnan() & ~ref.signbit()).any())
+    for ours in (values, saving):
+        assert torch.equal(ours.contiguous().view(torch.int32), ref.view(torch.int32))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_adaptive_values_equal_torch_bitwise(channels_last):
     # divisible sizes are fixed windows (28 -> 7: 4x4, stride 4); others adaptive

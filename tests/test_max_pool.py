@@ -177,6 +177,45 @@ def test_vector_loops_match_torch_bitwise(dims, shape, kwargs, layout, dtype):
         assert torch.equal(ga.signbit(), gb.signbit())
 
 
+# "Same" windows (odd, stride 1, padded to the input's size: YOLO's SPP) run
+# separably on AVX-512 CPUs, along rows then down columns, in blocks of 16
+# consecutive plane elements: planes narrower than a block (rows run into each
+# other), wider than one, kernels taller than the plane, kh != kw.
+SAME_WINDOW_CASES = [
+    ((2, 3, 20, 20), (5, 5)),
+    ((2, 2, 7, 5), (3, 3)),
+    ((1, 3, 9, 37), (13, 3)),
+    ((3, 2, 4, 18), (9, 7)),
+]
+
+
+@pytest.mark.parametrize("shape,kernel", SAME_WINDOW_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_same_windows_match_torch_bitwise(shape, kernel, dtype):
+    """Values (values-only and saving forwards), indices and gradients with
+    torch's bits on ties, NaNs of both signs, -inf and signed zeros."""
+    kwargs = dict(kernel_size=kernel, stride=1, padding=(kernel[0] // 2, kernel[1] // 2))
+    torch.manual_seed(shape[-1] * 100 + kernel[0])
+    for values in ("ties", "nans", "minus inf", "signed zeros"):
+        if values == "signed zeros":
+            x = torch.where(torch.rand(shape) < 0.5, 0.0, -0.0)
+        elif values == "minus inf":
+            x = torch.randn(shape).masked_fill(torch.rand(shape) < 0.7, float("-inf"))
+        else:
+            x = make_input(shape, ties=values == "ties", nans=values == "nans")
+            x = torch.where(torch.rand(shape) < 0.5, -x, x)  # NaNs of both signs
+        x = x.to(dtype)
+        check_against_torch(2, x, kwargs)
+        with torch.no_grad():
+            values_only, ref = PF.max_pool2d(x, **kwargs), TF.max_pool2d(x, **kwargs)
+        saving, _ = PF.max_pool2d(x, return_indices=True, **kwargs)
+        int_type = torch.int32 if dtype == torch.float32 else torch.int16
+        assert torch.equal(values_only.view(int_type), saving.view(int_type))
+        numbers = ~ref.isnan() if dtype == torch.bfloat16 else torch.ones_like(ref, dtype=torch.bool)
+        assert torch.equal(values_only.isnan(), ref.isnan())
+        assert torch.equal(values_only.view(int_type)[numbers], ref.view(int_type)[numbers])
+
+
 def test_channels_last_3d_window_of_minus_inf():
     """torch 2.14.1 bug not copied: channels-last max_pool3d gives a window
     whose values are all -inf an index outside the window (its CPU kernel

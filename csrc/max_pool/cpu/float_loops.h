@@ -52,6 +52,30 @@ bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, uint8_t* window
                                int32_t empty);
 bool max_rows_with_taps_avx512(const cpu::RowRun<uint16_t>& run, int32_t* window_offset, const int32_t* row_tap,
                                int32_t empty);
+// Contiguous planes pooled by windows of kh x kw taps (odd sizes) at stride
+// 1, padded to the input's size ("same" pooling: YOLO's SPP, Inception's
+// 3x3 s1): height * width outputs per plane, as many as inputs.
+template <typename value_t>
+struct SamePlanes {
+  const value_t* input;
+  value_t* output;
+  int64_t planes, height, width, kh, kw;
+};
+
+// In AVX-512, separably: the maxima of each row's windows along the row,
+// then of those down each column, in blocks of 16 consecutive elements of
+// the plane (rows run into each other; lane masks keep each window to its
+// own row and column). Taking a row's result, then each next row's by the
+// rule, gives the body's result over the window's taps in order (ties keep
+// the first; the last NaN wins), so values and taps are the body's. Values
+// only, or each output's tap into window_offset (the output's layout). False,
+// having done nothing, on a CPU without AVX-512.
+bool max_same_planes_avx512(const SamePlanes<float>& s);
+bool max_same_planes_avx512(const SamePlanes<uint16_t>& s);
+bool max_same_planes_with_taps_avx512(const SamePlanes<float>& s, uint8_t* window_offset);
+bool max_same_planes_with_taps_avx512(const SamePlanes<float>& s, int32_t* window_offset);
+bool max_same_planes_with_taps_avx512(const SamePlanes<uint16_t>& s, uint8_t* window_offset);
+bool max_same_planes_with_taps_avx512(const SamePlanes<uint16_t>& s, int32_t* window_offset);
 // Whether max_rows_values_avx512 and max_rows_with_taps_avx512 run on this CPU.
 bool max_row_values_avx512_supported();
 // In AVX-512, one plane's maximum (of n >= 1 elements) by its order key;
@@ -65,23 +89,35 @@ bool max_of_plane_values_avx512_supported();
 // bits; false, having done nothing, on a CPU without AVX-512.
 bool max_of_planes_avx512(const float* x, int64_t planes, int64_t plane_size, float* out, int32_t* out_tap);
 bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size, uint16_t* out, int32_t* out_tap);
-// Channels-last in AVX-512: false, having done nothing, on a CPU without it.
-bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C);
-bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C);
+// Channels-last output positions whose windows have the same taps inside the
+// input, at a fixed distance: position p's tap t is the row of C channels at
+// first_window + p * window_step + tap_offset[t], its number (the body's) tap[t].
+// A window's interior run along W is one call; a border window a run of one.
+template <typename value_t>
+struct WindowRun {
+  const value_t* first_window;
+  int64_t window_step;
+  const int64_t* tap_offset;
+  const int32_t* tap;
+  int64_t count;  // taps, >= 1
+  int64_t positions;
+  value_t* out;  // positions * C
+  int64_t C;
+};
 
-// Channels-last in AVX-512, keeping taps (a forward that saves window
-// offsets): the maxima of `count` (>= 1) window taps, each a row of C
-// channels, in tap order (the first taken as is, then select_max's rule),
-// with each channel's tap into window_offset. False, having done nothing, on
-// a CPU without AVX-512.
-bool max_over_taps_with_taps_avx512(const float* const* rows, const int32_t* taps, int64_t count, float* out,
-                                    uint8_t* window_offset, int64_t C);
-bool max_over_taps_with_taps_avx512(const float* const* rows, const int32_t* taps, int64_t count, float* out,
-                                    int32_t* window_offset, int64_t C);
-bool max_over_taps_with_taps_avx512(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
-                                    uint8_t* window_offset, int64_t C);
-bool max_over_taps_with_taps_avx512(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,
-                                    int32_t* window_offset, int64_t C);
+// Channels-last in AVX-512, values only: the maxima over each position's
+// taps in tap order (select_max's rule). False, having done nothing, on a CPU
+// without AVX-512.
+bool max_window_run_values_avx512(const WindowRun<float>& run);
+bool max_window_run_values_avx512(const WindowRun<uint16_t>& run);
+
+// The same keeping taps (a forward that saves window offsets): the first tap
+// taken as is, then select_max's rule, each channel's tap into window_offset
+// (positions * C, as out).
+bool max_window_run_with_taps_avx512(const WindowRun<float>& run, uint8_t* window_offset);
+bool max_window_run_with_taps_avx512(const WindowRun<float>& run, int32_t* window_offset);
+bool max_window_run_with_taps_avx512(const WindowRun<uint16_t>& run, uint8_t* window_offset);
+bool max_window_run_with_taps_avx512(const WindowRun<uint16_t>& run, int32_t* window_offset);
 
 // Channels-last backward of one input position: out[c] = the sum over the
 // `count` covering outputs k of grad_rows[k][c] where offset_rows[k][c] ==

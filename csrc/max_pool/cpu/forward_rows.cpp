@@ -6,8 +6,10 @@
 // it exactly; border outputs run the body itself. Where the CPU has AVX-512,
 // float32 and bfloat16 run each whole row, borders included, through the
 // AVX-512 row kernels instead (taps kept in registers where the forward saves
-// window offsets). Elsewhere a values-only forward (inference: no window
-// offsets) runs the interior through register-blocked loops that keep no taps.
+// window offsets), and "same" windows at stride 1 (YOLO's SPP) separably:
+// along each row, then down each column. Elsewhere a values-only forward
+// (inference: no window offsets) runs the interior through register-blocked
+// loops that keep no taps.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -134,6 +136,50 @@ bool whole_rows_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   return false;
 }
 
+// Whether windows are "same" 2-d windows (odd kh x kw, stride 1, padded to
+// the input's size; no dilation) over planes small enough for a scratch plane.
+bool same_size_windows(const PoolGeometry& g) {
+  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1) return false;
+  for (int d = 1; d < kMaxSpatialDims; ++d) {
+    if (g.kernel[d] < 3 || g.stride[d] != 1 || g.dilation[d] != 1 || 2 * g.pad[d] != g.kernel[d] - 1) return false;
+  }
+  return g.in_plane() <= (int64_t{1} << 20);
+}
+
+// A forward of "same" windows, float32 or bfloat16, through the separable
+// AVX-512 kernel (a row pass, then a column pass), planes split among the
+// threads; false (nothing done) for other windows or dtypes, a CPU without
+// AVX-512, or fewer planes than threads (each plane is one thread's).
+template <typename scalar_t, typename offset_t>
+bool same_planes_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    const int64_t planes = g.batch * g.channels;
+    if (!simd::max_row_values_avx512_supported() || !same_size_windows(g) || planes < at::get_num_threads()) {
+      return false;
+    }
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const int64_t n = g.in_plane();
+    at::parallel_for(0, planes, grain_for(n, g.kernel[1] + g.kernel[2]), [&](int64_t begin, int64_t end) {
+      const simd::SamePlanes<bits_t> s{reinterpret_cast<const bits_t*>(body.input) + begin * n,
+                                       reinterpret_cast<bits_t*>(body.output) + begin * n,
+                                       end - begin,
+                                       g.in[1],
+                                       g.in[2],
+                                       g.kernel[1],
+                                       g.kernel[2]};
+      if (body.window_offset == nullptr) {
+        simd::max_same_planes_avx512(s);
+      } else {
+        simd::max_same_planes_with_taps_avx512(s, body.window_offset + begin * n);
+      }
+    });
+    return true;
+  }
+  return false;
+}
+
 // A values-only forward's interior outputs of one row, float32 or bfloat16,
 // through the ISA-cloned loops (no taps kept). False for other dtypes (they
 // take interior_row_max).
@@ -166,7 +212,7 @@ void forward_rows_with_stride(const MaxPoolForwardBody<scalar_t, offset_t>& body
   const int64_t empty = empty_window_offset(g.kernel_volume());
   const std::vector<TapRange<int64_t>> taps_w =
       per_position_table(g.out[2], [&](int64_t ow) { return dim_window_taps(g, 2, ow); });
-  if (!g.adaptive && whole_rows_avx512(body)) return;
+  if (same_planes_avx512(body) || (!g.adaptive && whole_rows_avx512(body))) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<value_t> best(end - first);
     std::vector<int32_t> best_tap(end - first);

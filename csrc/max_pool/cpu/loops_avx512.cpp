@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "../../common/cpu/avx512_lanes.h"
 #include "float_loops.h"
@@ -154,23 +155,104 @@ POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& 
   }
 }
 
-// One channels-last position: 64 channels per step (four registers), then 16, then a masked rest.
-template <typename value_t>
-POOLING_EXT_AVX512_TARGET void channel_values(const value_t* const* rows, int64_t count, value_t* out, int64_t C) {
-  int64_t c = 0;
-  for (; c + 64 <= C; c += 64) {
-    __m512 v[4];
-    for (int k = 0; k < 4; ++k) v[k] = load_lanes(rows[0] + c + 16 * k, 16);
-    for (int64_t t = 1; t < count; ++t) {
-      for (int k = 0; k < 4; ++k) v[k] = take_max(v[k], load_lanes(rows[t] + c + 16 * k, 16));
+// For a plane of n elements in blocks of 16, whose position along one dim is
+// position(f) of extent `extent`: per block and tap t < k of a "same"
+// window along that dim (its start (k - 1) / 2 before the output), the lanes
+// whose tap lies inside; blocks * k masks.
+template <class Position>
+std::vector<__mmask16> same_window_masks(int64_t n, int64_t extent, int64_t k, const Position& position) {
+  std::vector<__mmask16> masks(((n + 15) / 16) * k, 0);
+  for (int64_t f = 0; f < n; ++f) {
+    const int64_t first = position(f) - (k - 1) / 2;
+    for (int64_t t = 0; t < k; ++t) {
+      if (first + t >= 0 && first + t < extent) masks[(f / 16) * k + t] |= static_cast<__mmask16>(1u << (f % 16));
     }
-    for (int k = 0; k < 4; ++k) store_lanes(out + c + 16 * k, v[k], 16);
   }
-  for (; c < C; c += 16) {
-    const int64_t lanes = C - c;
-    __m512 v = load_lanes(rows[0] + c, lanes);
-    for (int64_t t = 1; t < count; ++t) v = take_max(v, load_lanes(rows[t] + c, lanes));
-    store_lanes(out + c, v, lanes);
+  return masks;
+}
+
+// The taps of a "same" window along a row: lanes of 16 consecutive
+// elements of the plane x from `first` (the block's first window start).
+template <typename value_t>
+struct AlongRow {
+  const value_t* x;
+  int64_t first;
+  POOLING_EXT_AVX512_INLINE __m512 load(int64_t tw, __mmask16 inside) const {
+    return load_lanes_where(element_address(x, first + tw), inside);
+  }
+  POOLING_EXT_AVX512_INLINE __m512i tap(int64_t tw, __mmask16) const {
+    return _mm512_set1_epi32(static_cast<int32_t>(tw));
+  }
+};
+
+// Down a column: the row pass's maxima and taps, rows `width` apart.
+struct DownColumn {
+  const float* row_max;
+  const int32_t* row_tap;
+  int64_t first, width, kw;
+  POOLING_EXT_AVX512_INLINE __m512 load(int64_t th, __mmask16 inside) const {
+    return _mm512_maskz_loadu_ps(inside, element_address(row_max, first + th * width));
+  }
+  POOLING_EXT_AVX512_INLINE __m512i tap(int64_t th, __mmask16 take) const {
+    const __m512i along = _mm512_maskz_loadu_epi32(take, element_address(row_tap, first + th * width));
+    return _mm512_add_epi32(along, _mm512_set1_epi32(static_cast<int32_t>(th * kw)));
+  }
+};
+
+// One block's maximum over the k taps of `taps` (AlongRow, DownColumn) in
+// tap order, masks[t] the lanes whose tap t lies inside: values only
+// (vmaxps, the last NaN kept aside, as channel_block_values), or keeping
+// taps in `tap` (the first tap inside taken as is, then torch's rule).
+template <bool kKeepsTaps, class Taps>
+POOLING_EXT_AVX512_INLINE __m512 max_along(const Taps& taps, const __mmask16* masks, int64_t k, __m512i& tap) {
+  __m512 best = _mm512_set1_ps(-__builtin_inff());
+  __m512 last_nan = _mm512_setzero_ps();
+  __mmask16 unset = 0xffff;
+  for (int64_t t = 0; t < k; ++t) {
+    const __mmask16 inside = masks[t];
+    const __m512 v = taps.load(t, inside);
+    if constexpr (kKeepsTaps) {
+      const __mmask16 take =
+          (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | unset) & inside;
+      best = _mm512_mask_mov_ps(best, take, v);
+      tap = _mm512_mask_mov_epi32(tap, take, taps.tap(t, take));
+      unset &= ~inside;
+    } else {
+      best = _mm512_mask_max_ps(best, inside, v, best);
+      last_nan = _mm512_mask_mov_ps(last_nan, inside & _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+    }
+  }
+  if constexpr (!kKeepsTaps) {
+    best = _mm512_mask_mov_ps(best, _mm512_cmp_ps_mask(last_nan, last_nan, _CMP_UNORD_Q), last_nan);
+  }
+  return best;
+}
+
+// "Same" planes, separably (max_same_planes_avx512): per plane, the row
+// pass into a scratch plane of float maxima (and their taps along the row),
+// then the column pass from it into the output. kKeepsTaps: window offsets
+// into `offset`.
+template <bool kKeepsTaps, typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void same_planes(const SamePlanes<value_t>& s, offset_t* offset) {
+  const int64_t W = s.width, n = s.height * W, blocks = (n + 15) / 16;
+  const std::vector<__mmask16> along_row = same_window_masks(n, W, s.kw, [&](int64_t f) { return f % W; });
+  const std::vector<__mmask16> down_column = same_window_masks(n, s.height, s.kh, [&](int64_t f) { return f / W; });
+  std::vector<float> row_max(blocks * 16);
+  std::vector<int32_t> row_tap(kKeepsTaps ? blocks * 16 : 0);
+  for (int64_t p = 0; p < s.planes; ++p) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m512i tap = _mm512_setzero_si512();
+      const AlongRow<value_t> taps{s.input + p * n, 16 * b - (s.kw - 1) / 2};
+      _mm512_storeu_ps(row_max.data() + 16 * b, max_along<kKeepsTaps>(taps, &along_row[b * s.kw], s.kw, tap));
+      if constexpr (kKeepsTaps) _mm512_storeu_si512(row_tap.data() + 16 * b, tap);
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m512i tap = _mm512_setzero_si512();
+      const DownColumn taps{row_max.data(), row_tap.data(), 16 * b - (s.kh - 1) / 2 * W, W, s.kw};
+      const int64_t at = p * n + 16 * b, lanes = n - 16 * b;
+      store_lanes(s.output + at, max_along<kKeepsTaps>(taps, &down_column[b * s.kh], s.kh, tap), lanes);
+      if constexpr (kKeepsTaps) store_taps(offset + at, tap, lanes);
+    }
   }
 }
 
@@ -183,39 +265,85 @@ POOLING_EXT_AVX512_INLINE __m512i load_taps(const int32_t* x, __mmask16 lanes) {
   return _mm512_maskz_loadu_epi32(lanes, x);
 }
 
-// kRegs registers of channels from c (16 each, `lanes` in the last) of one
-// channels-last position, keeping taps: the first tap taken as is, then
-// torch's rule, in tap order.
+// kRegs registers of channels (16 each, `lanes` in the last) of one
+// channels-last window from `window` (its first tap at tap_offset[0]), values
+// only. vmaxps(v, best) is torch's rule wherever v is not a NaN (greater
+// replaces; ties, -0 against +0 included, keep the first; a NaN best stays)
+// and a shorter chain than compare-and-select; a NaN v, which the rule takes,
+// is kept aside: the last one seen is the result where there was one.
+template <int kRegs, typename value_t>
+POOLING_EXT_AVX512_INLINE void channel_block_values(const value_t* window, const int64_t* tap_offset, int64_t count,
+                                                    int64_t lanes, value_t* out) {
+  __m512 best[kRegs], last_nan[kRegs];
+  for (int k = 0; k < kRegs; ++k) {
+    best[k] = last_nan[k] = load_lanes(window + tap_offset[0] + 16 * k, k == kRegs - 1 ? lanes : 16);
+  }
+  for (int64_t t = 1; t < count; ++t) {
+    for (int k = 0; k < kRegs; ++k) {
+      const __m512 v = load_lanes(window + tap_offset[t] + 16 * k, k == kRegs - 1 ? lanes : 16);
+      best[k] = _mm512_max_ps(v, best[k]);
+      last_nan[k] = _mm512_mask_mov_ps(last_nan[k], _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+    }
+  }
+  for (int k = 0; k < kRegs; ++k) {
+    const __m512 result =
+        _mm512_mask_mov_ps(best[k], _mm512_cmp_ps_mask(last_nan[k], last_nan[k], _CMP_UNORD_Q), last_nan[k]);
+    store_lanes(out + 16 * k, result, k == kRegs - 1 ? lanes : 16);
+  }
+}
+
+// The same keeping taps: the first tap taken as is, then torch's rule, in tap order.
 template <int kRegs, typename value_t, typename offset_t>
-POOLING_EXT_AVX512_INLINE void channel_block_with_taps(const value_t* const* rows, const int32_t* taps, int64_t count,
-                                                       int64_t c, int64_t lanes, value_t* out, offset_t* offset) {
+POOLING_EXT_AVX512_INLINE void channel_block_with_taps(const value_t* window, const int64_t* tap_offset,
+                                                       const int32_t* taps, int64_t count, int64_t lanes, value_t* out,
+                                                       offset_t* offset) {
   __m512 best[kRegs];
   __m512i tap[kRegs];
   for (int k = 0; k < kRegs; ++k) {
-    best[k] = load_lanes(rows[0] + c + 16 * k, k == kRegs - 1 ? lanes : 16);
+    best[k] = load_lanes(window + tap_offset[0] + 16 * k, k == kRegs - 1 ? lanes : 16);
     tap[k] = _mm512_set1_epi32(taps[0]);
   }
   for (int64_t t = 1; t < count; ++t) {
     const __m512i tap_here = _mm512_set1_epi32(taps[t]);
     for (int k = 0; k < kRegs; ++k) {
-      const __m512 v = load_lanes(rows[t] + c + 16 * k, k == kRegs - 1 ? lanes : 16);
+      const __m512 v = load_lanes(window + tap_offset[t] + 16 * k, k == kRegs - 1 ? lanes : 16);
       const __mmask16 take = _mm512_cmp_ps_mask(v, best[k], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       best[k] = _mm512_mask_mov_ps(best[k], take, v);
       tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here);
     }
   }
   for (int k = 0; k < kRegs; ++k) {
-    store_lanes(out + c + 16 * k, best[k], k == kRegs - 1 ? lanes : 16);
-    store_taps(offset + c + 16 * k, tap[k], k == kRegs - 1 ? lanes : 16);
+    store_lanes(out + 16 * k, best[k], k == kRegs - 1 ? lanes : 16);
+    store_taps(offset + 16 * k, tap[k], k == kRegs - 1 ? lanes : 16);
   }
 }
 
+// A channels-last window run, position by position: 64 channels per step
+// (four registers), then 16, then a masked rest; window offsets written
+// beside the maxima unless `offset` is null (values only).
 template <typename value_t, typename offset_t>
-POOLING_EXT_AVX512_TARGET void channel_maxima_with_taps(const value_t* const* rows, const int32_t* taps, int64_t count,
-                                                        value_t* out, offset_t* offset, int64_t C) {
-  int64_t c = 0;
-  for (; c + 64 <= C; c += 64) channel_block_with_taps<4>(rows, taps, count, c, 16, out, offset);
-  for (; c < C; c += 16) channel_block_with_taps<1>(rows, taps, count, c, C - c, out, offset);
+POOLING_EXT_AVX512_TARGET void window_run(const WindowRun<value_t>& run, offset_t* offset) {
+  const int64_t C = run.C;
+  for (int64_t p = 0; p < run.positions; ++p) {
+    const value_t* window = run.first_window + p * run.window_step;
+    value_t* out = run.out + p * C;
+    offset_t* out_offset = offset != nullptr ? offset + p * C : nullptr;
+    int64_t c = 0;
+    for (; c + 64 <= C; c += 64) {
+      if (offset == nullptr) {
+        channel_block_values<4>(window + c, run.tap_offset, run.count, 16, out + c);
+      } else {
+        channel_block_with_taps<4>(window + c, run.tap_offset, run.tap, run.count, 16, out + c, out_offset + c);
+      }
+    }
+    for (; c < C; c += 16) {
+      if (offset == nullptr) {
+        channel_block_values<1>(window + c, run.tap_offset, run.count, C - c, out + c);
+      } else {
+        channel_block_with_taps<1>(window + c, run.tap_offset, run.tap, run.count, C - c, out + c, out_offset + c);
+      }
+    }
+  }
 }
 
 // kRegs registers of channels from c (16 each, `lanes` in the last) of one
@@ -322,15 +450,27 @@ bool max_rows_values_avx512(const cpu::RowRun<float>& run) { return run_rows_dis
 
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>& run) { return run_rows_dispatch(run, NoTaps{}); }
 
-bool max_over_taps_values_avx512(const float* const* rows, int64_t count, float* out, int64_t C) {
+bool max_same_planes_avx512(const SamePlanes<float>& s) {
   if (!cpu_has_avx512()) return false;
-  channel_values(rows, count, out, C);
+  same_planes<false>(s, static_cast<uint8_t*>(nullptr));
   return true;
 }
 
-bool max_over_taps_values_avx512(const uint16_t* const* rows, int64_t count, uint16_t* out, int64_t C) {
+bool max_same_planes_avx512(const SamePlanes<uint16_t>& s) {
   if (!cpu_has_avx512()) return false;
-  channel_values(rows, count, out, C);
+  same_planes<false>(s, static_cast<uint8_t*>(nullptr));
+  return true;
+}
+
+bool max_window_run_values_avx512(const WindowRun<float>& run) {
+  if (!cpu_has_avx512()) return false;
+  window_run(run, static_cast<uint8_t*>(nullptr));
+  return true;
+}
+
+bool max_window_run_values_avx512(const WindowRun<uint16_t>& run) {
+  if (!cpu_has_avx512()) return false;
+  window_run(run, static_cast<uint8_t*>(nullptr));
   return true;
 }
 
@@ -358,10 +498,14 @@ bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size,
                                  int32_t empty) {                                                                      \
     return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});                                 \
   }                                                                                                                    \
-  bool max_over_taps_with_taps_avx512(const value_t* const* rows, const int32_t* taps, int64_t count, value_t* out,    \
-                                      offset_t* window_offset, int64_t C) {                                            \
+  bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>& s, offset_t* window_offset) {                       \
     if (!cpu_has_avx512()) return false;                                                                               \
-    channel_maxima_with_taps(rows, taps, count, out, window_offset, C);                                                \
+    same_planes<true>(s, window_offset);                                                                               \
+    return true;                                                                                                       \
+  }                                                                                                                    \
+  bool max_window_run_with_taps_avx512(const WindowRun<value_t>& run, offset_t* window_offset) {                       \
+    if (!cpu_has_avx512()) return false;                                                                               \
+    window_run(run, window_offset);                                                                                    \
     return true;                                                                                                       \
   }                                                                                                                    \
   bool sum_where_taps_avx512(const value_t* const* grad_rows, const offset_t* const* offset_rows, const int32_t* taps, \
@@ -384,19 +528,20 @@ bool max_of_plane_values_avx512(const float*, int64_t, float*) { return false; }
 bool max_of_plane_values_avx512(const uint16_t*, int64_t, uint16_t*) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }
-bool max_over_taps_values_avx512(const float* const*, int64_t, float*, int64_t) { return false; }
-bool max_over_taps_values_avx512(const uint16_t* const*, int64_t, uint16_t*, int64_t) { return false; }
+bool max_same_planes_avx512(const SamePlanes<float>&) { return false; }
+bool max_same_planes_avx512(const SamePlanes<uint16_t>&) { return false; }
+bool max_window_run_values_avx512(const WindowRun<float>&) { return false; }
+bool max_window_run_values_avx512(const WindowRun<uint16_t>&) { return false; }
 
 bool max_of_planes_avx512(const float*, int64_t, int64_t, float*, int32_t*) { return false; }
 bool max_of_planes_avx512(const uint16_t*, int64_t, int64_t, uint16_t*, int32_t*) { return false; }
-#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                      \
-  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>&, offset_t*, const int32_t*, int32_t) { return false; }   \
-  bool max_over_taps_with_taps_avx512(const value_t* const*, const int32_t*, int64_t, value_t*, offset_t*, int64_t) { \
-    return false;                                                                                                     \
-  }                                                                                                                   \
-  bool sum_where_taps_avx512(const value_t* const*, const offset_t* const*, const int32_t*, int64_t, value_t*,        \
-                             int64_t) {                                                                               \
-    return false;                                                                                                     \
+#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                    \
+  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>&, offset_t*, const int32_t*, int32_t) { return false; } \
+  bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>&, offset_t*) { return false; }                    \
+  bool max_window_run_with_taps_avx512(const WindowRun<value_t>&, offset_t*) { return false; }                      \
+  bool sum_where_taps_avx512(const value_t* const*, const offset_t* const*, const int32_t*, int64_t, value_t*,      \
+                             int64_t) {                                                                             \
+    return false;                                                                                                   \
   }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
