@@ -127,17 +127,36 @@ void sum_where_taps(const float* const* grad_rows, const uint8_t* const* offset_
 void sum_where_taps(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
                     int64_t count, float* out, int64_t C);
 
-// The same sums in AVX-512 registers, from +0 (as torch's zeroed gradient),
-// written as out's dtype (bfloat16 rounded once, as round_to_bf16 does).
-// False, having done nothing, on a CPU without AVX-512.
-bool sum_where_taps_avx512(const float* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
-                           int64_t count, float* out, int64_t C);
-bool sum_where_taps_avx512(const float* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
-                           int64_t count, float* out, int64_t C);
-bool sum_where_taps_avx512(const uint16_t* const* grad_rows, const uint8_t* const* offset_rows, const int32_t* taps,
-                           int64_t count, uint16_t* out, int64_t C);
-bool sum_where_taps_avx512(const uint16_t* const* grad_rows, const int32_t* const* offset_rows, const int32_t* taps,
-                           int64_t count, uint16_t* out, int64_t C);
+// The channels-last backward of one input row (n, d, h) at a time: per
+// position w < width, the outputs covering it are those of output rows r <
+// row_count (row_offset[r]: the element offset of the row's first output in
+// grad_output and window_offset; the body's order) at columns out_w[e], e in
+// [w_begin[w], w_begin[w + 1]) (ascending), each landing on it with tap
+// row_tap[r] + w_tap[e]. One call per input row, the outputs' order per
+// position being output order.
+template <typename value_t, typename offset_t>
+struct GradientRow {
+  const value_t* grad_output;
+  const offset_t* window_offset;
+  const int64_t* row_offset;
+  const int32_t* row_tap;
+  int64_t row_count;
+  const int64_t* w_begin;
+  const int64_t* out_w;
+  const int64_t* w_tap;
+  int64_t width, C;
+  value_t* grad_input;  // the row's first position
+};
+
+// In AVX-512 registers: each position's sum, from +0 (as torch's zeroed
+// gradient), of the covering outputs' gradients whose window offset is the
+// tap landing on it, in output order; written as grad_input's dtype
+// (bfloat16 rounded once, as round_to_bf16 does). False, having done
+// nothing, on a CPU without AVX-512.
+bool max_gradient_row_avx512(const GradientRow<float, uint8_t>& row);
+bool max_gradient_row_avx512(const GradientRow<float, int32_t>& row);
+bool max_gradient_row_avx512(const GradientRow<uint16_t, uint8_t>& row);
+bool max_gradient_row_avx512(const GradientRow<uint16_t, int32_t>& row);
 
 // bfloat16 (as raw uint16 bits) versions: maxima kept in float (exact: a
 // bfloat16 value round-trips), sums returned in float for the caller to round.

@@ -346,34 +346,40 @@ POOLING_EXT_AVX512_TARGET void window_run(const WindowRun<value_t>& run, offset_
   }
 }
 
-// kRegs registers of channels from c (16 each, `lanes` in the last) of one
-// channels-last input position's gradient: from +0, each covering output's
-// gradient added where its window offset is the tap landing here, in the
-// order given (output order); bfloat16 sums rounded once at the end.
+// kRegs registers of channels from c (16 each, `lanes` in the last) of
+// input position w of a channels-last gradient row: from +0, each covering
+// output's gradient added where its window offset is the tap landing here,
+// in output order; bfloat16 sums rounded once at the end.
 template <int kRegs, typename value_t, typename offset_t>
-POOLING_EXT_AVX512_INLINE void channel_block_gradient(const value_t* const* grad_rows,
-                                                      const offset_t* const* offset_rows, const int32_t* taps,
-                                                      int64_t count, int64_t c, int64_t lanes, value_t* out) {
+POOLING_EXT_AVX512_INLINE void position_gradient(const GradientRow<value_t, offset_t>& row, int64_t w, int64_t c,
+                                                 int64_t lanes, value_t* out) {
   __m512 sum[kRegs];
   for (int k = 0; k < kRegs; ++k) sum[k] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < count; ++t) {
-    const __m512i tap_here = _mm512_set1_epi32(taps[t]);
-    for (int k = 0; k < kRegs; ++k) {
-      const __mmask16 block = lanes16(k == kRegs - 1 ? lanes : 16);
-      const __mmask16 take =
-          _mm512_mask_cmpeq_epi32_mask(block, load_taps(offset_rows[t] + c + 16 * k, block), tap_here);
-      sum[k] = _mm512_mask_add_ps(sum[k], take, sum[k], load_lanes_where(grad_rows[t] + c + 16 * k, take));
+  for (int64_t r = 0; r < row.row_count; ++r) {
+    for (int64_t e = row.w_begin[w]; e < row.w_begin[w + 1]; ++e) {
+      const int64_t o = row.row_offset[r] + row.out_w[e] * row.C + c;
+      const __m512i tap_here = _mm512_set1_epi32(row.row_tap[r] + static_cast<int32_t>(row.w_tap[e]));
+      for (int k = 0; k < kRegs; ++k) {
+        const __mmask16 block = lanes16(k == kRegs - 1 ? lanes : 16);
+        const __mmask16 take =
+            _mm512_mask_cmpeq_epi32_mask(block, load_taps(row.window_offset + o + 16 * k, block), tap_here);
+        sum[k] = _mm512_mask_add_ps(sum[k], take, sum[k], load_lanes_where(row.grad_output + o + 16 * k, take));
+      }
     }
   }
   for (int k = 0; k < kRegs; ++k) store_rounded(out + c + 16 * k, sum[k], k == kRegs - 1 ? lanes : 16);
 }
 
+// The row's positions: 64 channels per step (four registers), then 16, then a masked rest.
 template <typename value_t, typename offset_t>
-POOLING_EXT_AVX512_TARGET void channel_gradient(const value_t* const* grad_rows, const offset_t* const* offset_rows,
-                                                const int32_t* taps, int64_t count, value_t* out, int64_t C) {
-  int64_t c = 0;
-  for (; c + 64 <= C; c += 64) channel_block_gradient<4>(grad_rows, offset_rows, taps, count, c, 16, out);
-  for (; c < C; c += 16) channel_block_gradient<1>(grad_rows, offset_rows, taps, count, c, C - c, out);
+POOLING_EXT_AVX512_TARGET void gradient_row(const GradientRow<value_t, offset_t>& row) {
+  const int64_t C = row.C;
+  for (int64_t w = 0; w < row.width; ++w) {
+    value_t* out = row.grad_input + w * C;
+    int64_t c = 0;
+    for (; c + 64 <= C; c += 64) position_gradient<4>(row, w, c, 16, out);
+    for (; c < C; c += 16) position_gradient<1>(row, w, c, C - c, out);
+  }
 }
 
 // A plane's maximum (n >= 1 elements) and its index under the body's rule
@@ -493,26 +499,25 @@ bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size,
 }
 
 // The loops that keep taps, per value and window-offset storage type.
-#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                       \
-  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>& run, offset_t* window_offset, const int32_t* row_tap,     \
-                                 int32_t empty) {                                                                      \
-    return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});                                 \
-  }                                                                                                                    \
-  bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>& s, offset_t* window_offset) {                       \
-    if (!cpu_has_avx512()) return false;                                                                               \
-    same_planes<true>(s, window_offset);                                                                               \
-    return true;                                                                                                       \
-  }                                                                                                                    \
-  bool max_window_run_with_taps_avx512(const WindowRun<value_t>& run, offset_t* window_offset) {                       \
-    if (!cpu_has_avx512()) return false;                                                                               \
-    window_run(run, window_offset);                                                                                    \
-    return true;                                                                                                       \
-  }                                                                                                                    \
-  bool sum_where_taps_avx512(const value_t* const* grad_rows, const offset_t* const* offset_rows, const int32_t* taps, \
-                             int64_t count, value_t* out, int64_t C) {                                                 \
-    if (!cpu_has_avx512()) return false;                                                                               \
-    channel_gradient(grad_rows, offset_rows, taps, count, out, C);                                                     \
-    return true;                                                                                                       \
+#define POOLING_EXT_WITH_TAPS(value_t, offset_t)                                                                   \
+  bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>& run, offset_t* window_offset, const int32_t* row_tap, \
+                                 int32_t empty) {                                                                  \
+    return run_rows_dispatch(run, TapOutput<offset_t>{window_offset, row_tap, empty});                             \
+  }                                                                                                                \
+  bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>& s, offset_t* window_offset) {                   \
+    if (!cpu_has_avx512()) return false;                                                                           \
+    same_planes<true>(s, window_offset);                                                                           \
+    return true;                                                                                                   \
+  }                                                                                                                \
+  bool max_window_run_with_taps_avx512(const WindowRun<value_t>& run, offset_t* window_offset) {                   \
+    if (!cpu_has_avx512()) return false;                                                                           \
+    window_run(run, window_offset);                                                                                \
+    return true;                                                                                                   \
+  }                                                                                                                \
+  bool max_gradient_row_avx512(const GradientRow<value_t, offset_t>& row) {                                        \
+    if (!cpu_has_avx512()) return false;                                                                           \
+    gradient_row(row);                                                                                             \
+    return true;                                                                                                   \
   }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
@@ -539,10 +544,7 @@ bool max_of_planes_avx512(const uint16_t*, int64_t, int64_t, uint16_t*, int32_t*
   bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>&, offset_t*, const int32_t*, int32_t) { return false; } \
   bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>&, offset_t*) { return false; }                    \
   bool max_window_run_with_taps_avx512(const WindowRun<value_t>&, offset_t*) { return false; }                      \
-  bool sum_where_taps_avx512(const value_t* const*, const offset_t* const*, const int32_t*, int64_t, value_t*,      \
-                             int64_t) {                                                                             \
-    return false;                                                                                                   \
-  }
+  bool max_gradient_row_avx512(const GradientRow<value_t, offset_t>&) { return false; }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
 POOLING_EXT_WITH_TAPS(uint16_t, uint8_t)
