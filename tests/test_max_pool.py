@@ -216,6 +216,24 @@ def test_same_windows_match_torch_bitwise(shape, kernel, dtype):
         assert torch.equal(values_only.view(int_type)[numbers], ref.view(int_type)[numbers])
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2, stride=2), dict(kernel_size=7), dict(kernel_size=3, stride=2)])
+def test_channels_last_bfloat16_gradient_bits(kwargs):
+    """Channels-last bfloat16 gradients of -0, +0 and NaNs of other signs and
+    payloads land with torch's bits (bf16(0 + g): +0, and c10's 0x7fc0 for
+    every NaN), where each input position has one covering output (written in
+    16-bit lanes) and where windows overlap (summed in float)."""
+    torch.manual_seed(7)
+    x = torch.randn(2, 80, 7, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    out = TF.max_pool2d(x, **kwargs)
+    special = torch.tensor([0x8000, 0x0000, 0x7FC1, 0xFFC0, 0x7F81, 0x3F80], dtype=torch.int32).to(torch.int16)
+    special = special.view(torch.bfloat16)
+    grad = special[torch.randint(0, len(special), out.shape)].contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (ga,) = torch.autograd.grad(PF.max_pool2d(xa, **kwargs), xa, grad)
+    (gb,) = torch.autograd.grad(TF.max_pool2d(xb, **kwargs), xb, grad)
+    assert torch.equal(ga.contiguous().view(torch.int16), gb.contiguous().view(torch.int16))
+
+
 def test_channels_last_3d_window_of_minus_inf():
     """torch 2.14.1 bug not copied: channels-last max_pool3d gives a window
     whose values are all -inf an index outside the window (its CPU kernel

@@ -370,12 +370,58 @@ POOLING_EXT_AVX512_INLINE void position_gradient(const GradientRow<value_t, offs
   for (int k = 0; k < kRegs; ++k) store_rounded(out + c + 16 * k, sum[k], k == kRegs - 1 ? lanes : 16);
 }
 
-// The row's positions: 64 channels per step (four registers), then 16, then a masked rest.
+// Lanes [0, 32) of a channels-last window-offset row equal to `tap`, among `lanes`.
+POOLING_EXT_AVX512_INLINE __mmask32 taps_equal32(const uint8_t* x, int32_t tap, int64_t lanes) {
+  const __mmask32 valid = lanes >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << lanes) - 1);
+  const __m512i words = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(valid, x));
+  return tap > 0xffff ? 0 : _mm512_mask_cmpeq_epi16_mask(valid, words, _mm512_set1_epi16(static_cast<int16_t>(tap)));
+}
+
+POOLING_EXT_AVX512_INLINE __mmask32 taps_equal32(const int32_t* x, int32_t tap, int64_t lanes) {
+  const __m512i tap_here = _mm512_set1_epi32(tap);
+  const __mmask16 low =
+      _mm512_mask_cmpeq_epi32_mask(lanes16(lanes), _mm512_maskz_loadu_epi32(lanes16(lanes), x), tap_here);
+  const __mmask16 high = _mm512_mask_cmpeq_epi32_mask(lanes16(lanes - 16),
+                                                      _mm512_maskz_loadu_epi32(lanes16(lanes - 16), x + 16), tap_here);
+  return static_cast<__mmask32>(low) | (static_cast<__mmask32>(high) << 16);
+}
+
+// A bfloat16 position with one covering output (windows that never
+// overlap: VGG's 2x2, global heads): each lane its gradient where the
+// output's window offset is the tap, else +0, 32 channels per step in
+// 16-bit lanes. bf16(float(g) + 0) without the float round trip: -0 gives
+// +0, a NaN c10's 0x7fc0, any other value itself.
+template <typename offset_t>
+POOLING_EXT_AVX512_INLINE void single_gradient_bf16(const uint16_t* grad, const offset_t* offset, int32_t tap,
+                                                    int64_t C, uint16_t* out) {
+  const __m512i minus_zero = _mm512_set1_epi16(static_cast<int16_t>(0x8000)), quiet_nan = _mm512_set1_epi16(0x7fc0);
+  for (int64_t c = 0; c < C; c += 32) {
+    const int64_t lanes = C - c;
+    const __mmask32 valid = lanes >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << lanes) - 1);
+    __m512i g = _mm512_maskz_loadu_epi16(taps_equal32(offset + c, tap, lanes), grad + c);
+    const __mmask32 nan =
+        _mm512_cmpgt_epu16_mask(_mm512_and_si512(g, _mm512_set1_epi16(0x7fff)), _mm512_set1_epi16(0x7f80));
+    g = _mm512_mask_mov_epi16(g, _mm512_cmpeq_epi16_mask(g, minus_zero), _mm512_setzero_si512());
+    _mm512_mask_storeu_epi16(out + c, valid, _mm512_mask_mov_epi16(g, nan, quiet_nan));
+  }
+}
+
+// The row's positions: 64 channels per step (four registers), then 16, then
+// a masked rest; bfloat16 positions with one covering output in 16-bit lanes.
 template <typename value_t, typename offset_t>
 POOLING_EXT_AVX512_TARGET void gradient_row(const GradientRow<value_t, offset_t>& row) {
   const int64_t C = row.C;
   for (int64_t w = 0; w < row.width; ++w) {
     value_t* out = row.grad_input + w * C;
+    if constexpr (std::is_same_v<value_t, uint16_t>) {
+      const int64_t e = row.w_begin[w];
+      if (row.row_count == 1 && row.w_begin[w + 1] == e + 1) {
+        const int64_t o = row.row_offset[0] + row.out_w[e] * C;
+        single_gradient_bf16(row.grad_output + o, row.window_offset + o,
+                             row.row_tap[0] + static_cast<int32_t>(row.w_tap[e]), C, out);
+        continue;
+      }
+    }
     int64_t c = 0;
     for (; c + 64 <= C; c += 64) position_gradient<4>(row, w, c, 16, out);
     for (; c < C; c += 16) position_gradient<1>(row, w, c, C - c, out);
