@@ -138,7 +138,8 @@ def test_nan_and_ties(dims, device):
 # the CPU has it): rows of two blocks and a tail at strides 1, 2 and 3,
 # dilation, borders, windows of more than 255 taps (int32 window offsets),
 # channels-last positions of 64 + 16 + a tail of channels, whole planes of 49
-# and 300 elements, and windows that never overlap (gradients written, not added).
+# and 300 elements, windows that never overlap (gradients written, not added),
+# and small overlapping windows (gathered per input row).
 VECTOR_LOOP_CASES = [
     (2, (2, 3, 9, 45), dict(kernel_size=3, stride=1, padding=1)),
     (2, (2, 3, 9, 70), dict(kernel_size=3, stride=2, padding=1)),
@@ -149,6 +150,13 @@ VECTOR_LOOP_CASES = [
     (2, (2, 100, 7, 7), dict(kernel_size=7)),
     (2, (2, 3, 15, 20), dict(kernel_size=(15, 20))),
     (2, (2, 100, 9, 11), dict(kernel_size=2, stride=2)),
+    # small overlapping windows: the contiguous backward gathers each input row
+    # (16 elements per phase per step, the two phases of stride 2 interleaved)
+    (1, (2, 3, 101), dict(kernel_size=3, stride=2, padding=1)),
+    (1, (2, 3, 70), dict(kernel_size=3, stride=1, padding=1)),
+    (1, (1, 2, 90), dict(kernel_size=2, stride=2, dilation=3, padding=1, ceil_mode=True)),
+    (2, (1, 2, 9, 37), dict(kernel_size=2, stride=(2, 1))),
+    (3, (1, 2, 5, 6, 35), dict(kernel_size=(1, 2, 2), stride=(1, 1, 2), padding=(0, 1, 1))),
 ]
 
 
@@ -175,6 +183,35 @@ def test_vector_loops_match_torch_bitwise(dims, shape, kwargs, layout, dtype):
         (ga,) = torch.autograd.grad(ours, xa, minus_zero)
         (gb,) = torch.autograd.grad(theirs, xb, minus_zero)
         assert torch.equal(ga.signbit(), gb.signbit())
+
+
+@pytest.mark.parametrize(
+    "dims,shape,kwargs",
+    [
+        (1, (2, 3, 101), dict(kernel_size=3, stride=2, padding=1)),
+        (1, (2, 3, 70), dict(kernel_size=3, stride=1, padding=1)),
+        (2, (1, 2, 9, 37), dict(kernel_size=2, stride=1)),
+        (2, (2, 3, 13, 40), dict(kernel_size=3, stride=2, padding=1)),
+    ],
+)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_overlapping_gradients_sum_in_output_order(dims, shape, kwargs, layout):
+    """Where windows overlap, an input element takes the gradients of several
+    outputs (ties: one value everywhere makes it the argmax of many): float32
+    sums of random gradients keep torch's bits only when added in torch's
+    order, output order from +0, whichever loop (gather or scatter) runs."""
+    if layout == "channels_last" and dims == 1:
+        pytest.skip("no channels-last layout in 1-d")
+    torch.manual_seed(shape[-1])
+    x = torch.randint(0, 2, shape).float()
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, theirs = FUNCS[dims][0](xa, **kwargs), FUNCS[dims][1](xb, **kwargs)
+    grad = torch.randn(ours.shape) * 1e3
+    (ga,) = torch.autograd.grad(ours, xa, grad)
+    (gb,) = torch.autograd.grad(theirs, xb, grad)
+    assert torch.equal(ga.contiguous().view(torch.int32), gb.contiguous().view(torch.int32))
 
 
 # "Same" windows (odd, stride 1, padded to the input's size: YOLO's SPP) run

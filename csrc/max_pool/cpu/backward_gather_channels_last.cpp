@@ -22,36 +22,6 @@ namespace pooling_ext {
 namespace cpu {
 namespace {
 
-// Per input position along one spatial dim: the outputs whose window has a
-// tap on it, in output order, with that tap (dilated windows that step over
-// the position left out). Built once per call, so the per-position gather
-// below does no division.
-struct CoveringTable {
-  std::vector<int64_t> begin;  // position i's entries: [begin[i], begin[i + 1])
-  std::vector<int64_t> out;    // the output's position along the dim
-  std::vector<int64_t> tap;    // the tap along the dim landing on position i
-
-  CoveringTable(const PoolGeometry& g, int d) {
-    begin.reserve(g.in[d] + 1);
-    for (int64_t i = 0; i < g.in[d]; ++i) {
-      begin.push_back(static_cast<int64_t>(out.size()));
-      const OutRange<int64_t> r = dim_covering_outputs(g, d, i);
-      for (int64_t o = r.first; o <= r.last; ++o) {
-        const int64_t t = dim_tap_landing_on(g, d, i, o);
-        if (t < 0) continue;
-        out.push_back(o);
-        tap.push_back(t);
-      }
-    }
-    begin.push_back(static_cast<int64_t>(out.size()));
-  }
-  int64_t most() const {
-    int64_t m = 0;
-    for (size_t i = 0; i + 1 < begin.size(); ++i) m = std::max(m, begin[i + 1] - begin[i]);
-    return m;
-  }
-};
-
 // The outputs covering one input position, as rows of C gradients and
 // window offsets, and the tap of each that lands on the position.
 template <typename scalar_t, typename offset_t>

@@ -107,17 +107,6 @@ void scatter_plane_by_taps(const MaxPoolBackwardBody<scalar_t, offset_t>& body, 
   scatter_plane<kAdd>(body, TapOffsetComputed{&body.g}, window_start, plane, acc);
 }
 
-// Whether no two windows share an input element: along every dim with more
-// than one output, each window ends before the next one starts.
-bool windows_never_overlap(const PoolGeometry& g) {
-  for (int d = 0; d < kMaxSpatialDims; ++d) {
-    if (g.out[d] <= 1) continue;
-    const bool overlap = g.adaptive ? g.in[d] % g.out[d] != 0 : (g.kernel[d] - 1) * g.dilation[d] + 1 > g.stride[d];
-    if (overlap) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 template <typename scalar_t, typename offset_t>

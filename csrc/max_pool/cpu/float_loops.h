@@ -158,6 +158,42 @@ bool max_gradient_row_avx512(const GradientRow<float, int32_t>& row);
 bool max_gradient_row_avx512(const GradientRow<uint16_t, uint8_t>& row);
 bool max_gradient_row_avx512(const GradientRow<uint16_t, int32_t>& row);
 
+// The contiguous backward of a run of input rows [first_row, end_row) (rows
+// of all planes back to back) of fixed windows at stride 1 or 2 along W.
+// Input row j of a plane (j = d * in[1] + h) is covered by output rows
+// out_row[e] of its plane (od * out[1] + oh), e in [row_begin[j],
+// row_begin[j + 1]) in output order, their taps landing on it starting at
+// row_tap[e]; along W, per phase q < stride (the row's elements
+// stride * i + q), the taps landing there in output order (tw descending):
+// entries k in [phase_begin[q], phase_begin[q + 1]), tap phase_tap[k] from
+// output i + phase_shift[k], lanes_at[k * steps + t] the lanes of step t (16
+// elements of the phase from 16 * t) whose output and element lie inside
+// the row. Each element is written once: the sum from +0 of the gradients
+// whose window offset is the tap landing on it, in output order.
+template <typename value_t, typename offset_t>
+struct PlaneGradientRows {
+  const value_t* grad_output;
+  const offset_t* window_offset;
+  const int64_t* row_begin;
+  const int64_t* out_row;
+  const int32_t* row_tap;
+  const int64_t* phase_begin;
+  const int32_t* phase_tap;
+  const int64_t* phase_shift;
+  const uint16_t* lanes_at;
+  int64_t steps;
+  int64_t stride, width, out_width, rows_per_plane, out_rows_per_plane;
+  int64_t first_row, end_row;
+  value_t* grad_input;
+};
+
+// In AVX-512 registers, 16 elements of each phase per step (bfloat16 sums
+// rounded once). False, having done nothing, on a CPU without AVX-512.
+bool max_gradient_plane_rows_avx512(const PlaneGradientRows<float, uint8_t>& rows);
+bool max_gradient_plane_rows_avx512(const PlaneGradientRows<float, int32_t>& rows);
+bool max_gradient_plane_rows_avx512(const PlaneGradientRows<uint16_t, uint8_t>& rows);
+bool max_gradient_plane_rows_avx512(const PlaneGradientRows<uint16_t, int32_t>& rows);
+
 // bfloat16 (as raw uint16 bits) versions: maxima kept in float (exact: a
 // bfloat16 value round-trips), sums returned in float for the caller to round.
 void max_over_taps_bf16(const uint16_t* const* rows, const int32_t* taps, int64_t count, uint16_t* out,

@@ -428,6 +428,58 @@ POOLING_EXT_AVX512_TARGET void gradient_row(const GradientRow<value_t, offset_t>
   }
 }
 
+// One phase's sums for step t of a contiguous gradient row (its elements
+// stride * (16 * t + i) + q): from +0, in output order (the covering output
+// rows [e_first, e_end) starting at out_base + out_row[e] * out_width, then
+// the phase's taps along W), the gradient of output 16 * t + i + shift
+// where its window offset is that tap, on the step's lanes inside the row.
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_INLINE __m512 phase_sums(const PlaneGradientRows<value_t, offset_t>& g, int64_t e_first,
+                                            int64_t e_end, int64_t out_base, int64_t q, int64_t t) {
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t e = e_first; e < e_end; ++e) {
+    const int64_t row_start = out_base + g.out_row[e] * g.out_width + 16 * t;
+    for (int64_t k = g.phase_begin[q]; k < g.phase_begin[q + 1]; ++k) {
+      const __mmask16 lanes = g.lanes_at[k * g.steps + t];
+      const int64_t o = row_start + g.phase_shift[k];  // lane 0's output
+      const __m512i tap_here = _mm512_set1_epi32(g.row_tap[e] + g.phase_tap[k]);
+      const __mmask16 take =
+          _mm512_mask_cmpeq_epi32_mask(lanes, load_taps(element_address(g.window_offset, o), lanes), tap_here);
+      // Loaded under `lanes`, known ahead, not `take`: the load need not wait for the compare.
+      sum = _mm512_mask_add_ps(sum, take, sum, load_lanes_where(element_address(g.grad_output, o), lanes));
+    }
+  }
+  return sum;
+}
+
+// The run's rows, 16 elements of each phase per step; at stride 2 the two
+// phases interleaved into 32 consecutive elements.
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void plane_gradient_rows(const PlaneGradientRows<value_t, offset_t>& g) {
+  const int64_t W = g.width;
+  const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second_half = _mm512_add_epi32(first_half, _mm512_set1_epi32(8));
+  int64_t plane = g.first_row / g.rows_per_plane, j = g.first_row % g.rows_per_plane;
+  for (int64_t row = g.first_row; row < g.end_row; ++row) {
+    const int64_t out_base = plane * g.out_rows_per_plane * g.out_width;
+    const int64_t e_first = g.row_begin[j], e_end = g.row_begin[j + 1];
+    value_t* out = g.grad_input + row * W;
+    if (g.stride == 1) {
+      for (int64_t t = 0; t < g.steps; ++t) {
+        store_rounded(out + 16 * t, phase_sums(g, e_first, e_end, out_base, 0, t), W - 16 * t);
+      }
+    } else {
+      for (int64_t t = 0; t < g.steps; ++t) {
+        const __m512 even = phase_sums(g, e_first, e_end, out_base, 0, t);
+        const __m512 odd = phase_sums(g, e_first, e_end, out_base, 1, t);
+        store_rounded(out + 32 * t, _mm512_permutex2var_ps(even, first_half, odd), W - 32 * t);
+        store_rounded(out + 32 * t + 16, _mm512_permutex2var_ps(even, second_half, odd), W - 32 * t - 16);
+      }
+    }
+    if (++j == g.rows_per_plane) j = 0, ++plane;
+  }
+}
+
 // A plane's maximum (n >= 1 elements) and its index under the body's rule
 // in index order (the last NaN, else the first maximum): lane i keeps that
 // of elements i, i + 16, ...; the lanes then merge in plane order. The value
@@ -564,6 +616,11 @@ bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size,
     if (!cpu_has_avx512()) return false;                                                                           \
     gradient_row(row);                                                                                             \
     return true;                                                                                                   \
+  }                                                                                                                \
+  bool max_gradient_plane_rows_avx512(const PlaneGradientRows<value_t, offset_t>& rows) {                          \
+    if (!cpu_has_avx512()) return false;                                                                           \
+    plane_gradient_rows(rows);                                                                                     \
+    return true;                                                                                                   \
   }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
@@ -590,7 +647,8 @@ bool max_of_planes_avx512(const uint16_t*, int64_t, int64_t, uint16_t*, int32_t*
   bool max_rows_with_taps_avx512(const cpu::RowRun<value_t>&, offset_t*, const int32_t*, int32_t) { return false; } \
   bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>&, offset_t*) { return false; }                    \
   bool max_window_run_with_taps_avx512(const WindowRun<value_t>&, offset_t*) { return false; }                      \
-  bool max_gradient_row_avx512(const GradientRow<value_t, offset_t>&) { return false; }
+  bool max_gradient_row_avx512(const GradientRow<value_t, offset_t>&) { return false; }                             \
+  bool max_gradient_plane_rows_avx512(const PlaneGradientRows<value_t, offset_t>&) { return false; }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
 POOLING_EXT_WITH_TAPS(uint16_t, uint8_t)

@@ -13,6 +13,9 @@
 //             contiguous, window = whole plane            -> max_forward_global_planes
 //             contiguous                                  -> max_forward_rows (borders: the body)
 //   backward  channels-last                               -> max_backward_gather_channels_last
+//             contiguous float32/bfloat16, overlapping fixed
+//               windows of <= 4 taps, stride <= 2 along W,
+//               AVX-512 CPU                               -> max_backward_gather_rows
 //             contiguous                                  -> max_backward_scatter_planes
 //   gather, indices: the per-element bodies in parallel (nothing in them gains from a loop of its own).
 #include <limits>
@@ -105,6 +108,7 @@ at::Tensor backward(const WindowOffsetPlan& plan, const at::Tensor& grad_output,
                                                          plan.window_offset.const_data_ptr<offset_t>(),
                                                          grad_input.mutable_data_ptr<scalar_t>(), plan.geometry};
       if (plan.geometry.channels_last) return max_backward_gather_channels_last(body);
+      if (max_backward_gather_rows(body)) return;
       max_backward_scatter_planes(body);
     });
   });

@@ -15,8 +15,10 @@
 
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "../max_pool_bodies.h"
 
@@ -52,7 +54,56 @@ void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& 
 template <typename scalar_t, typename offset_t>
 void max_backward_gather_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
 
+// Contiguous backward of small overlapping fixed windows (<= 4 taps) at
+// stride 1 or 2 along W, float32 and bfloat16 on a CPU with AVX-512: per
+// input row, the sum over its covering outputs of the gradients whose argmax
+// each element is, across the row, each element written once. False
+// (nothing done) elsewhere.
+template <typename scalar_t, typename offset_t>
+bool max_backward_gather_rows(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
+
 // ---------------------------------------------------------------- shared by the loops
+
+// Per input position along one spatial dim: the outputs whose window has a
+// tap on it, in output order, with that tap (dilated windows that step over
+// the position left out). Built once per call, so the backward's gathers do
+// no division per position.
+struct CoveringTable {
+  std::vector<int64_t> begin;  // position i's entries: [begin[i], begin[i + 1])
+  std::vector<int64_t> out;    // the output's position along the dim
+  std::vector<int64_t> tap;    // the tap along the dim landing on position i
+
+  CoveringTable(const PoolGeometry& g, int d) {
+    begin.reserve(g.in[d] + 1);
+    for (int64_t i = 0; i < g.in[d]; ++i) {
+      begin.push_back(static_cast<int64_t>(out.size()));
+      const OutRange<int64_t> r = dim_covering_outputs(g, d, i);
+      for (int64_t o = r.first; o <= r.last; ++o) {
+        const int64_t t = dim_tap_landing_on(g, d, i, o);
+        if (t < 0) continue;
+        out.push_back(o);
+        tap.push_back(t);
+      }
+    }
+    begin.push_back(static_cast<int64_t>(out.size()));
+  }
+  int64_t most() const {
+    int64_t m = 0;
+    for (size_t i = 0; i + 1 < begin.size(); ++i) m = std::max(m, begin[i + 1] - begin[i]);
+    return m;
+  }
+};
+
+// Whether no two windows share an input element: along every dim with more
+// than one output, each window ends before the next one starts.
+inline bool windows_never_overlap(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] <= 1) continue;
+    const bool overlap = g.adaptive ? g.in[d] % g.out[d] != 0 : (g.kernel[d] - 1) * g.dilation[d] + 1 > g.stride[d];
+    if (overlap) return false;
+  }
+  return true;
+}
 
 // The running maximum's type: the scalar type, or float for half and bfloat16.
 template <typename scalar_t>
