@@ -199,18 +199,59 @@ POOLING_EXT_ALWAYS_INLINE bool store_power_roots(const acc_t* __restrict__ sums,
   return overflowed != 0;
 }
 
+// 16 float channels of a float32 or bfloat16 row (bfloat16 widened exactly).
+POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const float* x) {
+  LaneVectors<float>::Full v;
+  std::memcpy(&v, x, sizeof(v));
+  return v;
+}
+POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const c10::BFloat16* x) {
+  typedef uint16_t Bits16 __attribute__((vector_size(32)));
+  typedef uint32_t Bits32 __attribute__((vector_size(64)));
+  Bits16 bits;
+  std::memcpy(&bits, x, sizeof(bits));
+  return reinterpret_cast<LaneVectors<float>::Full>(__builtin_convertvector(bits, Bits32) << 16);
+}
+
+// kVectors x 16 channels from `first` of a window's power sums, held in
+// registers across its `count` rows (in row order, from the first row's
+// term: the additions of the row-by-row passes, without their loads and
+// stores of the sums).
+template <int kVectors, typename scalar_t, class Term>
+POOLING_EXT_ALWAYS_INLINE void power_sum_block(const scalar_t* const* rows, int64_t count, int64_t first,
+                                               float* __restrict__ sums, const Term& term) {
+  LaneVectors<float>::Full acc[kVectors];
+  for (int j = 0; j < kVectors; ++j) acc[j] = term.value_lanes(load_float_lanes(rows[0] + first + 16 * j));
+  for (int64_t k = 1; k < count; ++k) {
+    for (int j = 0; j < kVectors; ++j) acc[j] += term.value_lanes(load_float_lanes(rows[k] + first + 16 * j));
+  }
+  for (int j = 0; j < kVectors; ++j) std::memcpy(sums + first + 16 * j, &acc[j], sizeof(acc[j]));
+}
+
 // One power-mean window of C channels: the power sums of its `count` (>= 1)
 // input rows, in row order, and their roots, in one call (per-row calls cost
-// more than the work at C = 64). Returns whether any sum overflowed: those
-// outputs are then redone by the body (its scaled sum).
+// more than the work at C = 64). Float sums of the unrolled powers run in
+// register blocks of 64 channels; others a pass per row or two over the
+// sums. Returns whether any sum overflowed: those outputs are then redone by
+// the body (its scaled sum).
 template <typename scalar_t, typename acc_t, class Term>
 POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
                                                          scalar_t* out, acc_t padded, acc_t numerator, int64_t C,
                                                          const Term& term) {
-  start_power_sums<scalar_t, acc_t>(rows[0], sums, C, term);
-  int64_t k = 1;
-  for (; k + 1 < count; k += 2) add_two_power_rows<scalar_t, acc_t>(rows[k], rows[k + 1], sums, C, term);
-  if (k < count) add_row_across_channels_inline<scalar_t, acc_t>(rows[k], sums, C, term);
+  int64_t c = 0;
+  constexpr bool kFloatLanes = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, c10::BFloat16>;
+  if constexpr (kFloatLanes && Term::kUnrolled) {
+    for (; c + 64 <= C; c += 64) power_sum_block<4, scalar_t>(rows, count, c, sums, term);
+    for (; c + 16 <= C; c += 16) power_sum_block<1, scalar_t>(rows, count, c, sums, term);
+  }
+  if (c < C) {
+    start_power_sums<scalar_t, acc_t>(rows[0] + c, sums + c, C - c, term);
+    int64_t k = 1;
+    for (; k + 1 < count; k += 2) {
+      add_two_power_rows<scalar_t, acc_t>(rows[k] + c, rows[k + 1] + c, sums + c, C - c, term);
+    }
+    if (k < count) add_row_across_channels_inline<scalar_t, acc_t>(rows[k] + c, sums + c, C - c, term);
+  }
   return store_power_roots<scalar_t, acc_t>(sums, out, padded, numerator, C, term);
 }
 

@@ -56,12 +56,30 @@ struct AverageTerm {
 template <typename acc_t, int kPower, PowerBase kBase>
 struct PowerTerm {
   static constexpr bool kAverage = false;
+  static constexpr bool kUnrolled = kPower >= 1 && kPower <= 4;  // value_lanes exists
   acc_t p;
   acc_t clamp_min;
 
   POOLING_EXT_ALWAYS_INLINE acc_t base(acc_t x) const { return power_base(kBase, x, clamp_min); }
   POOLING_EXT_ALWAYS_INLINE acc_t slope(acc_t x) const { return power_base_slope(kBase, x, clamp_min); }
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return raise<kPower>(base(x), p); }
+  // value() on a GCC vector of float lanes, for the unrolled powers (1 to
+  // 4): the same base and products, lane by lane. |x| clears the sign bit,
+  // as fabs does (-0 gives +0).
+  template <class V>
+  POOLING_EXT_ALWAYS_INLINE V value_lanes(const V& x) const {
+    static_assert(kPower >= 1 && kPower <= 4, "value_lanes: unrolled powers only");
+    V b = x;
+    if constexpr (kBase == PowerBase::kAbsolute) {
+      typedef int32_t Bits __attribute__((vector_size(sizeof(V))));
+      b = reinterpret_cast<V>(reinterpret_cast<Bits>(x) & 0x7fffffff);
+    } else if constexpr (kBase == PowerBase::kClampMin) {
+      V low;
+      for (int i = 0; i < static_cast<int>(sizeof(V) / sizeof(acc_t)); ++i) low[i] = clamp_min;
+      b = x < low ? low : x;  // a NaN stays NaN, as clamp_below
+    }
+    return raise<kPower>(b, p);
+  }
   // The window's value from its power sum (the root with p known at compile
   // time for the unrolled powers, so its branches fold and it vectorises).
   POOLING_EXT_ALWAYS_INLINE acc_t root(acc_t sum, acc_t padded, acc_t numerator) const {
