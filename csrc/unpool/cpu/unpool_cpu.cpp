@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 
 #include "../../common/cpu/loop_support.h"
 #include "../../common/dtype_dispatch.h"
@@ -29,7 +30,9 @@ int64_t unpool_tasks(const UnpoolGeometry& g, const scalar_t* in, const int64_t*
     const int64_t* __restrict__ task_idx = idx + task * g.in_plane * lanes;
     const scalar_t* __restrict__ task_in = in + task * g.in_plane * lanes;
     scalar_t* __restrict__ task_out = out + task * g.out_plane * lanes;
-    std::fill(task_out, task_out + g.out_plane * lanes, scalar_t(0));
+    // +0 is all zero bytes in every float type: memset, which std::fill of a
+    // class type (c10::BFloat16, c10::Half) does not become.
+    std::memset(static_cast<void*>(task_out), 0, sizeof(scalar_t) * g.out_plane * lanes);
     for (int64_t p = 0; p < g.in_plane; ++p) {
       for (int64_t c = 0; c < lanes; ++c) {
         const int64_t target = task_idx[p * lanes + c];
