@@ -8,6 +8,7 @@
 // as the scatter's (backward_scatter_planes.cpp, which runs everywhere else).
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -21,36 +22,35 @@ namespace cpu {
 namespace {
 
 // Along W, per phase q < stride (input elements stride * i + q): the taps
-// landing there, tw descending (output order), the output each comes from,
-// i + shift, and per step of 16 elements of the phase the lanes whose output
-// and element lie inside the row.
+// landing there, tw descending (output order), and the output each comes
+// from, i + shift; per entry, the steps of 16 elements whose lanes all have
+// their output and element inside the row (the others, at the row's ends,
+// get their lanes computed).
 struct PhaseTaps {
-  std::vector<int64_t> begin;  // phase q's entries: [begin[q], begin[q + 1])
+  std::vector<int64_t> begin;     // phase q's entries: [begin[q], begin[q + 1])
+  std::vector<int64_t> elements;  // phase q's elements in a row
   std::vector<int32_t> tap;
   std::vector<int64_t> shift;
-  int64_t steps;                // per row: ceil(elements of phase 0 / 16)
-  std::vector<uint16_t> lanes;  // entry k's at step t: lanes[k * steps + t]
+  std::vector<int64_t> full_first, full_end;  // entry k's steps of 16 full lanes
 
   explicit PhaseTaps(const PoolGeometry& g) {
     const int64_t s = g.stride[2], W = g.in[2];
-    steps = ((W + s - 1) / s + 15) / 16;
     for (int64_t q = 0; q < s; ++q) {
       begin.push_back(static_cast<int64_t>(tap.size()));
-      const int64_t elements = (W - q + s - 1) / s;
+      elements.push_back((W - q + s - 1) / s);
       for (int64_t tw = g.kernel[2] - 1; tw >= 0; --tw) {
         // Output o's tap tw is element s * o - pad + tw * dilation = s * i + q.
         const int64_t num = q + g.pad[2] - tw * g.dilation[2];
         if (((num % s) + s) % s != 0) continue;
+        const int64_t shift_here = num / s;
         tap.push_back(static_cast<int32_t>(tw));
-        shift.push_back(num / s);
-        for (int64_t t = 0; t < steps; ++t) {
-          uint16_t m = 0;
-          for (int64_t i = 0; i < 16; ++i) {
-            const int64_t element = 16 * t + i, out = element + num / s;
-            if (element < elements && out >= 0 && out < g.out[2]) m = static_cast<uint16_t>(m | (1u << i));
-          }
-          lanes.push_back(m);
-        }
+        shift.push_back(shift_here);
+        // Step t is full where 16 t + shift >= 0, 16 t + shift + 16 <= out
+        // width and 16 t + 16 <= the phase's elements.
+        const int64_t first = shift_here >= 0 ? 0 : (-shift_here + 15) / 16;
+        const int64_t end = std::min(g.out[2] - shift_here, elements.back());
+        full_first.push_back(first);
+        full_end.push_back(std::max(first, end < 16 ? int64_t{0} : end / 16));
       }
     }
     begin.push_back(static_cast<int64_t>(tap.size()));
@@ -96,9 +96,9 @@ bool max_backward_gather_rows(const MaxPoolBackwardBody<scalar_t, offset_t>& bod
     at::parallel_for(0, g.batch * g.channels * rows_per_plane, grain_for(g.in[2], 4), [&](int64_t begin, int64_t end) {
       simd::max_gradient_plane_rows_avx512(simd::PlaneGradientRows<bits_t, offset_t>{
           reinterpret_cast<const bits_t*>(body.grad_output), body.window_offset, row_begin.data(), out_row.data(),
-          row_tap.data(), phases.begin.data(), phases.tap.data(), phases.shift.data(), phases.lanes.data(),
-          phases.steps, g.stride[2], g.in[2], g.out[2], rows_per_plane, g.out[0] * g.out[1], begin, end,
-          reinterpret_cast<bits_t*>(body.grad_input)});
+          row_tap.data(), phases.begin.data(), phases.elements.data(), phases.tap.data(), phases.shift.data(),
+          phases.full_first.data(), phases.full_end.data(), g.stride[2], g.in[2], g.out[2], rows_per_plane,
+          g.out[0] * g.out[1], begin, end, reinterpret_cast<bits_t*>(body.grad_input)});
     });
     return true;
   }

@@ -166,8 +166,9 @@ bool max_gradient_row_avx512(const GradientRow<uint16_t, int32_t>& row);
 // row_tap[e]; along W, per phase q < stride (the row's elements
 // stride * i + q), the taps landing there in output order (tw descending):
 // entries k in [phase_begin[q], phase_begin[q + 1]), tap phase_tap[k] from
-// output i + phase_shift[k], lanes_at[k * steps + t] the lanes of step t (16
-// elements of the phase from 16 * t) whose output and element lie inside
+// output i + phase_shift[k]; phase q has phase_elements[q] elements in a
+// row, and entry k's steps t (16 elements of the phase from 16 t) in
+// [full_first[k], full_end[k]) have all lanes' outputs and elements inside
 // the row. Each element is written once: the sum from +0 of the gradients
 // whose window offset is the tap landing on it, in output order.
 template <typename value_t, typename offset_t>
@@ -178,10 +179,11 @@ struct PlaneGradientRows {
   const int64_t* out_row;
   const int32_t* row_tap;
   const int64_t* phase_begin;
+  const int64_t* phase_elements;
   const int32_t* phase_tap;
   const int64_t* phase_shift;
-  const uint16_t* lanes_at;
-  int64_t steps;
+  const int64_t* full_first;
+  const int64_t* full_end;
   int64_t stride, width, out_width, rows_per_plane, out_rows_per_plane;
   int64_t first_row, end_row;
   value_t* grad_input;

@@ -124,9 +124,11 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
   }
   // A fixed window with all its taps inside: its taps' offsets from tap 0
   // are the same for every such window, so a row's run of them is one call.
-  std::vector<int64_t> whole_offset(g.kernel_volume());
-  std::vector<int32_t> whole_tap(g.kernel_volume());
-  if (!g.adaptive) {
+  // (No window of more taps than the plane has elements lies wholly inside.)
+  const bool whole_windows = !g.adaptive && g.kernel_volume() <= g.in_plane();
+  std::vector<int64_t> whole_offset(whole_windows ? g.kernel_volume() : 0);
+  std::vector<int32_t> whole_tap(whole_windows ? g.kernel_volume() : 0);
+  if (whole_windows) {
     const TapRange<int64_t> rd{0, g.kernel[0], 0}, rh{0, g.kernel[1], 0}, rw{0, g.kernel[2], 0};
     window_taps(g, rd, rh, rw, whole_offset.data(), whole_tap.data());
   }
@@ -143,7 +145,7 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
       scalar_t* out = body.output + pos * C;
       offset_t* off = body.window_offset != nullptr ? body.window_offset + pos * C : nullptr;  // null: values only
       WindowRun<scalar_t> run{sample, 0, tap_offset.data(), row_taps.data(), 0, 1, out, C};
-      if (!g.adaptive && whole_window(g, 0, rd) && whole_window(g, 1, rh) && whole_window(g, 2, rw)) {
+      if (whole_windows && whole_window(g, 0, rd) && whole_window(g, 1, rh) && whole_window(g, 2, rw)) {
         // This and the next whole windows along W, up to the row's or the task's end.
         int64_t positions = 1;
         while (positions < end - pos && cursor.w + positions < g.out[2] &&

@@ -440,8 +440,14 @@ POOLING_EXT_AVX512_INLINE __m512 phase_sums(const PlaneGradientRows<value_t, off
   for (int64_t e = e_first; e < e_end; ++e) {
     const int64_t row_start = out_base + g.out_row[e] * g.out_width + 16 * t;
     for (int64_t k = g.phase_begin[q]; k < g.phase_begin[q + 1]; ++k) {
-      const __mmask16 lanes = g.lanes_at[k * g.steps + t];
-      const int64_t o = row_start + g.phase_shift[k];  // lane 0's output
+      const int64_t shift = g.phase_shift[k];
+      __mmask16 lanes = 0xffff;
+      if (t < g.full_first[k] || t >= g.full_end[k]) {  // at the row's ends: the lanes inside
+        const int64_t first_out = 16 * t + shift;
+        const int64_t high = std::min({int64_t{16}, g.out_width - first_out, g.phase_elements[q] - 16 * t});
+        lanes = static_cast<__mmask16>(lanes16(high) & ~lanes16(-first_out));
+      }
+      const int64_t o = row_start + shift;  // lane 0's output
       const __m512i tap_here = _mm512_set1_epi32(g.row_tap[e] + g.phase_tap[k]);
       const __mmask16 take =
           _mm512_mask_cmpeq_epi32_mask(lanes, load_taps(element_address(g.window_offset, o), lanes), tap_here);
@@ -459,17 +465,18 @@ POOLING_EXT_AVX512_TARGET void plane_gradient_rows(const PlaneGradientRows<value
   const int64_t W = g.width;
   const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i second_half = _mm512_add_epi32(first_half, _mm512_set1_epi32(8));
+  const int64_t steps = (g.phase_elements[0] + 15) / 16;
   int64_t plane = g.first_row / g.rows_per_plane, j = g.first_row % g.rows_per_plane;
   for (int64_t row = g.first_row; row < g.end_row; ++row) {
     const int64_t out_base = plane * g.out_rows_per_plane * g.out_width;
     const int64_t e_first = g.row_begin[j], e_end = g.row_begin[j + 1];
     value_t* out = g.grad_input + row * W;
     if (g.stride == 1) {
-      for (int64_t t = 0; t < g.steps; ++t) {
+      for (int64_t t = 0; t < steps; ++t) {
         store_rounded(out + 16 * t, phase_sums(g, e_first, e_end, out_base, 0, t), W - 16 * t);
       }
     } else {
-      for (int64_t t = 0; t < g.steps; ++t) {
+      for (int64_t t = 0; t < steps; ++t) {
         const __m512 even = phase_sums(g, e_first, e_end, out_base, 0, t);
         const __m512 odd = phase_sums(g, e_first, e_end, out_base, 1, t);
         store_rounded(out + 32 * t, _mm512_permutex2var_ps(even, first_half, odd), W - 32 * t);
