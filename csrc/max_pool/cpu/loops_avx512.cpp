@@ -1,17 +1,22 @@
 // The max pooling loops in AVX-512 intrinsics (F, BW, VL, and BMI2), for
-// CPUs that have them: forward_rows.cpp, forward_global.cpp and
-// forward_channels_last.cpp call these first, and float_loops.cpp's
-// vectoriser-made loops where they return false. The compiler's own code for
-// these blocks came out part scalar and branchy (constant-trip blocks of
-// stride-2 loads), and GCC's generic vectors are lowered for the baseline ISA
-// under target_clones, so the hot blocks are written out (building blocks in
-// common/cpu/avx512_lanes.h): rows of any stride in blocks of up to 16
-// outputs, one compare-and-select per tap in the body's tap order, taps in
-// the padding and a block's missing lanes masked off (nothing is read or
-// written past what a block uses); one call per run of output rows. The row
-// loops come in two kinds: values only (inference), and keeping each
-// output's tap in a register beside its maximum (a forward that saves window
-// offsets for the backward).
+// CPUs that have them: the forwards (forward_rows.cpp, forward_global.cpp,
+// forward_channels_last.cpp) and backwards (backward_gather_rows.cpp,
+// backward_gather_channels_last.cpp) call these first, and float_loops.cpp's
+// vectoriser-made loops or the bodies where they return false. The
+// compiler's own code for these blocks came out part scalar and branchy
+// (constant-trip blocks of stride-2 loads), and GCC's generic vectors are
+// lowered for the baseline ISA under target_clones, so the hot blocks are
+// written out (building blocks in common/cpu/avx512_lanes.h), lanes outside
+// the data masked off (nothing is read or written past what a block uses):
+//   - contiguous rows of any stride, blocks of up to 16 outputs, one
+//     compare-and-select per tap in the body's tap order, one call per run of
+//     output rows; values only (inference), or keeping each output's tap in a
+//     register beside its maximum (a forward that saves window offsets);
+//   - "same" windows at stride 1 separably, along rows then down columns;
+//   - channels-last runs of windows, 64 channels per step;
+//   - the backward's gathers: a contiguous input row, 16 elements per phase
+//     of the stride per step, or a channels-last one, 64 channels per step;
+//   - global planes' maxima and indices.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
