@@ -199,20 +199,6 @@ POOLING_EXT_ALWAYS_INLINE bool store_power_roots(const acc_t* __restrict__ sums,
   return overflowed != 0;
 }
 
-// 16 float channels of a float32 or bfloat16 row (bfloat16 widened exactly).
-POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const float* x) {
-  LaneVectors<float>::Full v;
-  std::memcpy(&v, x, sizeof(v));
-  return v;
-}
-POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const c10::BFloat16* x) {
-  typedef uint16_t Bits16 __attribute__((vector_size(32)));
-  typedef uint32_t Bits32 __attribute__((vector_size(64)));
-  Bits16 bits;
-  std::memcpy(&bits, x, sizeof(bits));
-  return reinterpret_cast<LaneVectors<float>::Full>(__builtin_convertvector(bits, Bits32) << 16);
-}
-
 // kVectors x 16 channels from `first` of a window's power sums, held in
 // registers across its `count` rows (in row order, from the first row's
 // term: the additions of the row-by-row passes, without their loads and

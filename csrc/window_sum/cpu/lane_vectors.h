@@ -7,6 +7,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include <c10/util/BFloat16.h>
+
 #include "../../common/cpu/isa_clones.h"
 
 namespace pooling_ext {
@@ -38,11 +40,19 @@ POOLING_EXT_ALWAYS_INLINE acc_t sum_of_lanes(const typename LaneVectors<acc_t>::
   return quarter[0] + quarter[1];
 }
 
-// The plain sums of `planes` consecutive float or double planes (the
-// average's global window): 64-byte lanes, a plane's last partial vector read
-// whole with the lanes past the plane zeroed where that stays below
-// `readable_end`, and a halving tree at the end. A plane of a network head is
-// 49 elements: a compiler's in-order horizontal sum would cost more than its
+// 16 consecutive float32 or bfloat16 values as float lanes (bfloat16 widened exactly).
+POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const float* x) {
+  LaneVectors<float>::Full v;
+  std::memcpy(&v, x, sizeof(v));
+  return v;
+}
+POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const c10::BFloat16* x) {
+  typedef uint16_t Bits16 __attribute__((vector_size(32)));
+  typedef uint32_t Bits32 __attribute__((vector_size(64)));
+  Bits16 bits;
+  std::memcpy(&bits, x, sizeof(bits));
+  return reinterpret_cast<LaneVectors<float>::Full>(__builtin_convertvector(bits, Bits32) << 16);
+}
 
 }  // namespace cpu
 }  // namespace pooling_ext
