@@ -164,6 +164,25 @@ def test_numpy_reference(dims):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_global_average_of_16_bit_planes(dtype):
+    """Global averages of bfloat16 and float16 planes: the CPU sums a plane in
+    16 float lanes, then its last elements, and fills each plane's gradient as
+    16-bit words. Planes around the lane width; the forward against a float64
+    mean, the backward (each input's share of its output's gradient) with
+    torch's bits."""
+    for plane in [(1, 1), (3, 5), (4, 4), (1, 17), (7, 7), (2, 31), (6, 11)]:
+        x = torch.randn([3, 5, *plane]).to(dtype)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours, theirs = PF.adaptive_avg_pool2d(xa, 1), TF.adaptive_avg_pool2d(xb, 1)
+        expected = x.double().mean((-1, -2), keepdim=True)
+        torch.testing.assert_close(ours.double(), expected, rtol=1e-2, atol=1e-2)
+        grad = torch.randn(ours.shape).to(dtype)
+        (ga,) = torch.autograd.grad(ours, xa, grad)
+        (gb,) = torch.autograd.grad(theirs, xb, grad)
+        assert torch.equal(ga.view(torch.int16), gb.view(torch.int16))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_half_dtypes(dims, dtype, device):
     x = torch.randn((2, 5) + (9,) * dims, device=device).to(dtype)
