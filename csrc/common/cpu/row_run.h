@@ -89,5 +89,26 @@ struct RowRun {
   const float* divisor;  // per output row of a plane (averages)
 };
 
+// A walk over a RowRun's output rows, as the kernels take them: the row's
+// plane of input and its window rows (WindowRowTable entries from
+// first_entry(), window_row_count() of them); j is the row within its plane.
+template <typename value_t>
+struct RunRowWalk {
+  const RowRun<value_t>& run;
+  int64_t row, plane_index, j;
+
+  explicit RunRowWalk(const RowRun<value_t>& r)
+      : run(r), row(r.first_row), plane_index(r.first_row / r.rows_per_plane), j(r.first_row % r.rows_per_plane) {}
+  bool more() const { return row < run.end_row; }
+  void next() {
+    ++row;
+    if (++j == run.rows_per_plane) j = 0, ++plane_index;
+  }
+  const value_t* plane() const { return run.input + plane_index * run.in_plane; }
+  int64_t first_entry() const { return run.window_row_begin[j]; }
+  const int64_t* window_rows() const { return run.window_row_offset + first_entry(); }
+  int64_t window_row_count() const { return run.window_row_begin[j + 1] - first_entry(); }
+};
+
 }  // namespace cpu
 }  // namespace pooling_ext

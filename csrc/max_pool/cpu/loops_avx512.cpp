@@ -140,15 +140,13 @@ template <int kStride, typename value_t, class Taps>
 POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& taps) {
   const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
   const int64_t n = run.outputs;
-  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
-  for (int64_t row = run.first_row; row < run.end_row; ++row) {
-    const value_t* plane = run.input + plane_index * run.in_plane;
-    const int64_t first_row_entry = run.window_row_begin[j];
-    const int64_t* rows = run.window_row_offset + first_row_entry;
-    const int64_t row_count = run.window_row_begin[j + 1] - first_row_entry;
+  for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
+    const value_t* plane = walk.plane();
+    const int64_t* rows = walk.window_rows();
+    const int64_t row_count = walk.window_row_count();
     Taps row_taps = taps;
-    if constexpr (!std::is_same_v<Taps, NoTaps>) row_taps.row_tap += first_row_entry;
-    const int64_t out_row = row * run.out_width + run.first_output;
+    if constexpr (!std::is_same_v<Taps, NoTaps>) row_taps.row_tap += walk.first_entry();
+    const int64_t out_row = walk.row * run.out_width + run.first_output;
     int64_t i0 = 0;
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
       row_blocks_at<2>(l, run, plane, rows, row_count, row_taps, out_row, i0, l.lanes);
@@ -156,7 +154,6 @@ POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& 
     for (; i0 < n; i0 += l.lanes) {
       row_blocks_at<1>(l, run, plane, rows, row_count, row_taps, out_row, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
     }
-    if (++j == run.rows_per_plane) j = 0, ++plane_index;
   }
 }
 

@@ -83,15 +83,15 @@ template <int kStride, typename value_t>
 POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
   const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
   const int64_t n = run.outputs;
-  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
-  float divisor_value = run.divisor[j];  // rows mostly share theirs: a new Divisor only where it changes
+  // Rows mostly share their divisor: a new Divisor only where it changes.
+  float divisor_value = run.divisor[run.first_row % run.rows_per_plane];
   Divisor divisor(divisor_value);
-  for (int64_t row = run.first_row; row < run.end_row; ++row) {
-    const value_t* plane = run.input + plane_index * run.in_plane;
-    const int64_t* rows = run.window_row_offset + run.window_row_begin[j];
-    const int64_t row_count = run.window_row_begin[j + 1] - run.window_row_begin[j];
-    if (run.divisor[j] != divisor_value) divisor = Divisor(divisor_value = run.divisor[j]);
-    value_t* out = run.output + row * run.out_width + run.first_output;
+  for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
+    const value_t* plane = walk.plane();
+    const int64_t* rows = walk.window_rows();
+    const int64_t row_count = walk.window_row_count();
+    if (run.divisor[walk.j] != divisor_value) divisor = Divisor(divisor_value = run.divisor[walk.j]);
+    value_t* out = run.output + walk.row * run.out_width + run.first_output;
     int64_t i0 = 0;
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
       average_blocks<2>(l, run, plane, rows, row_count, divisor, out, i0, l.lanes);
@@ -99,7 +99,6 @@ POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
     for (; i0 < n; i0 += l.lanes) {
       average_blocks<1>(l, run, plane, rows, row_count, divisor, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
     }
-    if (++j == run.rows_per_plane) j = 0, ++plane_index;
   }
 }
 
@@ -110,12 +109,11 @@ POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
 template <typename value_t>
 POOLING_EXT_AVX512_TARGET void adaptive_run(const RowRun<value_t>& run, const cpu::ColumnBlocks& blocks) {
   const int64_t block_count = static_cast<int64_t>(blocks.first.size());
-  int64_t plane_index = run.first_row / run.rows_per_plane, j = run.first_row % run.rows_per_plane;
-  for (int64_t row = run.first_row; row < run.end_row; ++row) {
-    const value_t* plane = run.input + plane_index * run.in_plane;
-    const int64_t* rows = run.window_row_offset + run.window_row_begin[j];
-    const int64_t row_count = run.window_row_begin[j + 1] - run.window_row_begin[j];
-    value_t* out = run.output + row * run.out_width;
+  for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
+    const value_t* plane = walk.plane();
+    const int64_t* rows = walk.window_rows();
+    const int64_t row_count = walk.window_row_count();
+    value_t* out = run.output + walk.row * run.out_width;
     for (int64_t b = 0; b < block_count; ++b) {
       const int64_t lanes = blocks.lanes[b];
       const __m512i index = _mm512_loadu_si512(blocks.index.data() + 16 * b);
@@ -135,12 +133,11 @@ POOLING_EXT_AVX512_TARGET void adaptive_run(const RowRun<value_t>& run, const cp
         }
       }
       // torch's order: the sum divided by the window's depth, then height, then width
-      __m512 average = _mm512_div_ps(sum, _mm512_set1_ps(run.divisor[2 * j]));
-      average = _mm512_div_ps(average, _mm512_set1_ps(run.divisor[2 * j + 1]));
+      __m512 average = _mm512_div_ps(sum, _mm512_set1_ps(run.divisor[2 * walk.j]));
+      average = _mm512_div_ps(average, _mm512_set1_ps(run.divisor[2 * walk.j + 1]));
       average = _mm512_div_ps(average, _mm512_cvtepi32_ps(length));
       store_rounded(out + blocks.first[b], average, lanes);
     }
-    if (++j == run.rows_per_plane) j = 0, ++plane_index;
   }
 }
 
