@@ -144,12 +144,15 @@ POOL_HD_SMALL V power_base_slope(PowerBase kind, const V& x, S clamp_min) {
 }
 
 // The window's value from its power sum: torch's lp_pool computes
-// (sum / padded) * numerator and raises it to 1/p. Roots without pow where a
-// cheaper exact-enough form exists (pow is a library call per output; these
-// vectorise); a negative mean stays NaN, as pow's.
+// (sum / padded) * numerator and raises it to 1/p. Where the two are equal
+// (lp_pool's whole windows) the mean is the sum itself: torch's division and
+// multiplication move it by at most an ulp, and the division limits the
+// channels-last loops. Roots without pow where a cheaper exact-enough form
+// exists (pow is a library call per output; these vectorise); a negative mean
+// stays NaN, as pow's.
 template <typename acc_t>
 POOL_HD_SMALL acc_t power_mean_root(acc_t sum, acc_t padded, acc_t numerator, acc_t p) {
-  const acc_t mean = sum / padded * numerator;
+  const acc_t mean = padded == numerator ? sum : sum / padded * numerator;
   if (p == acc_t(2)) return sqrt_of(mean);  // what torch's pow(t, 0.5) computes
   if (p == acc_t(1)) return mean;
   if (p == acc_t(4)) return sqrt_of(sqrt_of(mean));
