@@ -110,6 +110,11 @@ AVERAGE_ROW_CASES = [
     (1, (2, 5, 101), dict(kernel_size=3, stride=2, padding=1)),
     (3, (1, 3, 6, 9, 40), dict(kernel_size=2, stride=2)),
     (3, (1, 2, 5, 8, 33), dict(kernel_size=3, stride=(1, 2, 2), padding=1, divisor_override=8)),
+    # rows of one block, two at a time: across planes, and at the borders with
+    # fewer window rows (and other divisors) than the next
+    (2, (3, 5, 9, 13), dict(kernel_size=3, stride=2, padding=1)),
+    (2, (3, 5, 9, 13), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    (1, (3, 7, 15), dict(kernel_size=2, stride=2)),
 ]
 
 
@@ -132,6 +137,30 @@ def test_avg_contiguous_rows_equal_torch_bitwise(case, dtype):
             assert torch.equal(ours.view(bits)[numbers], ref.view(bits)[numbers]), (scale, nans)
         else:
             assert torch.equal(ours.view(bits), AVG[dims][1](x, **kwargs).view(bits)), (scale, nans)
+
+
+# Channels-last windows of more than four rows keep their sums in registers
+# across the rows, in blocks of channels (bfloat16: 32 at a time, split into
+# even and odd channels): channel counts on both sides of the blocks, and
+# windows of 6 and 9 rows at the borders and inside.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels", [1, 17, 31, 32, 33, 64, 65, 96, 150])
+def test_avg_channels_last_many_rows_equal_torch_bitwise(channels, dtype):
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    for kwargs in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=3, padding=1, count_include_pad=False),
+                   dict(kernel_size=(2, 3), stride=1), dict(kernel_size=5, stride=2, padding=2)]:
+        for scale in (1.0, 1e30):  # (1e30: sums that overflow to inf)
+            x = make_input((2, channels, 7, 9), dtype=torch.float64, nans=True).mul_(scale).to(dtype)
+            x.view(-1)[3::29] = float("-inf")
+            x.view(-1)[5::31] = -0.0
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                ours = PF.avg_pool2d(x, **kwargs)
+            ref = TF.avg_pool2d(x, **kwargs).contiguous(memory_format=torch.channels_last)
+            assert torch.equal(ours.isnan(), ref.isnan()), kwargs
+            numbers = ~ref.isnan()  # (torch's channels-last bfloat16 keeps a NaN's bits; c10's rounding gives 0x7fc0)
+            assert torch.equal(ours.view(bits)[numbers], ref.view(bits)[numbers]), (kwargs, scale)
+            assert torch.equal(ours.view(bits), PF.avg_pool2d(x.contiguous(), **kwargs).view(bits)), (kwargs, scale)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
