@@ -14,7 +14,13 @@
 #endif
 
 #ifdef POOLING_EXT_HAS_AVX512_INTRINSICS
+// GCC 12 reports the intrinsics' own _mm512_undefined_* placeholders as
+// maybe-uninitialized where several blocks' loads are inlined into one loop
+// (a false positive): silenced for the intrinsics' headers only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstdint>
 #include <type_traits>

@@ -68,91 +68,139 @@ POOLING_EXT_AVX512_INLINE void store_taps(int32_t* out, __m512i taps, int64_t n)
   _mm512_mask_storeu_epi32(out, lanes16(n), taps);
 }
 
-// kBlocks blocks of outputs of one row from output i0 (l.lanes per block,
-// `lanes` in the last), in independent registers: -inf, the value of a
-// window with no tap inside, then the window's taps that lie inside the row,
-// row by row, then tw, the body's order: taps [tw_first, tw_end) along the
-// row, outside which no lane has a tap inside. kInside: every tap of these
-// outputs lies inside (no masks to compute). Window row r starts at plane + rows[r].
-// With taps (TapOutput), a lane takes its first tap inside unconditionally,
-// then torch's rule, as the body does; out_row is the row's first output.
+// One block of up to 16 outputs: outputs [i, i + lanes) of an output row
+// whose window rows start at plane + rows[r], stored from output element
+// out_at (taps: that row's TapOutput, row_tap from its first window row).
+template <typename value_t, class Taps>
+struct MaxBlock {
+  const value_t* plane;
+  const int64_t* rows;
+  Taps taps;
+  int64_t out_at;
+  int64_t i, lanes;
+};
+
+// kBlocks blocks of outputs, of one row or of rows with as many window rows,
+// in independent registers: -inf, the value of a window with no tap inside,
+// then the window's taps that lie inside the row, row by row, then tw, the
+// body's order: taps [tw_first, tw_end) along the row, outside which no lane
+// has a tap inside. kInside: every tap of these outputs lies inside (no
+// masks to compute). With taps (TapOutput), a lane takes its first tap
+// inside unconditionally, then torch's rule, as the body does.
 template <int kBlocks, bool kInside, int kStride, typename value_t, class Taps>
-POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
-                                          const value_t* plane, const int64_t* rows, int64_t row_count,
-                                          const Taps& taps, int64_t out_row, int64_t i0, int64_t lanes,
-                                          int64_t tw_first, int64_t tw_end) {
+POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run, int64_t row_count,
+                                          const MaxBlock<value_t, Taps>* block, int64_t tw_first, int64_t tw_end) {
   constexpr bool kKeepsTaps = !std::is_same_v<Taps, NoTaps>;
   __m512 best[kBlocks];
   __m512i tap[kBlocks];
   __mmask16 unset[kBlocks];  // lanes that have taken no tap yet
   for (int k = 0; k < kBlocks; ++k) {
     best[k] = _mm512_set1_ps(-__builtin_inff());
-    if constexpr (kKeepsTaps) tap[k] = _mm512_set1_epi32(taps.empty), unset[k] = 0xffff;
+    if constexpr (kKeepsTaps) tap[k] = _mm512_set1_epi32(block[k].taps.empty), unset[k] = 0xffff;
   }
   for (int64_t r = 0; r < row_count; ++r) {
     for (int64_t tw = tw_first; tw < tw_end; ++tw) {
-      __m512i tap_here;
-      if constexpr (kKeepsTaps) tap_here = _mm512_set1_epi32(taps.row_tap[r] + static_cast<int32_t>(tw));
       for (int k = 0; k < kBlocks; ++k) {
-        const int64_t first = (i0 + l.lanes * k) * l.stride - run.pad + tw * run.dilation;  // lane 0's element
-        const int64_t block_lanes = k == kBlocks - 1 ? lanes : l.lanes;
-        const __mmask16 inside = kInside ? lanes16(block_lanes) : l.inside(first, run.width, block_lanes);
-        const __m512 v = l.load(element_address(plane, rows[r] + first), inside);
+        const int64_t first = block[k].i * l.stride - run.pad + tw * run.dilation;  // lane 0's element
+        const __mmask16 inside = kInside ? lanes16(block[k].lanes) : l.inside(first, run.width, block[k].lanes);
+        const __m512 v = l.load(element_address(block[k].plane, block[k].rows[r] + first), inside);
         __mmask16 take = _mm512_cmp_ps_mask(v, best[k], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         if constexpr (kKeepsTaps) take |= unset[k];
         take &= inside;
         best[k] = _mm512_mask_mov_ps(best[k], take, v);
-        if constexpr (kKeepsTaps) tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here), unset[k] &= ~inside;
+        if constexpr (kKeepsTaps) {
+          const __m512i tap_here = _mm512_set1_epi32(block[k].taps.row_tap[r] + static_cast<int32_t>(tw));
+          tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here), unset[k] &= ~inside;
+        }
       }
     }
   }
   for (int k = 0; k < kBlocks; ++k) {
-    const int64_t at = out_row + i0 + l.lanes * k, block_lanes = k == kBlocks - 1 ? lanes : l.lanes;
-    store_lanes(run.output + at, best[k], block_lanes);
-    if constexpr (kKeepsTaps) store_taps(taps.offset + at, tap[k], block_lanes);
+    store_lanes(run.output + block[k].out_at, best[k], block[k].lanes);
+    if constexpr (kKeepsTaps) store_taps(block[k].taps.offset + block[k].out_at, tap[k], block[k].lanes);
   }
 }
 
-// Blocks from output i0 (`lanes` in the last one), masked only where some tap
-// lies outside the row.
+// The blocks (their outputs within [first, last] of their rows), masked
+// only where some tap lies outside the row.
 template <int kBlocks, int kStride, typename value_t, class Taps>
 POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
-                                             const value_t* plane, const int64_t* rows, int64_t row_count,
-                                             const Taps& taps, int64_t out_row, int64_t i0, int64_t lanes) {
+                                             int64_t row_count, const MaxBlock<value_t, Taps>* block) {
+  int64_t first = block[0].i, last = block[0].i + block[0].lanes - 1;
+  for (int k = 1; k < kBlocks; ++k) {
+    first = std::min(first, block[k].i), last = std::max(last, block[k].i + block[k].lanes - 1);
+  }
   // The outputs have every tap inside when their first tap and last tap are.
-  const int64_t last = i0 + l.lanes * (kBlocks - 1) + lanes - 1;
-  if (i0 * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
-    return row_blocks<kBlocks, true>(l, run, plane, rows, row_count, taps, out_row, i0, lanes, 0, run.kw);
+  if (first * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
+    return row_blocks<kBlocks, true>(l, run, row_count, block, 0, run.kw);
   }
   // Lane i's tap tw lies inside when 0 <= i * stride - pad + tw * dilation < width:
   // no lane's does before tw_first or from tw_end on (a window far wider than
   // the row runs over the row's elements only, not over all its taps).
   const int64_t low = run.pad - last * l.stride,
-                high = run.width + run.pad - i0 * l.stride;  // tw * dilation in [low, high)
+                high = run.width + run.pad - first * l.stride;  // tw * dilation in [low, high)
   const int64_t tw_first = low <= 0 ? 0 : (low + run.dilation - 1) / run.dilation;
   const int64_t tw_end = high <= 0 ? 0 : std::min(run.kw, (high + run.dilation - 1) / run.dilation);
-  row_blocks<kBlocks, false>(l, run, plane, rows, row_count, taps, out_row, i0, lanes, tw_first, tw_end);
+  row_blocks<kBlocks, false>(l, run, row_count, block, tw_first, tw_end);
+}
+
+// The block of outputs [0, lanes) of the walk's row.
+template <typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE MaxBlock<value_t, Taps> block_of_row(const cpu::RunRowWalk<value_t>& walk, const Taps& taps,
+                                                               int64_t lanes) {
+  MaxBlock<value_t, Taps> block{.plane = walk.plane(),
+                                .rows = walk.window_rows(),
+                                .taps = taps,
+                                .out_at = walk.row * walk.run.out_width + walk.run.first_output,
+                                .i = 0,
+                                .lanes = lanes};
+  if constexpr (!std::is_same_v<Taps, NoTaps>) block.taps.row_tap += walk.first_entry();
+  return block;
+}
+
+// The same row's block of outputs [i, i + lanes).
+template <typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE MaxBlock<value_t, Taps> moved_to(MaxBlock<value_t, Taps> block, int64_t i, int64_t lanes) {
+  block.out_at += i - block.i;
+  block.i = i, block.lanes = lanes;
+  return block;
 }
 
 // The run's rows, all their outputs (borders included), two blocks at a time
-// (independent chains).
+// (independent chains): two blocks of a row, or, where a row is one block
+// (adaptive max's 7-wide heads), two rows, as a row alone is one chain whose
+// latency, not the work, sets the pace.
 template <int kStride, typename value_t, class Taps>
 POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& taps) {
   const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
   const int64_t n = run.outputs;
-  for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
-    const value_t* plane = walk.plane();
-    const int64_t* rows = walk.window_rows();
+  cpu::RunRowWalk<value_t> walk(run);
+  if (n <= l.lanes) {
+    while (walk.more()) {
+      MaxBlock<value_t, Taps> pair[2] = {block_of_row(walk, taps, n), {}};
+      const int64_t row_count = walk.window_row_count();
+      walk.next();
+      if (walk.more() && walk.window_row_count() == row_count) {
+        pair[1] = block_of_row(walk, taps, n);
+        walk.next();
+        row_blocks_at<2>(l, run, row_count, pair);
+      } else {
+        row_blocks_at<1>(l, run, row_count, pair);
+      }
+    }
+    return;
+  }
+  for (; walk.more(); walk.next()) {
     const int64_t row_count = walk.window_row_count();
-    Taps row_taps = taps;
-    if constexpr (!std::is_same_v<Taps, NoTaps>) row_taps.row_tap += walk.first_entry();
-    const int64_t out_row = walk.row * run.out_width + run.first_output;
+    const MaxBlock<value_t, Taps> row = block_of_row(walk, taps, 0);
     int64_t i0 = 0;
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
-      row_blocks_at<2>(l, run, plane, rows, row_count, row_taps, out_row, i0, l.lanes);
+      const MaxBlock<value_t, Taps> blocks[2] = {moved_to(row, i0, l.lanes), moved_to(row, i0 + l.lanes, l.lanes)};
+      row_blocks_at<2>(l, run, row_count, blocks);
     }
     for (; i0 < n; i0 += l.lanes) {
-      row_blocks_at<1>(l, run, plane, rows, row_count, row_taps, out_row, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+      const MaxBlock<value_t, Taps> block = moved_to(row, i0, std::min(n - i0, l.lanes));
+      row_blocks_at<1>(l, run, row_count, &block);
     }
   }
 }

@@ -1,7 +1,8 @@
 // Average pooling's row outputs in AVX-512 intrinsics. Fixed windows (the
 // interior outputs): two blocks of outputs at a time in independent
-// registers, each tap one (masked, strided) load and one add in the body's
-// order, then one division (a multiplication where that is exact). Adaptive
+// registers (two rows at a time where a row is one block), each tap one
+// (masked, strided) load and one add in the body's order, then one division
+// (a multiplication where that is exact). Adaptive
 // windows: blocks of columns picked from one load per window row, the sum
 // divided by the window's depth, height and width in turn, as torch does. GCC's vectoriser
 // made the portable row loop (forward_rows.cpp) a pass over a sums buffer per
@@ -38,66 +39,135 @@ struct Divisor {
   }
 };
 
-// kBlocks blocks of outputs from output i0 (l.lanes per block, `lanes` in
-// the last); window row r starts at plane + rows[r].
+// One block of up to 16 outputs of a row: its window rows start at
+// plane + rows[r], its lane 0's first tap is element `first` of each, and its
+// `lanes` averages go to out.
+template <typename value_t>
+struct AverageBlock {
+  const value_t* plane;
+  const int64_t* rows;
+  int64_t first;
+  value_t* out;
+  int64_t lanes;
+  const Divisor* divisor;
+};
+
+// kBlocks blocks (all of row_count window rows and kw taps) in independent
+// registers: each tap one (masked, strided) load and one add in the body's
+// order, then one division.
 template <int kBlocks, int kStride, typename value_t>
-POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
-                                              const value_t* plane, const int64_t* rows, int64_t row_count,
-                                              const Divisor& divisor, value_t* out, int64_t i0, int64_t lanes) {
+POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, int64_t kw, int64_t row_count,
+                                              const AverageBlock<value_t>* block) {
   __m512 sum[kBlocks];
   __mmask16 inside[kBlocks];
   for (int k = 0; k < kBlocks; ++k) {
     sum[k] = _mm512_setzero_ps();
-    inside[k] = lanes16(k == kBlocks - 1 ? lanes : l.lanes);
+    inside[k] = lanes16(block[k].lanes);
   }
-  const int64_t first = (run.first_output + i0) * l.stride - run.pad;  // block 0's first tap
   if constexpr (kStride == 2) {
-    if (run.kw == 2) {  // 2x2 s2: both taps of a window row from one load
+    if (kw == 2) {  // 2x2 s2: both taps of a window row from one load
       for (int64_t r = 0; r < row_count; ++r) {
         for (int k = 0; k < kBlocks; ++k) {
           __m512 even, odd;
-          load_pairs(element_address(plane, rows[r] + first + 32 * k), inside[k], even, odd);
+          load_pairs(element_address(block[k].plane, block[k].rows[r] + block[k].first), inside[k], even, odd);
           sum[k] = _mm512_add_ps(_mm512_add_ps(sum[k], even), odd);
         }
       }
       for (int k = 0; k < kBlocks; ++k) {
-        store_rounded(out + i0 + 16 * k, divisor.divide(sum[k]), k == kBlocks - 1 ? lanes : 16);
+        store_rounded(block[k].out, block[k].divisor->divide(sum[k]), block[k].lanes);
       }
       return;
     }
   }
   for (int64_t r = 0; r < row_count; ++r) {
-    for (int64_t tw = 0; tw < run.kw; ++tw) {
+    for (int64_t tw = 0; tw < kw; ++tw) {
       for (int k = 0; k < kBlocks; ++k) {
-        const value_t* x = element_address(plane, rows[r] + first + l.lanes * k * l.stride + tw);
+        const value_t* x = element_address(block[k].plane, block[k].rows[r] + block[k].first + tw);
         sum[k] = _mm512_add_ps(sum[k], l.load(x, inside[k]));
       }
     }
   }
-  for (int k = 0; k < kBlocks; ++k) {
-    store_rounded(out + i0 + l.lanes * k, divisor.divide(sum[k]), k == kBlocks - 1 ? lanes : l.lanes);
+  for (int k = 0; k < kBlocks; ++k) store_rounded(block[k].out, block[k].divisor->divide(sum[k]), block[k].lanes);
+}
+
+// A Divisor for output row j of a plane, rebuilt only where the divisor
+// changes (rows mostly share theirs).
+struct RowDivisor {
+  float value;
+  Divisor divisor;
+  POOLING_EXT_AVX512_INLINE RowDivisor() : value(1.0f), divisor(1.0f) {}
+  POOLING_EXT_AVX512_INLINE const Divisor* of(float d) {
+    if (d != value) divisor = Divisor(value = d);
+    return &divisor;
   }
+};
+
+// Rows of at most one block each (VGG's 7-wide heads): two rows at a time, as
+// two independent chains of additions; a row alone is one chain whose
+// latency, not the work, sets the pace (VGG's head 20% faster; four rows at a
+// time were no faster than two).
+template <int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l, const RowRun<value_t>& run) {
+  constexpr int kRows = 2;
+  RowDivisor divisors[kRows];
+  const int64_t first = run.first_output * l.stride - run.pad;
+  cpu::RunRowWalk<value_t> walk(run);
+  while (walk.more()) {
+    AverageBlock<value_t> rows[kRows];
+    const int64_t row_count = walk.window_row_count();
+    int count = 0;  // rows taken: those that follow with as many window rows
+    for (; count < kRows && walk.more() && walk.window_row_count() == row_count; ++count, walk.next()) {
+      rows[count] = {.plane = walk.plane(),
+                     .rows = walk.window_rows(),
+                     .first = first,
+                     .out = run.output + walk.row * run.out_width + run.first_output,
+                     .lanes = run.outputs,
+                     .divisor = divisors[count].of(run.divisor[walk.j])};
+    }
+    if (count == 2) {
+      average_blocks<2>(l, run.kw, row_count, rows);
+    } else {
+      average_blocks<1>(l, run.kw, row_count, rows);
+    }
+  }
+}
+
+// kBlocks blocks of one row from output i0 (l.lanes each, `lanes` in the last).
+template <int kBlocks, int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                          const value_t* plane, const int64_t* rows, int64_t row_count,
+                                          const Divisor* divisor, value_t* out, int64_t i0, int64_t lanes) {
+  AverageBlock<value_t> block[kBlocks];
+  for (int k = 0; k < kBlocks; ++k) {
+    const int64_t i = i0 + l.lanes * k;
+    block[k] = {.plane = plane,
+                .rows = rows,
+                .first = (run.first_output + i) * l.stride - run.pad,
+                .out = out + i,
+                .lanes = k == kBlocks - 1 ? lanes : l.lanes,
+                .divisor = divisor};
+  }
+  average_blocks<kBlocks>(l, run.kw, row_count, block);
 }
 
 template <int kStride, typename value_t>
 POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
   const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
   const int64_t n = run.outputs;
-  // Rows mostly share their divisor: a new Divisor only where it changes.
-  float divisor_value = run.divisor[run.first_row % run.rows_per_plane];
-  Divisor divisor(divisor_value);
+  if (n <= l.lanes) return average_short_rows(l, run);
+  RowDivisor divisor;
   for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
     const value_t* plane = walk.plane();
     const int64_t* rows = walk.window_rows();
     const int64_t row_count = walk.window_row_count();
-    if (run.divisor[walk.j] != divisor_value) divisor = Divisor(divisor_value = run.divisor[walk.j]);
+    const Divisor* row_divisor = divisor.of(run.divisor[walk.j]);
     value_t* out = run.output + walk.row * run.out_width + run.first_output;
     int64_t i0 = 0;
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
-      average_blocks<2>(l, run, plane, rows, row_count, divisor, out, i0, l.lanes);
+      row_blocks<2>(l, run, plane, rows, row_count, row_divisor, out, i0, l.lanes);
     }
     for (; i0 < n; i0 += l.lanes) {
-      average_blocks<1>(l, run, plane, rows, row_count, divisor, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+      row_blocks<1>(l, run, plane, rows, row_count, row_divisor, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
     }
   }
 }
