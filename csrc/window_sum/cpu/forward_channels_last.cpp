@@ -101,20 +101,30 @@ template <typename scalar_t>
 constexpr bool kAveragesInLanes =
     std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double> || std::is_same_v<scalar_t, c10::BFloat16>;
 
+// kVectors lane vectors of channels from `first`: the sums of term(x) over
+// a window's `count` (>= 1) rows, in row order from the first row's term,
+// held in registers across the rows.
+template <int kVectors, typename scalar_t, class Term>
+POOLING_EXT_ALWAYS_INLINE void term_sums_block(const scalar_t* const* rows, int64_t count, int64_t first,
+                                               const Term& term, typename ChannelBlocks<scalar_t>::Full* sums) {
+  using Blocks = ChannelBlocks<scalar_t>;
+  typename Blocks::Full row[kVectors];
+  Blocks::template load<kVectors>(rows[0] + first, row);
+  for (int j = 0; j < kVectors; ++j) sums[j] = term.value_lanes(row[j]);
+  for (int64_t k = 1; k < count; ++k) {
+    Blocks::template load<kVectors>(rows[k] + first, row);
+    for (int j = 0; j < kVectors; ++j) sums[j] += term.value_lanes(row[j]);
+  }
+}
+
 // kVectors lane vectors of channels from `first`: the average of `count`
-// (>= 2) rows, the sums held in registers across the rows.
-template <int kVectors, typename scalar_t, class Divide>
+// (>= 2) rows.
+template <int kVectors, typename scalar_t, typename acc_t, class Divide>
 POOLING_EXT_ALWAYS_INLINE void average_channel_block(const scalar_t* const* rows, int64_t count, int64_t first,
                                                      scalar_t* __restrict__ out, const Divide& divide) {
   using Blocks = ChannelBlocks<scalar_t>;
-  typename Blocks::Full sums[kVectors], row[kVectors];
-  Blocks::template load<kVectors>(rows[0] + first, sums);
-  Blocks::template load<kVectors>(rows[1] + first, row);
-  for (int j = 0; j < kVectors; ++j) sums[j] += row[j];
-  for (int64_t k = 2; k < count; ++k) {
-    Blocks::template load<kVectors>(rows[k] + first, row);
-    for (int j = 0; j < kVectors; ++j) sums[j] += row[j];
-  }
+  typename Blocks::Full sums[kVectors];
+  term_sums_block<kVectors>(rows, count, first, AverageTerm<acc_t>{}, sums);
   for (int j = 0; j < kVectors; ++j) sums[j] = divide(sums[j]);
   Blocks::template store<kVectors>(out + first, sums);
 }
@@ -131,9 +141,9 @@ POOLING_EXT_ALWAYS_INLINE void average_many_rows(const scalar_t* const* rows, in
   constexpr int kLeast = Blocks::kVectorsPerLoad;
   constexpr int64_t kLanes = Blocks::kChannelsPerVector;
   int64_t c = 0;
-  for (; c + 4 * kLanes <= C; c += 4 * kLanes) average_channel_block<4, scalar_t>(rows, count, c, out, divide);
+  for (; c + 4 * kLanes <= C; c += 4 * kLanes) average_channel_block<4, scalar_t, acc_t>(rows, count, c, out, divide);
   for (; c + kLeast * kLanes <= C; c += kLeast * kLanes) {
-    average_channel_block<kLeast, scalar_t>(rows, count, c, out, divide);
+    average_channel_block<kLeast, scalar_t, acc_t>(rows, count, c, out, divide);
   }
   for (; c < C; ++c) {
     acc_t sum = static_cast<acc_t>(rows[0][c]) + static_cast<acc_t>(rows[1][c]);
@@ -203,21 +213,14 @@ POOLING_EXT_ALWAYS_INLINE bool store_power_roots(const acc_t* __restrict__ sums,
 }
 
 // kVectors lane vectors of channels from `first` of a window's power sums,
-// held in registers across its `count` rows (in row order, from the first
-// row's term: the additions of the row-by-row passes, without their loads
-// and stores of the sums).
+// kept in registers across its rows (the additions of the row-by-row passes,
+// without their loads and stores of the sums).
 template <int kVectors, typename scalar_t, class Term>
 POOLING_EXT_ALWAYS_INLINE void power_sum_block(const scalar_t* const* rows, int64_t count, int64_t first,
                                                float* __restrict__ sums, const Term& term) {
-  using Blocks = ChannelBlocks<scalar_t>;
-  typename Blocks::Full acc[kVectors], row[kVectors];
-  Blocks::template load<kVectors>(rows[0] + first, row);
-  for (int j = 0; j < kVectors; ++j) acc[j] = term.value_lanes(row[j]);
-  for (int64_t k = 1; k < count; ++k) {
-    Blocks::template load<kVectors>(rows[k] + first, row);
-    for (int j = 0; j < kVectors; ++j) acc[j] += term.value_lanes(row[j]);
-  }
-  Blocks::template store_unrounded<kVectors>(sums + first, acc);
+  typename ChannelBlocks<scalar_t>::Full acc[kVectors];
+  term_sums_block<kVectors>(rows, count, first, term, acc);
+  ChannelBlocks<scalar_t>::template store_unrounded<kVectors>(sums + first, acc);
 }
 
 // One power-mean window of C channels: the power sums of its `count` (>= 1)

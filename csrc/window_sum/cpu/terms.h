@@ -49,6 +49,10 @@ template <typename acc_t>
 struct AverageTerm {
   static constexpr bool kAverage = true;
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
+  template <class V>  // (a GCC vector of lanes)
+  POOLING_EXT_ALWAYS_INLINE V value_lanes(const V& x) const {
+    return x;
+  }
 };
 
 // base(x)^p; kPower 1, 2, 3, 4 unrolled, 0 for any other p (known at run
