@@ -1,5 +1,7 @@
 """max_unpool1d/2d/3d against torch: values, output_size, repeated indices,
 layouts, gradients and errors."""
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as TF
@@ -90,6 +92,37 @@ def test_repeated_indices_last_wins(device):
     values.requires_grad_()
     PF.max_unpool1d(values, indices, 2).backward(torch.arange(8.0, device=device).view(1, 1, 8))
     assert values.grad.tolist() == [[[1.0, 1.0, 3.0, 1.0]]]
+
+
+def test_repeated_and_bad_indices_across_index_groups():
+    """Planes of 37 inputs (two groups of 16 indices, which the CPU gather
+    checks together, and a tail): repeats within and across groups leave the
+    last in input order, gradients gather by index, and an out-of-range index
+    in a full group or in the tail raises, at every thread count."""
+    torch.manual_seed(5)
+    values = torch.randn(3, 2, 37)
+    indices = torch.randint(0, 20, (3, 2, 37))  # 37 inputs into 74 outputs, many repeats
+    expected = torch.zeros(3, 2, 74)
+    for n, c, i in itertools.product(range(3), range(2), range(37)):  # input order: the last one wins
+        expected[n, c, indices[n, c, i]] = values[n, c, i]
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            for dtype in (torch.float32, torch.bfloat16):
+                assert_same(PF.max_unpool1d(values.to(dtype), indices, 2), expected.to(dtype))
+            # the backward gathers in the same groups; threads split planes anywhere
+            source = values.clone().requires_grad_()
+            out = PF.max_unpool1d(source, indices, 2)
+            grad = torch.randn_like(out)
+            assert_same(torch.autograd.grad(out, source, grad)[0], grad.gather(-1, indices))
+            for position, bad in ((5, 74), (20, -1), (36, 1000)):  # first group, second, the tail
+                broken = indices.clone()
+                broken[1, 1, position] = bad
+                with pytest.raises(RuntimeError, match="indices"):
+                    PF.max_unpool1d(values, broken, 2)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_empty_batch(device):
