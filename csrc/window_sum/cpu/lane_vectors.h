@@ -40,12 +40,8 @@ POOLING_EXT_ALWAYS_INLINE acc_t sum_of_lanes(const typename LaneVectors<acc_t>::
   return quarter[0] + quarter[1];
 }
 
-// 16 consecutive float32 or bfloat16 values as float lanes (bfloat16 widened exactly).
-POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const float* x) {
-  LaneVectors<float>::Full v;
-  std::memcpy(&v, x, sizeof(v));
-  return v;
-}
+// 16 consecutive bfloat16 values as float lanes, widened exactly, element i
+// in lane i (ChannelBlocks splits them even/odd instead).
 POOLING_EXT_ALWAYS_INLINE LaneVectors<float>::Full load_float_lanes(const c10::BFloat16* x) {
   typedef uint16_t Bits16 __attribute__((vector_size(32)));
   typedef uint32_t Bits32 __attribute__((vector_size(64)));
