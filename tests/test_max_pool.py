@@ -196,6 +196,51 @@ def test_vector_loops_match_torch_bitwise(dims, shape, kwargs, layout, dtype):
         assert torch.equal(ga.signbit(), gb.signbit())
 
 
+# Channels-last windows of >= 16 taps that never overlap scatter their
+# gradients (float types but bfloat16): windows starting in the padding,
+# inputs no window covers (kernel < stride), dilated taps, 3-d, adaptive
+# windows that divide the input, whole planes.
+SCATTER_CASES = [
+    ((2, 5, 13, 17), dict(kernel_size=4, stride=4, padding=2)),
+    ((1, 3, 20, 22), dict(kernel_size=4, stride=5)),
+    ((1, 70, 15, 15), dict(kernel_size=4, stride=7, dilation=2, padding=1)),
+    ((1, 3, 6, 8, 8), dict(kernel_size=(2, 3, 3), stride=(2, 3, 3), padding=(0, 1, 1))),
+    ((2, 5, 28, 28), dict(output_size=7)),
+    ((1, 4, 4, 8, 8), dict(output_size=(1, 2, 2))),
+    ((2, 70, 5, 5), dict(output_size=1)),
+]
+
+
+def x_format(dims):
+    return torch.channels_last if dims == 2 else torch.channels_last_3d
+
+
+@pytest.mark.parametrize("shape,kwargs", SCATTER_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_channels_last_scatter_matches_torch_bitwise(shape, kwargs, dtype):
+    """Values and gradients with torch's bits: random gradients with -0
+    (which lands as +0), zeros where no window's argmax lies."""
+    dims = len(shape) - 2
+    torch.manual_seed(shape[-1] * 10 + dims)
+    if "output_size" in kwargs:
+        ours_fn, torch_fn = {2: (PF.adaptive_max_pool2d, TF.adaptive_max_pool2d),
+                             3: (PF.adaptive_max_pool3d, TF.adaptive_max_pool3d)}[dims]
+    else:
+        ours_fn, torch_fn = FUNCS[dims]
+    x = make_input(shape, dtype, ties=True).contiguous(memory_format=x_format(dims))
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, theirs = ours_fn(xa, **kwargs), torch_fn(xb, **kwargs)
+    assert_same(ours, theirs)
+    grad = torch.randn(ours.shape, dtype=dtype)
+    grad[torch.rand(ours.shape) < 0.2] = -0.0
+    (ga,) = torch.autograd.grad(ours, xa, grad)
+    (gb,) = torch.autograd.grad(theirs, xb, grad)
+    # (torch's CPU adaptive_max_pool3d gradient comes back contiguous; ours keeps the input's layout)
+    assert same_layout(ga, gb) or (dims == 3 and "output_size" in kwargs)
+    assert ga.is_contiguous(memory_format=x_format(dims)) or ga.numel() == 0
+    assert torch.equal(ga, gb) and torch.equal(ga.signbit(), gb.signbit())
+
+
 @pytest.mark.parametrize(
     "dims,shape,kwargs",
     [

@@ -49,6 +49,11 @@ void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bod
 template <typename scalar_t, typename offset_t>
 void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
 
+// Channels-last backward of windows that never overlap: the input zeroed,
+// then each output's gradients written at their argmax positions.
+template <typename scalar_t, typename offset_t>
+void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
+
 // Channels-last backward: per input position, the sum over its covering
 // outputs of the gradients whose argmax it is, across the channels.
 template <typename scalar_t, typename offset_t>

@@ -1,16 +1,19 @@
-// Max pooling's CPU backward on contiguous tensors: each (n, c) plane is
-// accumulated by one task, outputs in memory order, each adding its gradient
-// at its argmax (its window's start plus the tap's offset in the plane: no
-// division per output). Deterministic for any thread count. float and double
-// accumulate in grad_input itself; half and bfloat16 in a float plane
-// written back at the end. Where no two windows share an input element
-// (global windows, kernel <= stride), each element gets at most one
-// gradient: the planes are zeroed and each gradient written at its argmax in
-// grad_input's own dtype, with no accumulator plane and no read-modify-write.
+// Max pooling's CPU backward as a scatter: each output's gradient added, or
+// written, at its argmax (its window's start plus the tap's offset: no
+// division per output). Deterministic for any thread count.
+//   - Contiguous: each (n, c) plane accumulated by one task, outputs in
+//     memory order. float and double accumulate in grad_input itself; half
+//     and bfloat16 in a float plane written back at the end.
+//   - Where no two windows share an input element (global windows, kernel <=
+//     stride), each element gets at most one gradient: the input is zeroed
+//     and each gradient written at its argmax in grad_input's own dtype, with
+//     no accumulator plane and no read-modify-write; channels-last windows of
+//     many taps this way too (max_backward_scatter_channels_last).
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -142,9 +145,69 @@ void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>& 
   });
 }
 
+namespace {
+
+// One channels-last output position's C gradients, each written through +0
+// at its argmax: element (window_start + the tap's offset) * C + c of
+// grad_in, window_start the window's first position (negative where it
+// starts in the padding, so it stays an index).
+// (A function of its own, for the restrict-qualified pointers; as
+// scatter_output_row.)
+template <typename scalar_t, typename offset_t, class TapOffset>
+__attribute__((noinline)) void scatter_position(const scalar_t* __restrict__ grad, const offset_t* __restrict__ off,
+                                                int64_t C, int64_t kernel_volume, TapOffset offset_of_tap,
+                                                scalar_t* __restrict__ grad_in, int64_t window_start) {
+  using math_t = at::opmath_type<scalar_t>;
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t tap = static_cast<int64_t>(off[c]);
+    if (tap >= kernel_volume) continue;  // empty window: no gradient
+    grad_in[(window_start + offset_of_tap(tap)) * C + c] =
+        static_cast<scalar_t>(static_cast<math_t>(grad[c]) + math_t(0));
+  }
+}
+
+template <typename scalar_t, typename offset_t, class TapOffset>
+void scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body, TapOffset offset_of_tap,
+                           const std::vector<int64_t>* window_start) {
+  const PoolGeometry& g = body.g;
+  const int64_t C = g.channels;
+  // +0 is all zero bytes in every float type.
+  at::parallel_for(0, g.batch * g.in_plane(), grain_for(C), [&](int64_t begin, int64_t end) {
+    std::memset(static_cast<void*>(body.grad_input + begin * C), 0, sizeof(scalar_t) * (end - begin) * C);
+  });
+  // Windows never overlap: the outputs write distinct elements, in any order.
+  at::parallel_for(0, g.batch * g.out_plane(), grain_for(C), [&](int64_t begin, int64_t end) {
+    PositionCursor cursor(g.out, begin);
+    for (int64_t pos = begin; pos < end; ++pos, cursor.next()) {
+      const int64_t start =
+          (window_start[0][cursor.d] * g.in[1] + window_start[1][cursor.h]) * g.in[2] + window_start[2][cursor.w];
+      scatter_position(body.grad_output + pos * C, body.window_offset + pos * C, C, g.kernel_volume(), offset_of_tap,
+                       body.grad_input + cursor.n * g.in_plane() * C, start);
+    }
+  });
+}
+
+}  // namespace
+
+template <typename scalar_t, typename offset_t>
+void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+  const PoolGeometry& g = body.g;
+  const std::vector<int64_t> table = tap_offset_table(g);
+  std::vector<int64_t> window_start[kMaxSpatialDims];
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    window_start[d] = per_position_table(g.out[d], [&](int64_t o) { return dim_window_start(g, d, o); });
+  }
+  if (!table.empty()) return scatter_channels_last(body, TapOffsetFromTable{table.data()}, window_start);
+  scatter_channels_last(body, TapOffsetComputed{&g}, window_start);
+}
+
 #define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
   template void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>&);
 #define POOLING_EXT_INSTANTIATE_OFFSETS(scalar_t) POOLING_EXT_FOR_EACH_OFFSET_TYPE(POOLING_EXT_INSTANTIATE, scalar_t)
+POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
+#undef POOLING_EXT_INSTANTIATE
+#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
+  template void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>&);
 POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
 
 }  // namespace cpu
