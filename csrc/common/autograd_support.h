@@ -1,10 +1,12 @@
 // Helpers of the C++ autograd Functions: symbolic sizes kept in an
-// AutogradContext (so torch.compile can trace through them).
+// AutogradContext (so torch.compile can trace through them), and a node's
+// int arguments kept in one entry.
 #pragma once
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 
+#include <initializer_list>
 #include <vector>
 
 namespace pooling_ext {
@@ -41,6 +43,29 @@ inline std::vector<c10::SymInt> load_sizes(AutogradContext* ctx, const char* key
   std::vector<c10::SymInt> sizes;
   for (const c10::IValue& v : ctx->saved_data[key].toListRef()) sizes.push_back(v.toSymInt());
   return sizes;
+}
+
+// Several int lists in one saved entry, each as its length then its values:
+// one allocation and one lookup per node instead of one per list (a fixed
+// cost of every training step, which small inputs feel).
+inline void save_int_lists(AutogradContext* ctx, const char* key, std::initializer_list<at::IntArrayRef> lists) {
+  std::vector<int64_t> packed;
+  for (at::IntArrayRef list : lists) {
+    packed.push_back(static_cast<int64_t>(list.size()));
+    packed.insert(packed.end(), list.begin(), list.end());
+  }
+  ctx->saved_data[key] = std::move(packed);
+}
+
+// The lists save_int_lists kept, in the same order.
+inline void load_int_lists(AutogradContext* ctx, const char* key, std::initializer_list<std::vector<int64_t>*> lists) {
+  const c10::List<int64_t> packed = ctx->saved_data[key].toIntList();
+  size_t at = 0;
+  for (std::vector<int64_t>* list : lists) {
+    const int64_t length = packed[at++];
+    list->assign(length, 0);
+    for (int64_t& value : *list) value = packed[at++];
+  }
 }
 
 }  // namespace pooling_ext

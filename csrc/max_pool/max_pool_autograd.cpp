@@ -10,23 +10,15 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 void SavedWindow::save(AutogradContext* ctx) const {
-  ctx->saved_data["kernel"] = kernel;
-  ctx->saved_data["stride"] = stride;
-  ctx->saved_data["padding"] = padding;
-  ctx->saved_data["dilation"] = dilation;
-  ctx->saved_data["adaptive_output_size"] = adaptive_output_size;
-  ctx->saved_data["fractional_output_size"] = fractional_output_size;
+  save_int_lists(ctx, "window", {kernel, stride, padding, dilation, adaptive_output_size, fractional_output_size});
   // The samples are a constant of the op, never differentiated: kept as data.
   if (is_fractional()) ctx->saved_data["fractional_samples"] = fractional_samples;
 }
 
 SavedWindow SavedWindow::load(AutogradContext* ctx) {
-  SavedWindow w{ctx->saved_data["kernel"].toIntVector(),
-                ctx->saved_data["stride"].toIntVector(),
-                ctx->saved_data["padding"].toIntVector(),
-                ctx->saved_data["dilation"].toIntVector(),
-                ctx->saved_data["adaptive_output_size"].toIntVector(),
-                ctx->saved_data["fractional_output_size"].toIntVector()};
+  SavedWindow w;
+  load_int_lists(ctx, "window",
+                 {&w.kernel, &w.stride, &w.padding, &w.dilation, &w.adaptive_output_size, &w.fractional_output_size});
   const auto samples = ctx->saved_data.find("fractional_samples");
   if (samples != ctx->saved_data.end()) w.fractional_samples = samples->second.toTensor();
   return w;

@@ -28,26 +28,22 @@ at::Tensor in_input_layout(AutogradContext* ctx, const at::Tensor& grad_input) {
 
 struct AvgWindow {
   std::vector<int64_t> kernel, stride, padding;
-  bool ceil_mode;
-  bool count_include_pad;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
   std::optional<int64_t> divisor_override;
 
   void save(AutogradContext* ctx) const {
-    ctx->saved_data["kernel"] = kernel;
-    ctx->saved_data["stride"] = stride;
-    ctx->saved_data["padding"] = padding;
-    ctx->saved_data["ceil_mode"] = ceil_mode;
-    ctx->saved_data["count_include_pad"] = count_include_pad;
-    ctx->saved_data["divisor_override"] = divisor_override.has_value() ? c10::IValue(*divisor_override) : c10::IValue();
+    const int64_t flags[] = {ceil_mode, count_include_pad, divisor_override.has_value(), divisor_override.value_or(0)};
+    save_int_lists(ctx, "window", {kernel, stride, padding, flags});
   }
   static AvgWindow load(AutogradContext* ctx) {
-    const c10::IValue& divisor = ctx->saved_data["divisor_override"];
-    return AvgWindow{ctx->saved_data["kernel"].toIntVector(),
-                     ctx->saved_data["stride"].toIntVector(),
-                     ctx->saved_data["padding"].toIntVector(),
-                     ctx->saved_data["ceil_mode"].toBool(),
-                     ctx->saved_data["count_include_pad"].toBool(),
-                     divisor.isNone() ? std::nullopt : std::optional<int64_t>(divisor.toInt())};
+    AvgWindow w;
+    std::vector<int64_t> flags;
+    load_int_lists(ctx, "window", {&w.kernel, &w.stride, &w.padding, &flags});
+    w.ceil_mode = flags[0] != 0;
+    w.count_include_pad = flags[1] != 0;
+    if (flags[2] != 0) w.divisor_override = flags[3];
+    return w;
   }
 };
 

@@ -53,20 +53,21 @@ at::Tensor nonzero_or_one(const at::Tensor& y) { return at::where(y != 0, y, at:
 struct LpWindow {
   double norm_type;
   std::vector<int64_t> kernel, stride;
-  bool ceil_mode;
-  bool true_norm;
+  bool ceil_mode = false;
+  bool true_norm = false;
 
   void save(AutogradContext* ctx) const {
     ctx->saved_data["norm_type"] = norm_type;
-    ctx->saved_data["kernel"] = kernel;
-    ctx->saved_data["stride"] = stride;
-    ctx->saved_data["ceil_mode"] = ceil_mode;
-    ctx->saved_data["true_norm"] = true_norm;
+    const int64_t flags[] = {ceil_mode, true_norm};
+    save_int_lists(ctx, "window", {kernel, stride, flags});
   }
   static LpWindow load(AutogradContext* ctx) {
-    return LpWindow{ctx->saved_data["norm_type"].toDouble(), ctx->saved_data["kernel"].toIntVector(),
-                    ctx->saved_data["stride"].toIntVector(), ctx->saved_data["ceil_mode"].toBool(),
-                    ctx->saved_data["true_norm"].toBool()};
+    LpWindow w{ctx->saved_data["norm_type"].toDouble()};
+    std::vector<int64_t> flags;
+    load_int_lists(ctx, "window", {&w.kernel, &w.stride, &flags});
+    w.ceil_mode = flags[0] != 0;
+    w.true_norm = flags[1] != 0;
+    return w;
   }
   std::vector<int64_t> zero_padding() const { return std::vector<int64_t>(kernel.size(), 0); }
   std::vector<int64_t> unit_dilation() const { return std::vector<int64_t>(kernel.size(), 1); }
