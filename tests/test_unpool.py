@@ -95,8 +95,8 @@ def test_repeated_indices_last_wins(device):
 
 
 def test_repeated_and_bad_indices_across_index_groups():
-    """Planes of 37 inputs (two groups of 16 indices, which the CPU gather
-    checks together, and a tail): repeats within and across groups leave the
+    """Planes of 37 inputs (two groups of 16 indices, which the CPU scatter
+    and gather check together, and a tail): repeats within and across groups leave the
     last in input order, gradients gather by index, and an out-of-range index
     in a full group or in the tail raises, at every thread count."""
     torch.manual_seed(5)
