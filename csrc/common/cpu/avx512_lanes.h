@@ -159,6 +159,15 @@ POOLING_EXT_AVX512_INLINE void load_pairs(const uint16_t* x, __mmask16 inside, _
   odd = _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u))));
 }
 
+// Lanes [0, n) of window offsets (taps) into uint8 or int32 storage.
+POOLING_EXT_AVX512_INLINE void store_taps(uint8_t* out, __m512i taps, int64_t n) {
+  _mm512_mask_cvtepi32_storeu_epi8(out, lanes16(n), taps);
+}
+
+POOLING_EXT_AVX512_INLINE void store_taps(int32_t* out, __m512i taps, int64_t n) {
+  _mm512_mask_storeu_epi32(out, lanes16(n), taps);
+}
+
 // The elements of a window row under a 32-bit mask (at most 32), from which
 // a block of outputs picks its lanes (fractional and adaptive windows).
 struct Loaded32 {

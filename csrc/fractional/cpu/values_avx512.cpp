@@ -1,4 +1,4 @@
-// Fractional max pooling's values-only forward in AVX-512 intrinsics: the
+// Fractional max pooling's forward in AVX-512 intrinsics: the
 // per-output scalar windows of forward_contiguous.cpp and
 // forward_channels_last.cpp became 16 outputs per register, maxima by the
 // body's rule in its tap order. Contiguous: a block of output columns loads
@@ -7,6 +7,8 @@
 // start within the block, plus tw). Channels-last: each channel has its own
 // window, so 16 channels' taps are gathered.
 #include "values_avx512.h"
+
+#include <type_traits>
 
 #include "../../common/cpu/avx512_lanes.h"
 
@@ -18,16 +20,28 @@ namespace {
 
 using namespace avx512;
 
-// torch's rule on the lanes in `inside`: v replaces best where greater, or NaN.
-POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask16 inside) {
-  const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  return _mm512_mask_mov_ps(best, take & inside, v);
+// torch's rule on the lanes in `inside`: the lanes where v replaces best
+// (greater, or NaN).
+POOLING_EXT_AVX512_INLINE __mmask16 replaces(__m512 best, __m512 v, __mmask16 inside) {
+  return (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & inside;
 }
 
-template <typename value_t>
-POOLING_EXT_AVX512_TARGET void plane_values(const value_t* plane, const int64_t* row_offset, int64_t rows,
-                                            const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
-                                            int64_t depth_step, int64_t row_step, value_t* out) {
+POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask16 inside) {
+  return _mm512_mask_mov_ps(best, replaces(best, v, inside), v);
+}
+
+// Keeps no taps: a values-only forward.
+struct NoTaps {};
+
+// The plane's rows of windows; with taps (offset_t: uint8_t or int32_t), each
+// output's window offset beside its maximum. From -inf at tap 0, torch's rule
+// gives the body's result, which takes the first tap as is (a fractional
+// window lies wholly inside): a first tap of -inf is not taken but is tap 0.
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void plane_windows(const value_t* plane, const int64_t* row_offset, int64_t rows,
+                                             const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                             int64_t depth_step, int64_t row_step, value_t* out, offset_t* taps) {
+  constexpr bool kKeepsTaps = !std::is_same_v<offset_t, NoTaps>;
   const int64_t block_count = static_cast<int64_t>(blocks.first.size());
   for (int64_t r = 0; r < rows; ++r, out += outputs) {
     for (int64_t b = 0; b < block_count; ++b) {
@@ -38,16 +52,21 @@ POOLING_EXT_AVX512_TARGET void plane_values(const value_t* plane, const int64_t*
       const value_t* corner = plane + row_offset[r] + blocks.base[b];
       const __mmask16 inside = lanes16(lanes);
       __m512 best = _mm512_set1_ps(-__builtin_inff());
+      __m512i tap = _mm512_setzero_si512();
+      int32_t t = 0;
       for (int64_t td = 0; td < kernel[0]; ++td) {
         for (int64_t th = 0; th < kernel[1]; ++th) {
           const Loaded32 row = load32(corner + td * depth_step + th * row_step, mask);
-          for (int64_t tw = 0; tw < kernel[2]; ++tw) {
+          for (int64_t tw = 0; tw < kernel[2]; ++tw, ++t) {
             const __m512 v = pick(row, _mm512_add_epi32(index, _mm512_set1_epi32(static_cast<int32_t>(tw))), plane);
-            best = take_max_inside(best, v, inside);
+            const __mmask16 take = replaces(best, v, inside);
+            best = _mm512_mask_mov_ps(best, take, v);
+            if constexpr (kKeepsTaps) tap = _mm512_mask_mov_epi32(tap, take, _mm512_set1_epi32(t));
           }
         }
       }
       store_lanes(out + first, best, lanes);
+      if constexpr (kKeepsTaps) store_taps(taps + r * outputs + first, tap, lanes);
     }
   }
 }
@@ -129,7 +148,8 @@ bool fractional_plane_values_avx512(const float* plane, const int64_t* row_offse
                                     const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
                                     int64_t depth_step, int64_t row_step, float* out) {
   if (!cpu_has_avx512() || blocks.empty()) return false;
-  plane_values(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out);
+  plane_windows(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out,
+                static_cast<NoTaps*>(nullptr));
   return true;
 }
 
@@ -137,11 +157,27 @@ bool fractional_plane_values_avx512(const uint16_t* plane, const int64_t* row_of
                                     const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
                                     int64_t depth_step, int64_t row_step, uint16_t* out) {
   if (!cpu_has_avx512() || blocks.empty()) return false;
-  plane_values(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out);
+  plane_windows(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out,
+                static_cast<NoTaps*>(nullptr));
+  return true;
+}
+
+template <typename value_t, typename offset_t>
+bool fractional_plane_with_taps_avx512(const value_t* plane, const int64_t* row_offset, int64_t rows,
+                                       const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                       int64_t depth_step, int64_t row_step, value_t* out, offset_t* taps) {
+  if (!cpu_has_avx512() || blocks.empty()) return false;
+  plane_windows(plane, row_offset, rows, blocks, outputs, kernel, depth_step, row_step, out, taps);
   return true;
 }
 
 #else  // no AVX-512 code in this build
+
+template <typename value_t, typename offset_t>
+bool fractional_plane_with_taps_avx512(const value_t*, const int64_t*, int64_t, const cpu::ColumnBlocks&, int64_t,
+                                       const int64_t*, int64_t, int64_t, value_t*, offset_t*) {
+  return false;
+}
 
 bool fractional_values_avx512_supported() { return false; }
 bool fractional_plane_values_avx512(const float*, const int64_t*, int64_t, const cpu::ColumnBlocks&, int64_t,
@@ -163,6 +199,15 @@ bool fractional_channels_values_avx512(const uint16_t*, const int64_t*, const in
 }
 
 #endif
+
+#define POOLING_EXT_INSTANTIATE(value_t, offset_t)                                                                   \
+  template bool fractional_plane_with_taps_avx512(const value_t*, const int64_t*, int64_t, const cpu::ColumnBlocks&, \
+                                                  int64_t, const int64_t*, int64_t, int64_t, value_t*, offset_t*);
+POOLING_EXT_INSTANTIATE(float, uint8_t)
+POOLING_EXT_INSTANTIATE(float, int32_t)
+POOLING_EXT_INSTANTIATE(uint16_t, uint8_t)
+POOLING_EXT_INSTANTIATE(uint16_t, int32_t)
+#undef POOLING_EXT_INSTANTIATE
 
 }  // namespace simd
 }  // namespace pooling_ext

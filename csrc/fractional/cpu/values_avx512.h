@@ -26,6 +26,13 @@ bool fractional_plane_values_avx512(const uint16_t* plane, const int64_t* row_of
                                     const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
                                     int64_t depth_step, int64_t row_step, uint16_t* out);
 
+// The same keeping each output's window offset (its tap in the body's
+// numbering) in `taps`, laid out as `out`.
+template <typename value_t, typename offset_t>
+bool fractional_plane_with_taps_avx512(const value_t* plane, const int64_t* row_offset, int64_t rows,
+                                       const cpu::ColumnBlocks& blocks, int64_t outputs, const int64_t* kernel,
+                                       int64_t depth_step, int64_t row_step, value_t* out, offset_t* taps);
+
 // Channels-last: one output position's C channels, channel c's window at
 // (d[c], h[c], w[c]) of `sample` (height x width positions of C channels,
 // fewer than 2^30 elements), kernel kd x kh x kw, taps in the body's order.

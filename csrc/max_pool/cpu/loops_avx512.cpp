@@ -60,14 +60,6 @@ struct TapOutput {
   int32_t empty;
 };
 
-POOLING_EXT_AVX512_INLINE void store_taps(uint8_t* out, __m512i taps, int64_t n) {
-  _mm512_mask_cvtepi32_storeu_epi8(out, lanes16(n), taps);
-}
-
-POOLING_EXT_AVX512_INLINE void store_taps(int32_t* out, __m512i taps, int64_t n) {
-  _mm512_mask_storeu_epi32(out, lanes16(n), taps);
-}
-
 // One block of up to 16 outputs: outputs [i, i + lanes) of an output row
 // whose window rows start at plane + rows[r], stored from output element
 // out_at (taps: that row's TapOutput, row_tap from its first window row).
