@@ -18,7 +18,9 @@ if [ ! -x "$PY" ]; then
   python3 -m venv "$VENV"
 fi
 if ! "$PY" -c "import torch, torchvision, numpy, pytest, ninja, matplotlib, expecttest" 2>/dev/null; then
-  "$PY" -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1" numpy pytest ninja matplotlib expecttest cmake
+  # --no-cache-dir: where the wheels are downloaded (several GB for a CUDA torch),
+  # no second copy goes to ~/.cache/pip (a CI run once ran out of disk installing).
+  "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir "torch==2.14.1" "torchvision==0.29.1" numpy pytest ninja matplotlib expecttest cmake
 fi
 # The source tree is the package: put it on the venv's path once.
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
