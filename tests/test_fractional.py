@@ -288,11 +288,12 @@ def test_values_only_forward_equals_torch_bitwise(kind):
     """Without a gradient the float32 and bfloat16 forward computes values only
     (AVX-512 where the CPU has it: contiguous rows picked from 32 loaded
     elements, channels-last taps gathered 16 channels at a time): torch's
-    values bit for bit, NaN's sign aside; with one (contiguous: the same
-    blocks keeping taps), values, indices and gradients as torch's. Cases: blocks of 16 outputs and a
+    values bit for bit, NaN's sign aside. Cases: blocks of 16 outputs and a
     rest, ratios near 1 and near 2 (fewer outputs per block), a window of 5,
     3d windows, channel counts around 16, and channel 0's window at the
-    sample's first element (bfloat16 gathers read the word that ends there)."""
+    sample's first element (bfloat16 gathers read the word that ends there).
+    With one (the saving forward), the same loops keep each output's tap:
+    values, indices and gradients as torch's, in both layouts."""
     cases = [(2, (2, 3, 56, 56), 2, 40), (2, (1, 17, 30, 70), 3, (20, 34)), (2, (2, 5, 12, 64), 5, (6, 33)),
              (2, (1, 16, 9, 9), 2, 8), (3, (1, 3, 6, 9, 40), (2, 2, 3), (4, 6, 30))]
     for dims, shape, kernel, output_size in cases:
@@ -312,7 +313,7 @@ def test_values_only_forward_equals_torch_bitwise(kind):
                 bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
                 assert torch.equal(ours.contiguous().view(bits)[numbers.contiguous()],
                                    ref.contiguous().view(bits)[numbers.contiguous()])
-                # the saving forward: contiguous planes in the same blocks, keeping each output's tap
+                # the saving forward: the same blocks and gathers, keeping each output's tap
                 check_against_torch(dims, xl, kernel, output_size, s)
 
 

@@ -1,6 +1,6 @@
 // Fractional max pooling's CPU forward on channels-last tensors: one output
-// position at a time, each channel's window from its own starts; a
-// values-only forward of float32 or bfloat16 in AVX-512 where the CPU has it.
+// position at a time, each channel's window from its own starts; float32
+// and bfloat16 in AVX-512 where the CPU has it.
 #include <ATen/Parallel.h>
 
 #include <type_traits>
@@ -55,18 +55,24 @@ POOLING_EXT_ISA_CLONES void channels_max_branch_free(const value_t* __restrict__
   }
 }
 
-// One position's channels, values only, float32 or bfloat16, in AVX-512
-// (values_avx512.cpp); false (nothing done) for other dtypes.
+// One position's channels of float32 or bfloat16 in AVX-512
+// (values_avx512.cpp), their window offsets into `taps` unless null (values
+// only); false (nothing done) for other dtypes or a CPU without AVX-512.
 template <typename scalar_t, typename offset_t>
-bool channels_values_avx512(const FractionalMaxForwardBody<scalar_t, offset_t>& body, const PositionStarts& s,
-                            const scalar_t* sample, bool element_before, scalar_t* out) {
+bool channels_avx512(const FractionalMaxForwardBody<scalar_t, offset_t>& body, const PositionStarts& s,
+                     const scalar_t* sample, bool element_before, scalar_t* out, offset_t* taps) {
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     const PoolGeometry& g = body.max.g;
-    return simd::fractional_channels_values_avx512(reinterpret_cast<const bits_t*>(sample), s.d, s.h, s.w, g.in[1],
-                                                   g.in[2], g.channels, g.kernel, element_before,
-                                                   reinterpret_cast<bits_t*>(out));
+    const auto* bits_in = reinterpret_cast<const bits_t*>(sample);
+    auto* bits_out = reinterpret_cast<bits_t*>(out);
+    if (taps == nullptr) {
+      return simd::fractional_channels_values_avx512(bits_in, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, g.kernel,
+                                                     element_before, bits_out);
+    }
+    return simd::fractional_channels_with_taps_avx512(bits_in, s.d, s.h, s.w, g.in[1], g.in[2], g.channels, g.kernel,
+                                                      element_before, bits_out, taps);
   }
   return false;
 }
@@ -79,20 +85,20 @@ void fractional_forward_channels_last(const FractionalMaxForwardBody<scalar_t, o
   const int64_t C = g.channels, out_plane = g.out_plane();
   const int64_t row_step = g.in[2] * C, depth_step = g.in[1] * row_step;
   const std::vector<int64_t> position_table = channels_innermost_starts(body.starts, g);
-  // Values only, float32 or bfloat16, samples indexable in int32 lanes: AVX-512 where the CPU has it.
-  const bool values_avx512 = body.max.window_offset == nullptr && g.in_plane() * C < (int64_t(1) << 30) &&
-                             simd::fractional_values_avx512_supported();
+  // Float32 or bfloat16 samples indexable in int32 lanes: AVX-512 where the CPU has it.
+  const bool avx512 = g.in_plane() * C < (int64_t(1) << 30) && simd::fractional_values_avx512_supported();
+  const bool saves_offsets = body.max.window_offset != nullptr;
   at::parallel_for(0, g.batch * out_plane, grain_for(C), [&](int64_t begin, int64_t end) {
     // A values-only forward (null window_offset) puts the taps in a scratch row, never read.
-    std::vector<offset_t> discarded_taps(body.max.window_offset != nullptr ? 0 : C);
+    std::vector<offset_t> discarded_taps(saves_offsets ? 0 : C);
     for (int64_t position = begin; position < end; ++position) {
       const int64_t n = position / out_plane;
       const PositionStarts s(position_table, g, n, geometry_spatial(g, false, position - n * out_plane));
       const scalar_t* sample = body.max.input + n * g.in_plane() * C;
       scalar_t* out = body.max.output + position * C;
-      offset_t* out_tap =
-          body.max.window_offset != nullptr ? body.max.window_offset + position * C : discarded_taps.data();
-      if (values_avx512 && channels_values_avx512(body, s, sample, n > 0, out)) continue;
+      offset_t* saved_taps = saves_offsets ? body.max.window_offset + position * C : nullptr;
+      if (avx512 && channels_avx512(body, s, sample, n > 0, out, saved_taps)) continue;
+      offset_t* out_tap = saves_offsets ? saved_taps : discarded_taps.data();
       const bool branch_free = with_small_branch_free_window<scalar_t>(g, [&](auto k, auto as_values) {
         channels_max_branch_free<k, k>(as_values(sample), s, g.in[1], g.in[2], C, as_values(out), out_tap);
       });

@@ -26,10 +26,6 @@ POOLING_EXT_AVX512_INLINE __mmask16 replaces(__m512 best, __m512 v, __mmask16 in
   return (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)) & inside;
 }
 
-POOLING_EXT_AVX512_INLINE __m512 take_max_inside(__m512 best, __m512 v, __mmask16 inside) {
-  return _mm512_mask_mov_ps(best, replaces(best, v, inside), v);
-}
-
 // Keeps no taps: a values-only forward.
 struct NoTaps {};
 
@@ -96,10 +92,15 @@ POOLING_EXT_AVX512_INLINE __m512i load_starts(const int64_t* v, __mmask16 inside
   return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
 }
 
-template <typename value_t>
-POOLING_EXT_AVX512_TARGET void channels_values(const value_t* sample, const int64_t* d, const int64_t* h,
-                                               const int64_t* w, int64_t height, int64_t width, int64_t C,
-                                               const int64_t* kernel, bool element_before, value_t* out) {
+// One position's C channels, each from its own window; with taps (offset_t:
+// uint8_t or int32_t), each channel's window offset beside its maximum, as
+// plane_windows keeps them.
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void channels_windows(const value_t* sample, const int64_t* d, const int64_t* h,
+                                                const int64_t* w, int64_t height, int64_t width, int64_t C,
+                                                const int64_t* kernel, bool element_before, value_t* out,
+                                                offset_t* taps) {
+  constexpr bool kKeepsTaps = !std::is_same_v<offset_t, NoTaps>;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i H = _mm512_set1_epi32(static_cast<int32_t>(height)), W = _mm512_set1_epi32(static_cast<int32_t>(width));
   const __m512i channels = _mm512_set1_epi32(static_cast<int32_t>(C));
@@ -111,16 +112,22 @@ POOLING_EXT_AVX512_TARGET void channels_values(const value_t* sample, const int6
     corner = _mm512_add_epi32(_mm512_mullo_epi32(corner, channels),
                               _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(c))));
     __m512 best = _mm512_set1_ps(-__builtin_inff());
+    __m512i tap = _mm512_setzero_si512();
+    int32_t t = 0;
     for (int64_t td = 0; td < kernel[0]; ++td) {
       for (int64_t th = 0; th < kernel[1]; ++th) {
-        for (int64_t tw = 0; tw < kernel[2]; ++tw) {
-          const int64_t tap = ((td * height + th) * width + tw) * C;
-          const __m512i element = _mm512_add_epi32(corner, _mm512_set1_epi32(static_cast<int32_t>(tap)));
-          best = take_max_inside(best, gather(sample, element, inside, element_before), inside);
+        for (int64_t tw = 0; tw < kernel[2]; ++tw, ++t) {
+          const int64_t tap_element = ((td * height + th) * width + tw) * C;
+          const __m512i element = _mm512_add_epi32(corner, _mm512_set1_epi32(static_cast<int32_t>(tap_element)));
+          const __m512 v = gather(sample, element, inside, element_before);
+          const __mmask16 take = replaces(best, v, inside);
+          best = _mm512_mask_mov_ps(best, take, v);
+          if constexpr (kKeepsTaps) tap = _mm512_mask_mov_epi32(tap, take, _mm512_set1_epi32(t));
         }
       }
     }
     store_lanes(out + c, best, C - c);
+    if constexpr (kKeepsTaps) store_taps(taps + c, tap, C - c);
   }
 }
 
@@ -130,7 +137,7 @@ bool fractional_channels_values_avx512(const float* sample, const int64_t* d, co
                                        int64_t height, int64_t width, int64_t C, const int64_t* kernel,
                                        bool element_before, float* out) {
   if (!cpu_has_avx512()) return false;
-  channels_values(sample, d, h, w, height, width, C, kernel, element_before, out);
+  channels_windows(sample, d, h, w, height, width, C, kernel, element_before, out, static_cast<NoTaps*>(nullptr));
   return true;
 }
 
@@ -138,7 +145,16 @@ bool fractional_channels_values_avx512(const uint16_t* sample, const int64_t* d,
                                        int64_t height, int64_t width, int64_t C, const int64_t* kernel,
                                        bool element_before, uint16_t* out) {
   if (!cpu_has_avx512()) return false;
-  channels_values(sample, d, h, w, height, width, C, kernel, element_before, out);
+  channels_windows(sample, d, h, w, height, width, C, kernel, element_before, out, static_cast<NoTaps*>(nullptr));
+  return true;
+}
+
+template <typename value_t, typename offset_t>
+bool fractional_channels_with_taps_avx512(const value_t* sample, const int64_t* d, const int64_t* h, const int64_t* w,
+                                          int64_t height, int64_t width, int64_t C, const int64_t* kernel,
+                                          bool element_before, value_t* out, offset_t* taps) {
+  if (!cpu_has_avx512()) return false;
+  channels_windows(sample, d, h, w, height, width, C, kernel, element_before, out, taps);
   return true;
 }
 
@@ -174,6 +190,12 @@ bool fractional_plane_with_taps_avx512(const value_t* plane, const int64_t* row_
 #else  // no AVX-512 code in this build
 
 template <typename value_t, typename offset_t>
+bool fractional_channels_with_taps_avx512(const value_t*, const int64_t*, const int64_t*, const int64_t*, int64_t,
+                                          int64_t, int64_t, const int64_t*, bool, value_t*, offset_t*) {
+  return false;
+}
+
+template <typename value_t, typename offset_t>
 bool fractional_plane_with_taps_avx512(const value_t*, const int64_t*, int64_t, const cpu::ColumnBlocks&, int64_t,
                                        const int64_t*, int64_t, int64_t, value_t*, offset_t*) {
   return false;
@@ -202,7 +224,10 @@ bool fractional_channels_values_avx512(const uint16_t*, const int64_t*, const in
 
 #define POOLING_EXT_INSTANTIATE(value_t, offset_t)                                                                   \
   template bool fractional_plane_with_taps_avx512(const value_t*, const int64_t*, int64_t, const cpu::ColumnBlocks&, \
-                                                  int64_t, const int64_t*, int64_t, int64_t, value_t*, offset_t*);
+                                                  int64_t, const int64_t*, int64_t, int64_t, value_t*, offset_t*);   \
+  template bool fractional_channels_with_taps_avx512(const value_t*, const int64_t*, const int64_t*, const int64_t*, \
+                                                     int64_t, int64_t, int64_t, const int64_t*, bool, value_t*,      \
+                                                     offset_t*);
 POOLING_EXT_INSTANTIATE(float, uint8_t)
 POOLING_EXT_INSTANTIATE(float, int32_t)
 POOLING_EXT_INSTANTIATE(uint16_t, uint8_t)

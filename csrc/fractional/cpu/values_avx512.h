@@ -1,6 +1,7 @@
-// Fractional max pooling's values-only forward (inference) on contiguous
-// tensors in AVX-512 intrinsics (values_avx512.cpp), for CPUs that have it:
-// forward_contiguous.cpp calls it first for float32 and bfloat16.
+// Fractional max pooling's forward in AVX-512 intrinsics (values_avx512.cpp),
+// for CPUs that have it: values only (inference) or keeping each output's
+// tap (training), contiguous or channels-last. forward_contiguous.cpp and
+// forward_channels_last.cpp call it first for float32 and bfloat16.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,12 @@ bool fractional_channels_values_avx512(const float* sample, const int64_t* d, co
 bool fractional_channels_values_avx512(const uint16_t* sample, const int64_t* d, const int64_t* h, const int64_t* w,
                                        int64_t height, int64_t width, int64_t C, const int64_t* kernel,
                                        bool element_before, uint16_t* out);
+
+// The same keeping each channel's window offset in `taps`, laid out as `out`.
+template <typename value_t, typename offset_t>
+bool fractional_channels_with_taps_avx512(const value_t* sample, const int64_t* d, const int64_t* h, const int64_t* w,
+                                          int64_t height, int64_t width, int64_t C, const int64_t* kernel,
+                                          bool element_before, value_t* out, offset_t* taps);
 
 }  // namespace simd
 }  // namespace pooling_ext
