@@ -96,7 +96,8 @@ def test_avg_grid_matches_torch(dims, dtype, device):
 
 # Contiguous rows that the CPU's row loops (AVX-512 where present) run: stride
 # 1, 2 (compile-time lanes) and 3, 4, 9 (permuted lanes: 11, 8 and 4 outputs
-# per block), rows of two blocks plus a rest, short rows (7 outputs), borders
+# per block), rows of two blocks plus a rest, short rows (7 outputs; 2x2 s2
+# ones two to a register), borders
 # left to the body, and divisors that are and are not powers of two (the first
 # are a multiplication).
 AVERAGE_ROW_CASES = [
@@ -115,6 +116,15 @@ AVERAGE_ROW_CASES = [
     (2, (3, 5, 9, 13), dict(kernel_size=3, stride=2, padding=1)),
     (2, (3, 5, 9, 13), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
     (1, (3, 7, 15), dict(kernel_size=2, stride=2)),
+    # 2x2 s2 rows of at most 8 outputs, two rows to a register: pairs across
+    # planes, a row left alone, border rows with one window row and another
+    # divisor, divisors that are not powers of two, 3d rows with their
+    # divisors at the borders (ceil_mode)
+    (2, (1, 1, 2, 16), dict(kernel_size=2, stride=2)),
+    (2, (3, 5, 9, 13), dict(kernel_size=2, stride=2, padding=1, count_include_pad=False)),
+    (2, (3, 5, 9, 13), dict(kernel_size=2, stride=2, padding=1)),
+    (2, (2, 3, 14, 14), dict(kernel_size=2, stride=2, divisor_override=3)),
+    (3, (1, 3, 5, 7, 14), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
 ]
 
 

@@ -1,6 +1,7 @@
 // Average pooling's row outputs in AVX-512 intrinsics. Fixed windows (the
 // interior outputs): two blocks of outputs at a time in independent
-// registers (two rows at a time where a row is one block), each tap one
+// registers (two rows at a time where a row is one block; two 2x2 s2 rows
+// of at most 8 outputs share one register), each tap one
 // (masked, strided) load and one add in the body's order, then one division
 // (a multiplication where that is exact). Adaptive
 // windows: blocks of columns picked from one load per window row, the sum
@@ -102,6 +103,36 @@ struct RowDivisor {
   }
 };
 
+// Two output rows of at most 8 outputs each with 2-tap, stride-2 window rows
+// (2x2 s2 pooling of 14-wide planes: VGG's adaptive head) in one register:
+// row 0 in lanes [0, 8), row 1 in [8, 16). Each window row of each output row
+// is one load of its 2 * lanes elements, and two permutes of the pair of
+// loads take the windows' left and right taps: half the loads, permutes,
+// additions and divisions of the two rows in registers of their own.
+template <typename value_t>
+POOLING_EXT_AVX512_INLINE void average_row_pair_2x2(int64_t row_count, const AverageBlock<value_t>* row) {
+  const __mmask16 elements = lanes16(2 * row[0].lanes);  // (both rows have as many outputs)
+  const __m512i left = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i right = _mm512_add_epi32(left, _mm512_set1_epi32(1));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t r = 0; r < row_count; ++r) {  // the body's order: window row by row, left tap then right
+    const __m512 a = load_lanes_where(element_address(row[0].plane, row[0].rows[r] + row[0].first), elements);
+    const __m512 b = load_lanes_where(element_address(row[1].plane, row[1].rows[r] + row[1].first), elements);
+    sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(a, left, b));
+    sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(a, right, b));
+  }
+  // Each lane divided by its row's divisor (by a power of two, multiplying
+  // by its inverse gives the same bits).
+  const __mmask16 second_row = 0xff00;
+  const Divisor& d0 = *row[0].divisor;
+  const Divisor& d1 = *row[1].divisor;
+  const __m512 average = d0.power_of_two && d1.power_of_two
+                             ? _mm512_mul_ps(sum, _mm512_mask_mov_ps(d0.inverse, second_row, d1.inverse))
+                             : _mm512_div_ps(sum, _mm512_mask_mov_ps(d0.divisor, second_row, d1.divisor));
+  store_rounded(row[0].out, average, row[0].lanes);
+  store_rounded(row[1].out, _mm512_shuffle_f32x4(average, average, _MM_SHUFFLE(3, 2, 3, 2)), row[1].lanes);
+}
+
 // Rows of at most one block each (VGG's 7-wide heads): two rows at a time, as
 // two independent chains of additions; a row alone is one chain whose
 // latency, not the work, sets the pace (VGG's head 20% faster; four rows at a
@@ -124,7 +155,9 @@ POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l
                      .lanes = run.outputs,
                      .divisor = divisors[count].of(run.divisor[walk.j])};
     }
-    if (count == 2) {
+    if (count == 2 && kStride == 2 && run.kw == 2 && run.outputs <= 8) {
+      average_row_pair_2x2(row_count, rows);
+    } else if (count == 2) {
       average_blocks<2>(l, run.kw, row_count, rows);
     } else {
       average_blocks<1>(l, run.kw, row_count, rows);
