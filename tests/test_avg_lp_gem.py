@@ -173,6 +173,32 @@ def test_avg_channels_last_many_rows_equal_torch_bitwise(channels, dtype):
             assert torch.equal(ours.view(bits), PF.avg_pool2d(x.contiguous(), **kwargs).view(bits)), (kwargs, scale)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("channels", [17, 32, 64, 65, 150])
+def test_avg_channels_last_backward_blocks_equal_single_channels(channels, dtype):
+    """The channels-last backward of overlapping windows sums each input's covering gradients
+    in registers, blocks of channels at a time (bfloat16 split even/odd), and the channels
+    left over one pass per row: each channel's gradient is the one it gets alone (one channel:
+    the passes per row), bit for bit, and close to torch's."""
+    bits = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float64: torch.int64}[dtype]
+    for kwargs in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=3, padding=1, count_include_pad=False),
+                   dict(kernel_size=(2, 3), stride=1), dict(kernel_size=5, stride=2, padding=2, divisor_override=7)]:
+        x = make_input((2, channels, 7, 9), dtype=torch.float64).to(dtype).contiguous(memory_format=torch.channels_last)
+        grad = PF.avg_pool2d(x, **kwargs).double().normal_().to(dtype)
+        whole = _avg_grad(x, grad, kwargs)
+        for c in range(channels):
+            alone = _avg_grad(x[:, c:c + 1].contiguous(memory_format=torch.channels_last), grad[:, c:c + 1], kwargs)
+            assert torch.equal(whole[:, c:c + 1].contiguous().view(bits), alone.contiguous().view(bits)), (kwargs, c)
+        ref = _avg_grad(x, grad, kwargs, TF.avg_pool2d)
+        tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else dict(rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(whole, ref, **tol)
+
+
+def _avg_grad(x, grad, kwargs, avg_pool2d=PF.avg_pool2d):
+    x = x.detach().requires_grad_()
+    return torch.autograd.grad(avg_pool2d(x, **kwargs), x, grad)[0]
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_avg_views_unbatched_and_empty_batch(dims, device):
     kwargs = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../../common/dtype_dispatch.h"
+#include "lane_vectors.h"
 #include "terms.h"
 #include "window_sum_cpu_loops.h"
 #include "window_tables.h"
@@ -43,24 +44,64 @@ POOLING_EXT_ALWAYS_INLINE void store_scaled(const scalar_t* __restrict__ row, ac
   for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(static_cast<acc_t>(row[c]) * w);
 }
 
+// kVectors lane vectors of channels from `first` of out = sum over k of
+// rows[k] * weights[k], in weighted_rows_across_channels' order (the first
+// two rows' products added, then a row at a time), held in registers across
+// the rows: none of the per-row passes' loads and stores of the sums.
+template <int kVectors, typename scalar_t, typename acc_t>
+POOLING_EXT_ALWAYS_INLINE void weighted_channel_block(const scalar_t* const* rows, const acc_t* weights, int64_t count,
+                                                      int64_t first, scalar_t* __restrict__ out) {
+  using Blocks = ChannelBlocks<scalar_t>;
+  typename Blocks::Full a[kVectors], b[kVectors], sums[kVectors];
+  Blocks::template load<kVectors>(rows[0] + first, a);
+  Blocks::template load<kVectors>(rows[1] + first, b);
+  for (int j = 0; j < kVectors; ++j) sums[j] = a[j] * weights[0] + b[j] * weights[1];
+  for (int64_t k = 2; k < count; ++k) {
+    Blocks::template load<kVectors>(rows[k] + first, a);
+    for (int j = 0; j < kVectors; ++j) sums[j] += a[j] * weights[k];
+  }
+  Blocks::template store<kVectors>(out + first, sums);
+}
+
+// The channels of weighted_rows_across_channels (count >= 2) that fill
+// ChannelBlocks, in registers; returns how many (a multiple of the blocks'
+// width; 0 for types without blocks).
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ALWAYS_INLINE int64_t weighted_channel_blocks(const scalar_t* const* rows, const acc_t* weights,
+                                                          int64_t count, scalar_t* out, int64_t C) {
+  int64_t c = 0;
+  if constexpr (kHasChannelBlocks<scalar_t>) {
+    using Blocks = ChannelBlocks<scalar_t>;
+    constexpr int kLeast = Blocks::kVectorsPerLoad;
+    constexpr int64_t kLanes = Blocks::kChannelsPerVector;
+    for (; c + 4 * kLanes <= C; c += 4 * kLanes) weighted_channel_block<4>(rows, weights, count, c, out);
+    for (; c + kLeast * kLanes <= C; c += kLeast * kLanes) weighted_channel_block<kLeast>(rows, weights, count, c, out);
+  }
+  return c;
+}
+
 // out[c] = sum over k of rows[k][c] * weights[k] (average pooling's
 // channels-last backward: the gradients of the covering outputs, each over
-// its divisor), one pass per row.
+// its divisor): blocks of channels in registers, the rest one pass per row.
 template <typename scalar_t, typename acc_t>
 POOLING_EXT_ISA_CLONES void weighted_rows_across_channels(const scalar_t* const* rows, const acc_t* weights,
                                                           int64_t count, acc_t* sums, scalar_t* out, int64_t C) {
   if (count == 0) {
     std::fill(out, out + C, scalar_t(0));
-  } else if (count == 1) {
+    return;
+  }
+  if (count == 1) {
     store_scaled(rows[0], weights[0], out, C);
+    return;
+  }
+  const int64_t c = weighted_channel_blocks(rows, weights, count, out, C);
+  if (c == C) return;
+  start_weighted_sums(rows[0] + c, weights[0], rows[1] + c, weights[1], sums, C - c);
+  for (int64_t k = 2; k + 1 < count; ++k) add_weighted(rows[k] + c, weights[k], sums, C - c);
+  if (count == 2) {
+    for (int64_t i = 0; i < C - c; ++i) out[c + i] = static_cast<scalar_t>(sums[i]);
   } else {
-    start_weighted_sums(rows[0], weights[0], rows[1], weights[1], sums, C);
-    for (int64_t k = 2; k + 1 < count; ++k) add_weighted(rows[k], weights[k], sums, C);
-    if (count == 2) {
-      for (int64_t c = 0; c < C; ++c) out[c] = static_cast<scalar_t>(sums[c]);
-    } else {
-      store_weighted(sums, rows[count - 1], weights[count - 1], out, C);
-    }
+    store_weighted(sums, rows[count - 1] + c, weights[count - 1], out + c, C - c);
   }
 }
 

@@ -95,12 +95,6 @@ POOLING_EXT_ALWAYS_INLINE void average_four_rows(const scalar_t* __restrict__ a,
   }
 }
 
-// Whether average_many_rows takes rows of scalar_t (ChannelBlocks widens
-// them exactly).
-template <typename scalar_t>
-constexpr bool kAveragesInLanes =
-    std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double> || std::is_same_v<scalar_t, c10::BFloat16>;
-
 // kVectors lane vectors of channels from `first`: the sums of term(x) over
 // a window's `count` (>= 1) rows, in row order from the first row's term,
 // held in registers across the rows.
@@ -158,7 +152,7 @@ template <typename scalar_t, typename acc_t, class Divide>
 POOLING_EXT_ALWAYS_INLINE void average_rows(const scalar_t* const* rows, int64_t count, acc_t* sums, scalar_t* out,
                                             const Divide& divide, int64_t C) {
   if (count == 4) return average_four_rows<scalar_t, acc_t>(rows[0], rows[1], rows[2], rows[3], out, divide, C);
-  if constexpr (kAveragesInLanes<scalar_t>) {
+  if constexpr (kHasChannelBlocks<scalar_t>) {
     if (count > 4) return average_many_rows<scalar_t, acc_t>(rows, count, out, divide, C);
   }
   start_sums(rows[0], rows[1], sums, C);

@@ -125,5 +125,10 @@ struct ChannelBlocks<c10::BFloat16> {
   }
 };
 
+// Whether ChannelBlocks takes rows of scalar_t (widened exactly to its lanes).
+template <typename scalar_t>
+constexpr bool kHasChannelBlocks =
+    std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double> || std::is_same_v<scalar_t, c10::BFloat16>;
+
 }  // namespace cpu
 }  // namespace pooling_ext
