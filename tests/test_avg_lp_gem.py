@@ -411,6 +411,30 @@ def test_lp_overflow_stays_finite(ceil_mode, device):
     torch.testing.assert_close(ga.double(), gb, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels", [1, 17, 32, 33, 64, 65, 150])
+def test_lp_channels_last_rows_inside_with_overflow(channels, dtype):
+    """Channels-last LP windows whole inside the input run a row at a time, in blocks of
+    channels with their roots in registers (p = 1, 2, 4); a window whose sum overflows is
+    redone through the scaled sum and the row goes on after it. Each result equals the
+    contiguous layout's bit for bit, and torch's in float64."""
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else dict(rtol=2e-5, atol=1e-5)
+    windows = [(2, dict(kernel_size=3, stride=2)), (2, dict(kernel_size=3, stride=1, ceil_mode=True)),
+               (2, dict(kernel_size=(2, 3), stride=(1, 2))), (3, dict(kernel_size=2, stride=(1, 2, 2), ceil_mode=True))]
+    for (dims, kwargs), p in itertools.product(windows, (1, 2, 3, 4)):
+        x = make_input((2, channels) + (7, 9, 8)[3 - dims:], dtype=torch.float64)
+        x.view(-1)[5::61] = 1e30  # its square overflows: those windows take the scaled sum
+        x = x.to(dtype).contiguous(memory_format=CL[dims])
+        with torch.no_grad():
+            ours = LP[dims][0](x, p, **kwargs)
+            contiguous = LP[dims][0](x.contiguous(), p, **kwargs)
+            ref = LP[dims][1](x.double(), p, **kwargs)
+        assert ours.is_contiguous(memory_format=CL[dims])
+        assert torch.equal(ours.contiguous().view(bits), contiguous.view(bits)), (kwargs, p)
+        torch.testing.assert_close(ours.double(), ref, equal_nan=True, **tol)
+
+
 @pytest.mark.parametrize("p", [2, 3, 1.5, -1.5])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_lp_true_norm(dims, p, device):

@@ -95,12 +95,21 @@ POOLING_EXT_ALWAYS_INLINE void average_four_rows(const scalar_t* __restrict__ a,
   }
 }
 
+// A window's rows of channels as offsets from its first row: every window
+// inside the input of fixed windows has the same (rows[k] as a pointer array).
+template <typename scalar_t>
+struct RowsFromOffsets {
+  const scalar_t* window;
+  const int64_t* offsets;
+  POOLING_EXT_ALWAYS_INLINE const scalar_t* operator[](int64_t k) const { return window + offsets[k]; }
+};
+
 // kVectors lane vectors of channels from `first`: the sums of term(x) over
 // a window's `count` (>= 1) rows, in row order from the first row's term,
 // held in registers across the rows.
-template <int kVectors, typename scalar_t, class Term>
-POOLING_EXT_ALWAYS_INLINE void term_sums_block(const scalar_t* const* rows, int64_t count, int64_t first,
-                                               const Term& term, typename ChannelBlocks<scalar_t>::Full* sums) {
+template <int kVectors, typename scalar_t, class Term, class Rows>
+POOLING_EXT_ALWAYS_INLINE void term_sums_block(const Rows& rows, int64_t count, int64_t first, const Term& term,
+                                               typename ChannelBlocks<scalar_t>::Full* sums) {
   using Blocks = ChannelBlocks<scalar_t>;
   typename Blocks::Full row[kVectors];
   Blocks::template load<kVectors>(rows[0] + first, row);
@@ -118,7 +127,7 @@ POOLING_EXT_ALWAYS_INLINE void average_channel_block(const scalar_t* const* rows
                                                      scalar_t* __restrict__ out, const Divide& divide) {
   using Blocks = ChannelBlocks<scalar_t>;
   typename Blocks::Full sums[kVectors];
-  term_sums_block<kVectors>(rows, count, first, AverageTerm<acc_t>{}, sums);
+  term_sums_block<kVectors, scalar_t>(rows, count, first, AverageTerm<acc_t>{}, sums);
   for (int j = 0; j < kVectors; ++j) sums[j] = divide(sums[j]);
   Blocks::template store<kVectors>(out + first, sums);
 }
@@ -213,16 +222,59 @@ template <int kVectors, typename scalar_t, class Term>
 POOLING_EXT_ALWAYS_INLINE void power_sum_block(const scalar_t* const* rows, int64_t count, int64_t first,
                                                float* __restrict__ sums, const Term& term) {
   typename ChannelBlocks<scalar_t>::Full acc[kVectors];
-  term_sums_block<kVectors>(rows, count, first, term, acc);
+  term_sums_block<kVectors, scalar_t>(rows, count, first, term, acc);
   ChannelBlocks<scalar_t>::template store_unrounded<kVectors>(sums + first, acc);
+}
+
+// kVectors lane vectors of channels from `first` of a window's power means,
+// sums and roots in registers, stored to `out`. Returns the lanes' poison:
+// sum - sum, 0 in every lane unless a sum overflowed (inf - inf is NaN).
+template <int kVectors, typename scalar_t, class Term, class Rows>
+POOLING_EXT_ALWAYS_INLINE typename ChannelBlocks<scalar_t>::Full power_mean_block(const Rows& rows, int64_t count,
+                                                                                  int64_t first,
+                                                                                  scalar_t* __restrict__ out,
+                                                                                  float padded, float numerator,
+                                                                                  const Term& term) {
+  using Blocks = ChannelBlocks<scalar_t>;
+  typename Blocks::Full sums[kVectors];
+  term_sums_block<kVectors, scalar_t>(rows, count, first, term, sums);
+  typename Blocks::Full poison = sums[0] - sums[0];
+  for (int j = 1; j < kVectors; ++j) poison += sums[j] - sums[j];
+  for (int j = 0; j < kVectors; ++j) sums[j] = term.root_lanes(sums[j], padded, numerator);
+  Blocks::template store<kVectors>(out + first, sums);
+  return poison;
+}
+
+// One power-mean window of C channels whose roots vectorise (p = 1, 2, 4;
+// float and bfloat16): register blocks from the loads to the stores, without
+// a pass over a sums buffer (which cost a fifth of an LP 3x3 s2 window at
+// C = 64); channels past the last block through the buffer. Returns false
+// where a sum overflowed: the caller then redoes the window.
+template <typename scalar_t, typename acc_t, class Term, class Rows>
+POOLING_EXT_ALWAYS_INLINE bool power_means_in_blocks(const Rows& rows, int64_t count, acc_t* sums,
+                                                     scalar_t* out, acc_t padded, acc_t numerator, int64_t C,
+                                                     const Term& term) {
+  using Blocks = ChannelBlocks<scalar_t>;
+  constexpr int kLeast = Blocks::kVectorsPerLoad;
+  typename Blocks::Full poison{};
+  int64_t c = 0;
+  for (; c + 64 <= C; c += 64) poison += power_mean_block<4, scalar_t>(rows, count, c, out, padded, numerator, term);
+  for (; c + 16 * kLeast <= C; c += 16 * kLeast) {
+    poison += power_mean_block<kLeast, scalar_t>(rows, count, c, out, padded, numerator, term);
+  }
+  if (!is_finite_value(sum_of_lanes<acc_t>(poison))) return false;
+  if (c == C) return true;
+  start_power_sums<scalar_t, acc_t>(rows[0] + c, sums + c, C - c, term);
+  for (int64_t k = 1; k < count; ++k) add_row_across_channels_inline<scalar_t, acc_t>(rows[k] + c, sums + c, C - c, term);
+  return !store_power_roots<scalar_t, acc_t>(sums + c, out + c, padded, numerator, C - c, term);
 }
 
 // One power-mean window of C channels: the power sums of its `count` (>= 1)
 // input rows, in row order, and their roots, in one call (per-row calls cost
 // more than the work at C = 64). Float sums of the unrolled powers run in
-// register blocks of 64 channels; others a pass per row or two over the
-// sums. Returns whether any sum overflowed: those outputs are then redone by
-// the body (its scaled sum).
+// register blocks of 64 channels (with their roots, where those vectorise);
+// others a pass per row or two over the sums. Returns whether any sum
+// overflowed: those outputs are then redone by the body (its scaled sum).
 template <typename scalar_t, typename acc_t, class Term>
 POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* rows, int64_t count, acc_t* sums,
                                                          scalar_t* out, acc_t padded, acc_t numerator, int64_t C,
@@ -230,6 +282,10 @@ POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* 
   int64_t c = 0;
   constexpr bool kFloatLanes = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, c10::BFloat16>;
   if constexpr (kFloatLanes && Term::kUnrolled) {
+    if constexpr (Term::kRootsInLanes) {
+      // An overflow (rare) redoes the window below, which leaves every sum for the body.
+      if (power_means_in_blocks<scalar_t, acc_t>(rows, count, sums, out, padded, numerator, C, term)) return false;
+    }
     constexpr int kLeast = ChannelBlocks<scalar_t>::kVectorsPerLoad;
     for (; c + 64 <= C; c += 64) power_sum_block<4, scalar_t>(rows, count, c, sums, term);
     for (; c + 16 * kLeast <= C; c += 16 * kLeast) power_sum_block<kLeast, scalar_t>(rows, count, c, sums, term);
@@ -243,6 +299,22 @@ POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* 
     if (k < count) add_row_across_channels_inline<scalar_t, acc_t>(rows[k] + c, sums + c, C - c, term);
   }
   return store_power_roots<scalar_t, acc_t>(sums, out, padded, numerator, C, term);
+}
+
+// Consecutive power-mean windows along W, `run` of them, each whole inside
+// the input (the same row offsets from its first row, which is `step` on
+// from the last window's), one call for the run instead of one per window.
+// Returns how many were done: fewer than `run` where a sum of the next one
+// overflowed, which the caller then takes through the body.
+template <typename scalar_t, typename acc_t, class Term>
+POOLING_EXT_ISA_CLONES int64_t power_windows_inside(const scalar_t* window, const int64_t* offsets, int64_t count,
+                                                    int64_t run, int64_t step, acc_t* sums, scalar_t* out,
+                                                    acc_t padded, acc_t numerator, int64_t C, const Term& term) {
+  for (int64_t i = 0; i < run; ++i, window += step, out += C) {
+    const RowsFromOffsets<scalar_t> rows{window, offsets};
+    if (!power_means_in_blocks<scalar_t, acc_t>(rows, count, sums, out, padded, numerator, C, term)) return i;
+  }
+  return run;
 }
 
 // The rows of C channels of the window inside the input, in the body's
@@ -261,6 +333,25 @@ int64_t window_rows(const PoolGeometry& g, const scalar_t* sample, const WindowB
   return count;
 }
 
+// Row offsets of a fixed window inside the input from its first row, in
+// the body's order (d, h, w).
+std::vector<int64_t> window_row_offsets(const PoolGeometry& g) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(g.kernel_volume());
+  for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
+    for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel[2]; ++kw) offsets.push_back(((kd * g.in[1] + kh) * g.in[2] + kw) * g.channels);
+    }
+  }
+  return offsets;
+}
+
+// Whether a window box is the whole fixed window along D and H.
+inline bool whole_along_depth_and_height(const PoolGeometry& g, const WindowBox<int64_t>& box) {
+  return box.d.end - box.d.first == g.kernel[0] && box.d.padded == g.kernel[0] &&
+         box.h.end - box.h.first == g.kernel[1] && box.h.padded == g.kernel[1];
+}
+
 template <typename scalar_t, class Term>
 void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -269,14 +360,38 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
   const ExtentTables extents(g);
   // A window's inputs are distinct input positions.
   const int64_t most_rows = std::min(g.kernel_volume(), g.in_plane());
+  // Power means whose roots vectorise run windows whole inside the input a
+  // row at a time (interior_range along W).
+  constexpr bool kRunsInside = !Term::kAverage && kHasChannelBlocks<scalar_t> && !std::is_same_v<scalar_t, double> &&
+                               Term::kRootsInLanes;
+  const std::pair<int64_t, int64_t> inside = kRunsInside ? interior_range(g) : std::pair<int64_t, int64_t>{0, 0};
+  const std::vector<int64_t> offsets = kRunsInside && inside.first < inside.second ? window_row_offsets(g)
+                                                                                      : std::vector<int64_t>{};
   at::parallel_for(0, g.batch * g.out_plane(), grain_for(C, g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sums(C);
     std::vector<const scalar_t*> rows(most_rows);
     PositionCursor cursor(g.out, begin);
     for (int64_t pos = begin; pos < stop; ++pos, cursor.next()) {
       const WindowBox<int64_t> box = extents.box(cursor.d, cursor.h, cursor.w);
-      const int64_t count = window_rows(g, body.input + cursor.n * g.in_plane() * C, box, rows.data());
+      const scalar_t* sample = body.input + cursor.n * g.in_plane() * C;
       scalar_t* out = body.output + pos * C;
+      if constexpr (kRunsInside) {
+        if (cursor.w >= inside.first && cursor.w < inside.second && whole_along_depth_and_height(g, box)) {
+          const int64_t run = std::min(inside.second - cursor.w, stop - pos);
+          const scalar_t* window = sample + ((box.d.first * g.in[1] + box.h.first) * g.in[2] + box.w.first) * C;
+          const acc_t volume = static_cast<acc_t>(g.kernel_volume());
+          const int64_t done = power_windows_inside<scalar_t, acc_t>(window, offsets.data(), g.kernel_volume(), run,
+                                                                     g.stride[2] * C, sums.data(), out, volume,
+                                                                     body.r.numerator, C, term);
+          if (done > 0) {  // the next window (if any) starts the loop again
+            pos += done - 1;
+            cursor.w += done - 1;
+            continue;
+          }
+          // done == 0: this window's sums overflowed; it runs below.
+        }
+      }
+      const int64_t count = window_rows(g, sample, box, rows.data());
       const auto finish = window_finish<acc_t, Term>(body.r, box);
       if constexpr (Term::kAverage) {
         if (count >= 3) {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../../common/cpu/isa_clones.h"
@@ -45,9 +46,24 @@ struct VectorFriendlyLog {
   }
 };
 
+// Lane-by-lane square roots of a GCC vector (one vsqrtps on AVX-512): a
+// loop of constant trip count over an array, which GCC vectorises.
+template <class V>
+POOLING_EXT_ALWAYS_INLINE V square_root_lanes(const V& v) {
+  using lane_t = std::remove_cv_t<std::remove_reference_t<decltype(v[0])>>;
+  constexpr int kLanes = sizeof(V) / sizeof(lane_t);
+  lane_t lanes[kLanes];
+  std::memcpy(lanes, &v, sizeof(V));
+  for (int i = 0; i < kLanes; ++i) lanes[i] = sqrt_of(lanes[i]);
+  V roots;
+  std::memcpy(&roots, lanes, sizeof(V));
+  return roots;
+}
+
 template <typename acc_t>
 struct AverageTerm {
   static constexpr bool kAverage = true;
+  static constexpr bool kRootsInLanes = false;  // (no roots)
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
   template <class V>  // (a GCC vector of lanes)
   POOLING_EXT_ALWAYS_INLINE V value_lanes(const V& x) const {
@@ -61,6 +77,9 @@ template <typename acc_t, int kPower, PowerBase kBase>
 struct PowerTerm {
   static constexpr bool kAverage = false;
   static constexpr bool kUnrolled = kPower >= 1 && kPower <= 4;  // value_lanes exists
+  // root_lanes exists: the roots of p = 1, 2, 4 are square roots or none (a
+  // cube root has no vector instruction).
+  static constexpr bool kRootsInLanes = kPower == 1 || kPower == 2 || kPower == 4;
   acc_t p;
   acc_t clamp_min;
 
@@ -88,6 +107,16 @@ struct PowerTerm {
   // time for the unrolled powers, so its branches fold and it vectorises).
   POOLING_EXT_ALWAYS_INLINE acc_t root(acc_t sum, acc_t padded, acc_t numerator) const {
     return power_mean_root(sum, padded, numerator, kPower == 0 ? p : acc_t(kPower));
+  }
+  // root() on a GCC vector of float lanes (kRootsInLanes): the same
+  // operations lane by lane, so the same bits.
+  template <class V>
+  POOLING_EXT_ALWAYS_INLINE V root_lanes(const V& sums, acc_t padded, acc_t numerator) const {
+    static_assert(kRootsInLanes, "root_lanes: p = 1, 2 or 4 only");
+    const V mean = padded == numerator ? sums : sums / padded * numerator;
+    if constexpr (kPower == 1) return mean;
+    if constexpr (kPower == 2) return square_root_lanes(mean);
+    return square_root_lanes(square_root_lanes(mean));
   }
   // One input's factor of dy/dx given inv_y = 1 / y; zero where y = 0
   // (inv_y = 0), which the powers of the ratio alone would not give for p <= 1.
