@@ -152,13 +152,17 @@ def test_avg_contiguous_rows_equal_torch_bitwise(case, dtype):
 # Channels-last windows of more than four rows keep their sums in registers
 # across the rows, in blocks of channels (bfloat16: 32 at a time, split into
 # even and odd channels): channel counts on both sides of the blocks, and
-# windows of 6 and 9 rows at the borders and inside.
+# windows of 6 and 9 rows at the borders and inside. Windows whole inside the
+# input run a row at a time (rows at fixed offsets): those of 3, 4 and more
+# rows, with and without a divisor override.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("channels", [1, 17, 31, 32, 33, 64, 65, 96, 150])
 def test_avg_channels_last_many_rows_equal_torch_bitwise(channels, dtype):
     bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
     for kwargs in [dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=3, padding=1, count_include_pad=False),
-                   dict(kernel_size=(2, 3), stride=1), dict(kernel_size=5, stride=2, padding=2)]:
+                   dict(kernel_size=(2, 3), stride=1), dict(kernel_size=5, stride=2, padding=2),
+                   dict(kernel_size=2, stride=2, ceil_mode=True), dict(kernel_size=(1, 3), stride=(1, 2), padding=(0, 1)),
+                   dict(kernel_size=3, stride=2, divisor_override=5)]:
         for scale in (1.0, 1e30):  # (1e30: sums that overflow to inf)
             x = make_input((2, channels, 7, 9), dtype=torch.float64, nans=True).mul_(scale).to(dtype)
             x.view(-1)[3::29] = float("-inf")

@@ -15,10 +15,13 @@
 // GCC does not inline an ordinary function into a clone compiled for another
 // -march (the call stays, and the callee runs baseline code, element by
 // element); helpers that clones call must be always_inline.
+// Lambdas that clones call likewise, the macro after their parameter list.
 #if defined(__GNUC__)
 #define POOLING_EXT_ALWAYS_INLINE inline __attribute__((always_inline))
+#define POOLING_EXT_LAMBDA_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define POOLING_EXT_ALWAYS_INLINE inline
+#define POOLING_EXT_LAMBDA_ALWAYS_INLINE
 #endif
 
 namespace pooling_ext {

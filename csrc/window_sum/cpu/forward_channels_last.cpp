@@ -1,8 +1,10 @@
 // The window-sum family's CPU forward on channels-last tensors: per output
 // position, the window's rows of C channels summed across the channels in
-// row order (a loop over channels that vectorises), one call per window.
-// Averages of many rows keep their sums in registers; power sums that
-// overflow, and windows wholly in the padding, run the body.
+// row order (a loop over channels that vectorises). Windows whole inside the
+// input run a row of them per call, their rows at fixed offsets; others one
+// call per window from a table of their rows. Averages of many rows and
+// power means keep their sums in registers; power sums that overflow, and
+// windows wholly in the padding, run the body.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
@@ -122,8 +124,8 @@ POOLING_EXT_ALWAYS_INLINE void term_sums_block(const Rows& rows, int64_t count, 
 
 // kVectors lane vectors of channels from `first`: the average of `count`
 // (>= 2) rows.
-template <int kVectors, typename scalar_t, typename acc_t, class Divide>
-POOLING_EXT_ALWAYS_INLINE void average_channel_block(const scalar_t* const* rows, int64_t count, int64_t first,
+template <int kVectors, typename scalar_t, typename acc_t, class Divide, class Rows>
+POOLING_EXT_ALWAYS_INLINE void average_channel_block(const Rows& rows, int64_t count, int64_t first,
                                                      scalar_t* __restrict__ out, const Divide& divide) {
   using Blocks = ChannelBlocks<scalar_t>;
   typename Blocks::Full sums[kVectors];
@@ -137,9 +139,9 @@ POOLING_EXT_ALWAYS_INLINE void average_channel_block(const scalar_t* const* rows
 // (5x faster on a global window of 196 rows of 512 channels; bfloat16 3x3
 // windows of 288 channels 1.6-2x). Same order of additions per channel as
 // average_rows.
-template <typename scalar_t, typename acc_t, class Divide>
-POOLING_EXT_ALWAYS_INLINE void average_many_rows(const scalar_t* const* rows, int64_t count, scalar_t* out,
-                                                 const Divide& divide, int64_t C) {
+template <typename scalar_t, typename acc_t, class Divide, class Rows>
+POOLING_EXT_ALWAYS_INLINE void average_many_rows(const Rows& rows, int64_t count, scalar_t* out, const Divide& divide,
+                                                 int64_t C) {
   using Blocks = ChannelBlocks<scalar_t>;
   constexpr int kLeast = Blocks::kVectorsPerLoad;
   constexpr int64_t kLanes = Blocks::kChannelsPerVector;
@@ -157,8 +159,8 @@ POOLING_EXT_ALWAYS_INLINE void average_many_rows(const scalar_t* const* rows, in
 
 // The average of `count` (>= 3) rows of C channels in one pass per row: the
 // first two rows start the sums, the last one is added as the result is stored.
-template <typename scalar_t, typename acc_t, class Divide>
-POOLING_EXT_ALWAYS_INLINE void average_rows(const scalar_t* const* rows, int64_t count, acc_t* sums, scalar_t* out,
+template <typename scalar_t, typename acc_t, class Divide, class Rows>
+POOLING_EXT_ALWAYS_INLINE void average_rows(const Rows& rows, int64_t count, acc_t* sums, scalar_t* out,
                                             const Divide& divide, int64_t C) {
   if (count == 4) return average_four_rows<scalar_t, acc_t>(rows[0], rows[1], rows[2], rows[3], out, divide, C);
   if constexpr (kHasChannelBlocks<scalar_t>) {
@@ -167,6 +169,18 @@ POOLING_EXT_ALWAYS_INLINE void average_rows(const scalar_t* const* rows, int64_t
   start_sums(rows[0], rows[1], sums, C);
   for (int64_t k = 2; k + 1 < count; ++k) add_to_sums(rows[k], sums, C);
   store_average<scalar_t, acc_t>(sums, rows[count - 1], out, divide, C);
+}
+
+// f(divide) with the division by `divisor` average_rows takes: a
+// multiplication by its reciprocal where that is exact.
+template <typename acc_t, class F>
+POOLING_EXT_ALWAYS_INLINE void with_divide_by(int64_t divisor, const F& f) {
+  if constexpr (std::is_floating_point_v<acc_t>) {
+    if (divisor > 0 && (divisor & (divisor - 1)) == 0) {
+      return f(MultiplyByExactReciprocal<acc_t>{acc_t(1) / static_cast<acc_t>(divisor)});
+    }
+  }
+  f(DivideBy<acc_t>{static_cast<acc_t>(divisor)});
 }
 
 template <typename scalar_t, typename acc_t>
@@ -179,14 +193,9 @@ POOLING_EXT_ISA_CLONES void average_rows_across_channels(const scalar_t* const* 
                                      static_cast<acc_t>(box.w.end - box.w.first)};
     return average_rows<scalar_t, acc_t>(rows, count, sums, out, divide, C);
   }
-  const int64_t divisor = average_divisor(r, box);
-  if constexpr (std::is_floating_point_v<acc_t>) {
-    if (divisor > 0 && (divisor & (divisor - 1)) == 0) {
-      const MultiplyByExactReciprocal<acc_t> divide{acc_t(1) / static_cast<acc_t>(divisor)};
-      return average_rows<scalar_t, acc_t>(rows, count, sums, out, divide, C);
-    }
-  }
-  average_rows<scalar_t, acc_t>(rows, count, sums, out, DivideBy<acc_t>{static_cast<acc_t>(divisor)}, C);
+  with_divide_by<acc_t>(average_divisor(r, box), [&](const auto& divide) POOLING_EXT_LAMBDA_ALWAYS_INLINE {
+    average_rows<scalar_t, acc_t>(rows, count, sums, out, divide, C);
+  });
 }
 
 template <typename scalar_t, typename acc_t, class Term>
@@ -251,9 +260,8 @@ POOLING_EXT_ALWAYS_INLINE typename ChannelBlocks<scalar_t>::Full power_mean_bloc
 // C = 64); channels past the last block through the buffer. Returns false
 // where a sum overflowed: the caller then redoes the window.
 template <typename scalar_t, typename acc_t, class Term, class Rows>
-POOLING_EXT_ALWAYS_INLINE bool power_means_in_blocks(const Rows& rows, int64_t count, acc_t* sums,
-                                                     scalar_t* out, acc_t padded, acc_t numerator, int64_t C,
-                                                     const Term& term) {
+POOLING_EXT_ALWAYS_INLINE bool power_means_in_blocks(const Rows& rows, int64_t count, acc_t* sums, scalar_t* out,
+                                                     acc_t padded, acc_t numerator, int64_t C, const Term& term) {
   using Blocks = ChannelBlocks<scalar_t>;
   constexpr int kLeast = Blocks::kVectorsPerLoad;
   typename Blocks::Full poison{};
@@ -265,7 +273,8 @@ POOLING_EXT_ALWAYS_INLINE bool power_means_in_blocks(const Rows& rows, int64_t c
   if (!is_finite_value(sum_of_lanes<acc_t>(poison))) return false;
   if (c == C) return true;
   start_power_sums<scalar_t, acc_t>(rows[0] + c, sums + c, C - c, term);
-  for (int64_t k = 1; k < count; ++k) add_row_across_channels_inline<scalar_t, acc_t>(rows[k] + c, sums + c, C - c, term);
+  for (int64_t k = 1; k < count; ++k)
+    add_row_across_channels_inline<scalar_t, acc_t>(rows[k] + c, sums + c, C - c, term);
   return !store_power_roots<scalar_t, acc_t>(sums + c, out + c, padded, numerator, C - c, term);
 }
 
@@ -308,13 +317,26 @@ POOLING_EXT_ISA_CLONES bool power_window_across_channels(const scalar_t* const* 
 // overflowed, which the caller then takes through the body.
 template <typename scalar_t, typename acc_t, class Term>
 POOLING_EXT_ISA_CLONES int64_t power_windows_inside(const scalar_t* window, const int64_t* offsets, int64_t count,
-                                                    int64_t run, int64_t step, acc_t* sums, scalar_t* out,
-                                                    acc_t padded, acc_t numerator, int64_t C, const Term& term) {
+                                                    int64_t run, int64_t step, acc_t* sums, scalar_t* out, acc_t padded,
+                                                    acc_t numerator, int64_t C, const Term& term) {
   for (int64_t i = 0; i < run; ++i, window += step, out += C) {
     const RowsFromOffsets<scalar_t> rows{window, offsets};
     if (!power_means_in_blocks<scalar_t, acc_t>(rows, count, sums, out, padded, numerator, C, term)) return i;
   }
   return run;
+}
+
+// The average of `run` consecutive windows along W whose `count` (>= 3)
+// rows lie inside the input, as power_windows_inside.
+template <typename scalar_t, typename acc_t>
+POOLING_EXT_ISA_CLONES void average_windows_inside(const scalar_t* window, const int64_t* offsets, int64_t count,
+                                                   int64_t run, int64_t step, acc_t* sums, scalar_t* out,
+                                                   int64_t divisor, int64_t C) {
+  with_divide_by<acc_t>(divisor, [&](const auto& divide) POOLING_EXT_LAMBDA_ALWAYS_INLINE {
+    for (int64_t i = 0; i < run; ++i, window += step, out += C) {
+      average_rows<scalar_t, acc_t>(RowsFromOffsets<scalar_t>{window, offsets}, count, sums, out, divide, C);
+    }
+  });
 }
 
 // The rows of C channels of the window inside the input, in the body's
@@ -360,13 +382,14 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
   const ExtentTables extents(g);
   // A window's inputs are distinct input positions.
   const int64_t most_rows = std::min(g.kernel_volume(), g.in_plane());
-  // Power means whose roots vectorise run windows whole inside the input a
-  // row at a time (interior_range along W).
-  constexpr bool kRunsInside = !Term::kAverage && kHasChannelBlocks<scalar_t> && !std::is_same_v<scalar_t, double> &&
-                               Term::kRootsInLanes;
-  const std::pair<int64_t, int64_t> inside = kRunsInside ? interior_range(g) : std::pair<int64_t, int64_t>{0, 0};
-  const std::vector<int64_t> offsets = kRunsInside && inside.first < inside.second ? window_row_offsets(g)
-                                                                                      : std::vector<int64_t>{};
+  // Float32 and bfloat16 averages of 3 or more rows, and power means whose
+  // roots vectorise, run the windows whole inside the input a row at a time
+  // (interior_range along W).
+  constexpr bool kFloatLanes = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, c10::BFloat16>;
+  constexpr bool kRunsInside = kFloatLanes && (Term::kAverage || Term::kRootsInLanes);
+  const bool runs_inside = kRunsInside && (!Term::kAverage || g.kernel_volume() >= 3);
+  const std::pair<int64_t, int64_t> inside = runs_inside ? interior_range(g) : std::pair<int64_t, int64_t>{0, 0};
+  const std::vector<int64_t> offsets = inside.first < inside.second ? window_row_offsets(g) : std::vector<int64_t>{};
   at::parallel_for(0, g.batch * g.out_plane(), grain_for(C, g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sums(C);
     std::vector<const scalar_t*> rows(most_rows);
@@ -379,16 +402,21 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
         if (cursor.w >= inside.first && cursor.w < inside.second && whole_along_depth_and_height(g, box)) {
           const int64_t run = std::min(inside.second - cursor.w, stop - pos);
           const scalar_t* window = sample + ((box.d.first * g.in[1] + box.h.first) * g.in[2] + box.w.first) * C;
-          const acc_t volume = static_cast<acc_t>(g.kernel_volume());
-          const int64_t done = power_windows_inside<scalar_t, acc_t>(window, offsets.data(), g.kernel_volume(), run,
-                                                                     g.stride[2] * C, sums.data(), out, volume,
-                                                                     body.r.numerator, C, term);
+          int64_t done = run;
+          if constexpr (Term::kAverage) {  // (fixed windows: every divisor is this one's)
+            average_windows_inside<scalar_t, acc_t>(window, offsets.data(), g.kernel_volume(), run, g.stride[2] * C,
+                                                    sums.data(), out, average_divisor(body.r, box), C);
+          } else {
+            done = power_windows_inside<scalar_t, acc_t>(
+                window, offsets.data(), g.kernel_volume(), run, g.stride[2] * C, sums.data(), out,
+                static_cast<acc_t>(g.kernel_volume()), body.r.numerator, C, term);
+          }
           if (done > 0) {  // the next window (if any) starts the loop again
             pos += done - 1;
             cursor.w += done - 1;
             continue;
           }
-          // done == 0: this window's sums overflowed; it runs below.
+          // done == 0: this power mean's sums overflowed; it runs below.
         }
       }
       const int64_t count = window_rows(g, sample, box, rows.data());
