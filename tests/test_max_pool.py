@@ -241,6 +241,50 @@ def test_channels_last_scatter_matches_torch_bitwise(shape, kwargs, dtype):
     assert torch.equal(ga, gb) and torch.equal(ga.signbit(), gb.signbit())
 
 
+# Channels-last windows that tile the input (each element in one window;
+# float32 and bfloat16 on AVX-512 CPUs) write each window whole, tap by tap:
+# windows on sizes they divide, rows of several windows, 3-d, a whole plane
+# as a fixed kernel, divisible adaptive windows, channel counts on both sides
+# of the 16- and 32-lane blocks.
+TILING_CASES = [
+    ((2, 17, 8, 10), dict(kernel_size=2, stride=2)),
+    ((1, 40, 6, 9), dict(kernel_size=(2, 3))),
+    ((2, 3, 4, 6, 8), dict(kernel_size=2)),
+    ((2, 70, 7, 7), dict(kernel_size=7)),
+    ((2, 33, 28, 28), dict(output_size=7)),
+    ((1, 16, 12, 9), dict(output_size=(3, 1))),
+    ((2, 5, 4, 8, 8), dict(output_size=(1, 2, 2))),
+]
+
+
+@pytest.mark.parametrize("shape,kwargs", TILING_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_channels_last_tiling_windows_match_torch_bitwise(shape, kwargs, dtype):
+    """Gradients with torch's bits: -0 lands as +0, NaNs of any payload (bfloat16: as 0x7fc0),
+    ties (the first tap), NaN and -inf inputs, zeros wherever the argmax is not."""
+    dims = len(shape) - 2
+    torch.manual_seed(shape[1] * 10 + dims)
+    if "output_size" in kwargs:
+        ours_fn, torch_fn = {2: (PF.adaptive_max_pool2d, TF.adaptive_max_pool2d),
+                             3: (PF.adaptive_max_pool3d, TF.adaptive_max_pool3d)}[dims]
+    else:
+        ours_fn, torch_fn = FUNCS[dims]
+    x = make_input(shape, torch.float64, ties=True)
+    x[torch.rand(shape) < 0.05] = float("nan")
+    x[torch.rand(shape) < 0.05] = float("-inf")
+    x = x.to(dtype).contiguous(memory_format=x_format(dims))
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours, theirs = ours_fn(xa, **kwargs), torch_fn(xb, **kwargs)
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    special = torch.tensor([-0.0, 0.0, float("nan"), -float("nan"), float("-inf"), 1.5], dtype=torch.float64)
+    grad = torch.where(torch.rand(ours.shape) < 0.4, special[torch.randint(0, len(special), ours.shape)],
+                       torch.randn(ours.shape, dtype=torch.float64)).to(dtype)
+    (ga,) = torch.autograd.grad(ours, xa, grad)
+    (gb,) = torch.autograd.grad(theirs, xb, grad)
+    assert ga.is_contiguous(memory_format=x_format(dims))
+    assert torch.equal(ga.contiguous().view(bits), gb.contiguous().view(bits))
+
+
 @pytest.mark.parametrize(
     "dims,shape,kwargs",
     [

@@ -9,6 +9,11 @@
 //     and each gradient written at its argmax in grad_input's own dtype, with
 //     no accumulator plane and no read-modify-write; channels-last windows of
 //     many taps this way too (max_backward_scatter_channels_last).
+//   - Channels-last windows that tile the input (float32 and bfloat16 on
+//     AVX-512: VGG's 2x2 on even sizes, divisible adaptive windows, global
+//     heads) write each window whole instead, output by output: its
+//     gradient at the argmax and +0 elsewhere, each element once (no zeroing
+//     pass, no scattered stores).
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
@@ -201,13 +206,46 @@ void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offs
   scatter_channels_last(body, TapOffsetComputed{&g}, window_start);
 }
 
+template <typename scalar_t, typename offset_t>
+bool max_backward_tiling_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    if (!windows_tile_input(g) || !simd::max_row_values_avx512_supported()) return false;
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const int64_t C = g.channels;
+    std::vector<int64_t> tap_element;  // in the body's tap order
+    tap_element.reserve(g.kernel_volume());
+    for (int64_t td = 0; td < g.kernel[0]; ++td) {
+      for (int64_t th = 0; th < g.kernel[1]; ++th) {
+        for (int64_t tw = 0; tw < g.kernel[2]; ++tw) tap_element.push_back(((td * g.in[1] + th) * g.in[2] + tw) * C);
+      }
+    }
+    // A task per output row (n, od, oh): its windows start kernel[2] * C apart.
+    const int64_t out_rows = g.batch * g.out[0] * g.out[1];
+    at::parallel_for(0, out_rows, grain_for(g.out[2], g.kernel_volume(), C), [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t oh = row % g.out[1], od = (row / g.out[1]) % g.out[0], n = row / (g.out[1] * g.out[0]);
+        const int64_t first = ((n * g.in[0] + od * g.kernel[0]) * g.in[1] + oh * g.kernel[1]) * g.in[2] * C;
+        simd::max_tiling_window_run_avx512(simd::TilingWindowRun<bits_t, offset_t>{
+            reinterpret_cast<const bits_t*>(body.grad_output) + row * g.out[2] * C,
+            body.window_offset + row * g.out[2] * C, tap_element.data(), g.kernel_volume(), g.out[2], g.kernel[2] * C,
+            C, reinterpret_cast<bits_t*>(body.grad_input) + first});
+      }
+    });
+    return true;
+  }
+  return false;
+}
+
 #define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
   template void max_backward_scatter_planes(const MaxPoolBackwardBody<scalar_t, offset_t>&);
 #define POOLING_EXT_INSTANTIATE_OFFSETS(scalar_t) POOLING_EXT_FOR_EACH_OFFSET_TYPE(POOLING_EXT_INSTANTIATE, scalar_t)
 POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
 #undef POOLING_EXT_INSTANTIATE
-#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t) \
-  template void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>&);
+#define POOLING_EXT_INSTANTIATE(scalar_t, offset_t)                                                 \
+  template void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>&); \
+  template bool max_backward_tiling_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>&);
 POOLING_EXT_FOR_EACH_FLOAT_TYPE(POOLING_EXT_INSTANTIATE_OFFSETS)
 
 }  // namespace cpu

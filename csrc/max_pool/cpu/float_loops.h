@@ -158,6 +158,28 @@ bool max_gradient_row_avx512(const GradientRow<float, int32_t>& row);
 bool max_gradient_row_avx512(const GradientRow<uint16_t, uint8_t>& row);
 bool max_gradient_row_avx512(const GradientRow<uint16_t, int32_t>& row);
 
+// A run of channels-last windows that tile the input (each input element in
+// exactly one window): window i's C gradients and window offsets at i * C
+// from grad_output and window_offset, its first element at i * window_step
+// from grad_input, its tap t's first element tap_element[t] on from there.
+template <typename value_t, typename offset_t>
+struct TilingWindowRun {
+  const value_t* grad_output;
+  const offset_t* window_offset;
+  const int64_t* tap_element;
+  int64_t taps, windows, window_step, C;
+  value_t* grad_input;
+};
+
+// In AVX-512 registers: each element of each window written once, its
+// output's gradient where the window offset is the tap on it, else +0
+// (bfloat16 as bf16(float(g) + 0): -0 gives +0, a NaN 0x7fc0). False, having
+// done nothing, on a CPU without AVX-512.
+bool max_tiling_window_run_avx512(const TilingWindowRun<float, uint8_t>& run);
+bool max_tiling_window_run_avx512(const TilingWindowRun<float, int32_t>& run);
+bool max_tiling_window_run_avx512(const TilingWindowRun<uint16_t, uint8_t>& run);
+bool max_tiling_window_run_avx512(const TilingWindowRun<uint16_t, int32_t>& run);
+
 // The contiguous backward of a run of input rows [first_row, end_row) (rows
 // of all planes back to back) of fixed windows at stride 1 or 2 along W.
 // Input row j of a plane (j = d * in[1] + h) is covered by output rows

@@ -16,6 +16,8 @@
 //   - channels-last runs of windows, 64 channels per step;
 //   - the backward's gathers: a contiguous input row, 16 elements per phase
 //     of the stride per step, or a channels-last one, 64 channels per step;
+//   - the channels-last backward of windows that tile the input, window by
+//     window, each tap's row of channels written once;
 //   - global planes' maxima and indices.
 #include <algorithm>
 #include <cstdint>
@@ -307,6 +309,13 @@ POOLING_EXT_AVX512_INLINE __m512i load_taps(const int32_t* x, __mmask16 lanes) {
   return _mm512_maskz_loadu_epi32(lanes, x);
 }
 
+// All 16 lanes, unmasked.
+POOLING_EXT_AVX512_INLINE __m512i load_16_taps(const uint8_t* x) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+}
+
+POOLING_EXT_AVX512_INLINE __m512i load_16_taps(const int32_t* x) { return _mm512_loadu_si512(x); }
+
 // kRegs registers of channels (16 each, `lanes` in the last) of one
 // channels-last window from `window` (its first tap at tap_offset[0]), values
 // only. vmaxps(v, best) is torch's rule wherever v is not a NaN (greater
@@ -585,6 +594,45 @@ bool run_rows_dispatch(const RowRun<value_t>& run, const Taps& taps) {
   return true;
 }
 
+// A float32 tap row of a window that tiles the input: each lane its
+// gradient + 0 where the output's window offset is the tap, else +0 (-0
+// lands as torch's zeroed-then-added +0), 16 channels per step, masked
+// loads and stores only for the last (they are slower on some CPUs).
+template <typename offset_t>
+POOLING_EXT_AVX512_INLINE void single_gradient_f32(const float* grad, const offset_t* offset, int32_t tap, int64_t C,
+                                                   float* out) {
+  const __m512i tap_here = _mm512_set1_epi32(tap);
+  int64_t c = 0;
+  for (; c + 16 <= C; c += 16) {
+    const __mmask16 take = _mm512_cmpeq_epi32_mask(load_16_taps(offset + c), tap_here);
+    _mm512_storeu_ps(out + c, _mm512_maskz_add_ps(take, _mm512_loadu_ps(grad + c), _mm512_setzero_ps()));
+  }
+  if (c < C) {
+    const __mmask16 lanes = lanes16(C - c);
+    const __mmask16 take = _mm512_mask_cmpeq_epi32_mask(lanes, load_taps(offset + c, lanes), tap_here);
+    const __m512 g = _mm512_maskz_add_ps(take, _mm512_maskz_loadu_ps(lanes, grad + c), _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(out + c, lanes, g);
+  }
+}
+
+// Windows that tile the input, tap by tap: each tap's row of C elements
+// written in one sweep (the window's gradients and offsets stay in L1).
+template <typename value_t, typename offset_t>
+POOLING_EXT_AVX512_TARGET void tiling_window_run(const TilingWindowRun<value_t, offset_t>& run) {
+  for (int64_t i = 0; i < run.windows; ++i) {
+    const value_t* grad = run.grad_output + i * run.C;
+    const offset_t* offset = run.window_offset + i * run.C;
+    value_t* window = run.grad_input + i * run.window_step;
+    for (int64_t t = 0; t < run.taps; ++t) {
+      if constexpr (std::is_same_v<value_t, float>) {
+        single_gradient_f32(grad, offset, static_cast<int32_t>(t), run.C, window + run.tap_element[t]);
+      } else {
+        single_gradient_bf16(grad, offset, static_cast<int32_t>(t), run.C, window + run.tap_element[t]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool max_row_values_avx512_supported() { return cpu_has_avx512(); }
@@ -670,6 +718,11 @@ bool max_of_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size,
     if (!cpu_has_avx512()) return false;                                                                           \
     plane_gradient_rows(rows);                                                                                     \
     return true;                                                                                                   \
+  }                                                                                                                \
+  bool max_tiling_window_run_avx512(const TilingWindowRun<value_t, offset_t>& run) {                               \
+    if (!cpu_has_avx512()) return false;                                                                           \
+    tiling_window_run(run);                                                                                        \
+    return true;                                                                                                   \
   }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
@@ -697,7 +750,8 @@ bool max_of_planes_avx512(const uint16_t*, int64_t, int64_t, uint16_t*, int32_t*
   bool max_same_planes_with_taps_avx512(const SamePlanes<value_t>&, offset_t*) { return false; }                    \
   bool max_window_run_with_taps_avx512(const WindowRun<value_t>&, offset_t*) { return false; }                      \
   bool max_gradient_row_avx512(const GradientRow<value_t, offset_t>&) { return false; }                             \
-  bool max_gradient_plane_rows_avx512(const PlaneGradientRows<value_t, offset_t>&) { return false; }
+  bool max_gradient_plane_rows_avx512(const PlaneGradientRows<value_t, offset_t>&) { return false; }                \
+  bool max_tiling_window_run_avx512(const TilingWindowRun<value_t, offset_t>&) { return false; }
 POOLING_EXT_WITH_TAPS(float, uint8_t)
 POOLING_EXT_WITH_TAPS(float, int32_t)
 POOLING_EXT_WITH_TAPS(uint16_t, uint8_t)

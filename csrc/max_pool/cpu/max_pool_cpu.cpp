@@ -12,7 +12,9 @@
 //             channels-last                               -> max_forward_channels_last
 //             contiguous, window = whole plane            -> max_forward_global_planes
 //             contiguous                                  -> max_forward_rows (borders: the body)
-//   backward  channels-last, windows that never overlap,
+//   backward  channels-last float32/bfloat16, windows that
+//               tile the input, AVX-512 CPU               -> max_backward_tiling_channels_last
+//             channels-last, windows that never overlap,
 //               >= 16 taps, not bfloat16                  -> max_backward_scatter_channels_last
 //             channels-last                               -> max_backward_gather_channels_last
 //             contiguous float32/bfloat16, overlapping fixed
@@ -50,11 +52,11 @@ bool runs_global_bf16_in_place(const MaxPoolForwardPlan& plan) {
 
 void run_forward(const MaxPoolForwardPlan& plan);
 
-// Channels-last windows that never overlap and have many taps (global heads,
-// adaptive 28 -> 7) scatter: a store per output element, where the gather
-// compares every input element with its output's tap (f32 backward 10-25%
-// faster at 16 and 49 taps; slower at 4). bfloat16 gathers those in 16-bit
-// lanes, as fast as the scatter.
+// Channels-last windows that never overlap and have many taps, where they do
+// not tile the input or the CPU lacks AVX-512, scatter: a store per output
+// element, where the gather compares every input element with its output's
+// tap (f32 backward 10-25% faster at 16 and 49 taps; slower at 4). bfloat16
+// gathers those in 16-bit lanes, as fast as the scatter.
 bool scatters_channels_last(const PoolGeometry& g, at::ScalarType dtype) {
   return windows_never_overlap(g) && g.kernel_volume() >= 16 && dtype != at::kBFloat16;
 }
@@ -119,6 +121,7 @@ at::Tensor backward(const WindowOffsetPlan& plan, const at::Tensor& grad_output,
                                                          plan.window_offset.const_data_ptr<offset_t>(),
                                                          grad_input.mutable_data_ptr<scalar_t>(), plan.geometry};
       if (plan.geometry.channels_last) {
+        if (max_backward_tiling_channels_last(body)) return;
         if (scatters_channels_last(plan.geometry, grad.scalar_type())) return max_backward_scatter_channels_last(body);
         return max_backward_gather_channels_last(body);
       }

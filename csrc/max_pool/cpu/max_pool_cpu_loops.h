@@ -59,6 +59,13 @@ void max_backward_scatter_channels_last(const MaxPoolBackwardBody<scalar_t, offs
 template <typename scalar_t, typename offset_t>
 void max_backward_gather_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
 
+// Channels-last windows that tile the input (windows_tile_input), float32
+// and bfloat16 on a CPU with AVX-512: each output's window written once,
+// its gradient at the argmax and +0 elsewhere (one pass over grad_input, no
+// zeroing, no scattered stores). False (nothing done) elsewhere.
+template <typename scalar_t, typename offset_t>
+bool max_backward_tiling_channels_last(const MaxPoolBackwardBody<scalar_t, offset_t>& body);
+
 // Contiguous backward of small overlapping fixed windows (<= 4 taps) at
 // stride 1 or 2 along W, float32 and bfloat16 on a CPU with AVX-512: per
 // input row, the sum over its covering outputs of the gradients whose argmax
@@ -106,6 +113,21 @@ inline bool windows_never_overlap(const PoolGeometry& g) {
     if (g.out[d] <= 1) continue;
     const bool overlap = g.adaptive ? g.in[d] % g.out[d] != 0 : (g.kernel[d] - 1) * g.dilation[d] + 1 > g.stride[d];
     if (overlap) return false;
+  }
+  return true;
+}
+
+// Whether the windows tile the input: every input element in exactly one
+// window, every tap of every window inside the input (fixed windows: stride
+// = kernel along dims of more than one output, no padding or dilation, out *
+// kernel = in; adaptive: in a multiple of out, kernel = in / out). Window o
+// then starts at o * kernel along each dim.
+inline bool windows_tile_input(const PoolGeometry& g) {
+  for (int d = 0; d < kMaxSpatialDims; ++d) {
+    if (g.out[d] * g.kernel[d] != g.in[d]) return false;
+    if (!g.adaptive && (g.pad[d] != 0 || g.dilation[d] != 1 || (g.out[d] > 1 && g.stride[d] != g.kernel[d]))) {
+      return false;
+    }
   }
   return true;
 }
