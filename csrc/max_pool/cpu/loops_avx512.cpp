@@ -437,23 +437,47 @@ POOLING_EXT_AVX512_INLINE __mmask32 taps_equal32(const int32_t* x, int32_t tap, 
   return static_cast<__mmask32>(low) | (static_cast<__mmask32>(high) << 16);
 }
 
+// The same for all 32 lanes, unmasked loads.
+POOLING_EXT_AVX512_INLINE __mmask32 taps_equal32(const uint8_t* x, int32_t tap) {
+  const __m512i words = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  return tap > 0xffff ? 0 : _mm512_cmpeq_epi16_mask(words, _mm512_set1_epi16(static_cast<int16_t>(tap)));
+}
+
+POOLING_EXT_AVX512_INLINE __mmask32 taps_equal32(const int32_t* x, int32_t tap) {
+  const __m512i tap_here = _mm512_set1_epi32(tap);
+  const __mmask16 low = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(x), tap_here);
+  const __mmask16 high = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(x + 16), tap_here);
+  return _mm512_kunpackw(high, low);
+}
+
+// bf16(float(g) + 0) of 32 bfloat16 lanes without the float round trip: -0
+// gives +0, a NaN c10's 0x7fc0, any other value itself.
+POOLING_EXT_AVX512_INLINE __m512i plus_zero_bf16(__m512i g) {
+  const __mmask32 nan =
+      _mm512_cmpgt_epu16_mask(_mm512_and_si512(g, _mm512_set1_epi16(0x7fff)), _mm512_set1_epi16(0x7f80));
+  g = _mm512_mask_mov_epi16(g, _mm512_cmpeq_epi16_mask(g, _mm512_set1_epi16(static_cast<int16_t>(0x8000))),
+                            _mm512_setzero_si512());
+  return _mm512_mask_mov_epi16(g, nan, _mm512_set1_epi16(0x7fc0));
+}
+
 // A bfloat16 position with one covering output (windows that never
-// overlap: VGG's 2x2, global heads): each lane its gradient where the
-// output's window offset is the tap, else +0, 32 channels per step in
-// 16-bit lanes. bf16(float(g) + 0) without the float round trip: -0 gives
-// +0, a NaN c10's 0x7fc0, any other value itself.
+// overlap: VGG's 2x2, global heads): each lane bf16(float(g) + 0) of its
+// gradient where the output's window offset is the tap, else +0, 32
+// channels per step in 16-bit lanes, masked loads and stores only for the
+// last step.
 template <typename offset_t>
 POOLING_EXT_AVX512_INLINE void single_gradient_bf16(const uint16_t* grad, const offset_t* offset, int32_t tap,
                                                     int64_t C, uint16_t* out) {
-  const __m512i minus_zero = _mm512_set1_epi16(static_cast<int16_t>(0x8000)), quiet_nan = _mm512_set1_epi16(0x7fc0);
-  for (int64_t c = 0; c < C; c += 32) {
+  int64_t c = 0;
+  for (; c + 32 <= C; c += 32) {
+    const __m512i g = _mm512_maskz_mov_epi16(taps_equal32(offset + c, tap), _mm512_loadu_si512(grad + c));
+    _mm512_storeu_si512(out + c, plus_zero_bf16(g));
+  }
+  if (c < C) {
     const int64_t lanes = C - c;
-    const __mmask32 valid = lanes >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << lanes) - 1);
-    __m512i g = _mm512_maskz_loadu_epi16(taps_equal32(offset + c, tap, lanes), grad + c);
-    const __mmask32 nan =
-        _mm512_cmpgt_epu16_mask(_mm512_and_si512(g, _mm512_set1_epi16(0x7fff)), _mm512_set1_epi16(0x7f80));
-    g = _mm512_mask_mov_epi16(g, _mm512_cmpeq_epi16_mask(g, minus_zero), _mm512_setzero_si512());
-    _mm512_mask_storeu_epi16(out + c, valid, _mm512_mask_mov_epi16(g, nan, quiet_nan));
+    const __mmask32 valid = static_cast<__mmask32>((1u << lanes) - 1);
+    const __m512i g = _mm512_maskz_loadu_epi16(taps_equal32(offset + c, tap, lanes), grad + c);
+    _mm512_mask_storeu_epi16(out + c, valid, plus_zero_bf16(g));
   }
 }
 
