@@ -27,6 +27,23 @@ int64_t grain_for(Factors... work_per_item) {
   return std::max<int64_t>(1, kGrainElements / work);
 }
 
+// Each tap's offset from its window's first element, in the body's tap
+// order (d, h, w; dilation included), in elements of `per_position` each
+// (channels-last: C). Fixed windows inside the input all share it.
+inline std::vector<int64_t> window_tap_offsets(const PoolGeometry& g, int64_t per_position = 1) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(g.kernel_volume());
+  for (int64_t td = 0; td < g.kernel[0]; ++td) {
+    for (int64_t th = 0; th < g.kernel[1]; ++th) {
+      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) {
+        offsets.push_back(((td * g.dilation[0] * g.in[1] + th * g.dilation[1]) * g.in[2] + tw * g.dilation[2]) *
+                          per_position);
+      }
+    }
+  }
+  return offsets;
+}
+
 // body(i) for every i in [0, count), in parallel tasks of `grain` elements.
 template <class Body>
 void parallel_for_each_index(int64_t count, const Body& body, int64_t grain = kGrainElements) {

@@ -15,18 +15,6 @@ namespace pooling_ext {
 namespace cpu {
 namespace {
 
-// Each tap's offset from its window's corner within the plane (no division per output).
-std::vector<int64_t> tap_offsets(const PoolGeometry& g) {
-  std::vector<int64_t> offsets;
-  offsets.reserve(g.kernel_volume());
-  for (int64_t td = 0; td < g.kernel[0]; ++td) {
-    for (int64_t th = 0; th < g.kernel[1]; ++th) {
-      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) offsets.push_back((td * g.in[1] + th) * g.in[2] + tw);
-    }
-  }
-  return offsets;
-}
-
 // Adds the output gradients of channel c of sample n at their argmax into
 // `sums`, in output order: the plane's sums `in_step` apart (1 for a
 // contiguous plane, the task's width in a channels-last buffer); the
@@ -73,7 +61,7 @@ void fractional_backward_scatter(const FractionalMaxBackwardBody<scalar_t, offse
                                  const FractionalBackwardTasks& tasks) {
   using acc_t = at::opmath_type<scalar_t>;
   const PoolGeometry& g = body.g;
-  const std::vector<int64_t> tap_offset = tap_offsets(g);
+  const std::vector<int64_t> tap_offset = window_tap_offsets(g);
   const int64_t per_task = tasks.channels_per_task;
   const int64_t blocks = (g.channels + per_task - 1) / per_task;
   const auto unit = std::integral_constant<int64_t, 1>{};

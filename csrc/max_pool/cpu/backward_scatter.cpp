@@ -39,15 +39,8 @@ int64_t tap_offset(const PoolGeometry& g, int64_t td, int64_t th, int64_t tw) {
 // Every tap's offset, where the window has no more taps than the plane has
 // elements (a larger table would cost more than the work); else empty.
 std::vector<int64_t> tap_offset_table(const PoolGeometry& g) {
-  std::vector<int64_t> table;
-  if (g.kernel_volume() > g.in_plane()) return table;
-  table.reserve(g.kernel_volume());
-  for (int64_t td = 0; td < g.kernel[0]; ++td) {
-    for (int64_t th = 0; th < g.kernel[1]; ++th) {
-      for (int64_t tw = 0; tw < g.kernel[2]; ++tw) table.push_back(tap_offset(g, td, th, tw));
-    }
-  }
-  return table;
+  if (g.kernel_volume() > g.in_plane()) return {};
+  return window_tap_offsets(g);
 }
 
 // A tap's offset from its window's start, looked up in the table.
@@ -214,13 +207,7 @@ bool max_backward_tiling_channels_last(const MaxPoolBackwardBody<scalar_t, offse
     if (!windows_tile_input(g) || !simd::max_row_values_avx512_supported()) return false;
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     const int64_t C = g.channels;
-    std::vector<int64_t> tap_element;  // in the body's tap order
-    tap_element.reserve(g.kernel_volume());
-    for (int64_t td = 0; td < g.kernel[0]; ++td) {
-      for (int64_t th = 0; th < g.kernel[1]; ++th) {
-        for (int64_t tw = 0; tw < g.kernel[2]; ++tw) tap_element.push_back(((td * g.in[1] + th) * g.in[2] + tw) * C);
-      }
-    }
+    const std::vector<int64_t> tap_element = window_tap_offsets(g, C);
     // A task per output row (n, od, oh): its windows start kernel[2] * C apart.
     const int64_t out_rows = g.batch * g.out[0] * g.out[1];
     at::parallel_for(0, out_rows, grain_for(g.out[2], g.kernel_volume(), C), [&](int64_t begin, int64_t end) {

@@ -355,19 +355,6 @@ int64_t window_rows(const PoolGeometry& g, const scalar_t* sample, const WindowB
   return count;
 }
 
-// Row offsets of a fixed window inside the input from its first row, in
-// the body's order (d, h, w).
-std::vector<int64_t> window_row_offsets(const PoolGeometry& g) {
-  std::vector<int64_t> offsets;
-  offsets.reserve(g.kernel_volume());
-  for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-    for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-      for (int64_t kw = 0; kw < g.kernel[2]; ++kw) offsets.push_back(((kd * g.in[1] + kh) * g.in[2] + kw) * g.channels);
-    }
-  }
-  return offsets;
-}
-
 // Whether a window box is the whole fixed window along D and H.
 inline bool whole_along_depth_and_height(const PoolGeometry& g, const WindowBox<int64_t>& box) {
   return box.d.end - box.d.first == g.kernel[0] && box.d.padded == g.kernel[0] &&
@@ -389,7 +376,7 @@ void forward_channels_last(const WindowSumForwardBody<scalar_t, int64_t>& body, 
   constexpr bool kRunsInside = kFloatLanes && (Term::kAverage || Term::kRootsInLanes);
   const bool runs_inside = kRunsInside && (!Term::kAverage || g.kernel_volume() >= 3);
   const std::pair<int64_t, int64_t> inside = runs_inside ? interior_range(g) : std::pair<int64_t, int64_t>{0, 0};
-  const std::vector<int64_t> offsets = inside.first < inside.second ? window_row_offsets(g) : std::vector<int64_t>{};
+  const std::vector<int64_t> offsets = inside.first < inside.second ? window_tap_offsets(g, C) : std::vector<int64_t>{};
   at::parallel_for(0, g.batch * g.out_plane(), grain_for(C, g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sums(C);
     std::vector<const scalar_t*> rows(most_rows);
