@@ -22,10 +22,10 @@ std::tuple<at::Tensor, at::Tensor> fractional_max_pool_forward(const at::Tensor&
   return max_forward(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false);
 }
 
-at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size,
-                                      at::IntArrayRef output_size, const at::Tensor& random_samples) {
+at::Tensor fractional_max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef output_size,
+                                      const at::Tensor& random_samples) {
   if (needs_autograd_function(self)) {
-    return MaxPoolFunction::apply(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false)[0];
+    return std::get<0>(max_forward(self, SavedWindow::fractional(kernel_size, output_size, random_samples), false));
   }
   at::AutoDispatchBelowADInplaceOrView guard;
   return pooling_ext::fractional_max_pool_values(self, kernel_size, output_size, random_samples);

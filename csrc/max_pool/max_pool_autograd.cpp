@@ -48,13 +48,46 @@ at::Tensor gather_op(const at::Tensor& source, const at::Tensor& offset, const S
   return max_pool_gather(source, offset, w.kernel, w.stride, w.padding, w.dilation);
 }
 
+// The gradient node of a forward that records one: the output's gradient
+// scattered to each window's argmax. What MaxPoolFunction's node does, built
+// directly (make_gradient_node) since a training step pays this on every
+// call; the Function remains the path under torch.func transforms and
+// forward-mode tangents.
+struct MaxPoolBackwardNode final : torch::autograd::Node {
+  torch::autograd::SavedVariable window_offset;
+  std::vector<c10::SymInt> input_size;
+  SavedWindow window;
+
+  std::string name() const override { return "pooling_ext::MaxPoolBackward"; }
+  void release_variables() override { window_offset.reset_data(); }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {max_backward(grads[0], window_offset.unpack(), input_size, window)};
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> forward_recording_gradient(const at::Tensor& self, const SavedWindow& w,
+                                                              bool ceil_mode) {
+  auto result = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return forward_op(self, w, ceil_mode);
+  }();
+  auto node = make_gradient_node<MaxPoolBackwardNode>();
+  node->window_offset = torch::autograd::SavedVariable(std::get<1>(result), /*is_output=*/false);
+  node->input_size = self.sym_sizes().vec();
+  node->window = w;
+  record_gradient_node(node, std::get<0>(result), self);
+  return result;
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> max_forward(const at::Tensor& self, const SavedWindow& w, bool ceil_mode) {
-  if (needs_autograd_function(self)) {
+  if (transform_or_tangent_active(self)) {
     const variable_list out = MaxPoolFunction::apply(self, w, ceil_mode);
     return {out[0], out[1]};
   }
+  if (records_gradient(self)) return forward_recording_gradient(self, w, ceil_mode);
   at::AutoDispatchBelowADInplaceOrView guard;
   return forward_op(self, w, ceil_mode);
 }
@@ -76,10 +109,14 @@ variable_list MaxPoolFunction::forward(AutogradContext* ctx, const at::Tensor& s
   save_sizes(ctx, "input_size", self.sym_sizes());
   w.save(ctx);
   ctx->mark_non_differentiable({window_offset});
+  // The offset never has a gradient: without this, every backward would
+  // allocate and zero a tensor of its size (a byte per output) to pass in.
+  ctx->set_materialize_grads(false);
   return {output, window_offset};
 }
 
 variable_list MaxPoolFunction::backward(AutogradContext* ctx, variable_list grads) {
+  if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
   const at::Tensor offset = ctx->get_saved_variables()[0];
   const std::vector<c10::SymInt> size = load_sizes(ctx, "input_size");
   return {max_backward(grads[0], offset, size, SavedWindow::load(ctx)), at::Tensor(), at::Tensor()};
@@ -128,7 +165,7 @@ std::tuple<at::Tensor, at::Tensor> max_pool_forward(const at::Tensor& self, at::
 at::Tensor max_pool_values(const at::Tensor& self, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
   if (needs_autograd_function(self)) {
-    return MaxPoolFunction::apply(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode)[0];
+    return std::get<0>(max_forward(self, SavedWindow::fixed(kernel_size, stride, padding, dilation), ceil_mode));
   }
   at::AutoDispatchBelowADInplaceOrView guard;
   return pooling_ext::max_pool_values(self, kernel_size, stride, padding, dilation, ceil_mode);
@@ -152,7 +189,7 @@ std::tuple<at::Tensor, at::Tensor> adaptive_max_pool_forward(const at::Tensor& s
 }
 
 at::Tensor adaptive_max_pool_values(const at::Tensor& self, at::IntArrayRef output_size) {
-  if (needs_autograd_function(self)) return MaxPoolFunction::apply(self, SavedWindow::adaptive(output_size), false)[0];
+  if (needs_autograd_function(self)) return std::get<0>(max_forward(self, SavedWindow::adaptive(output_size), false));
   at::AutoDispatchBelowADInplaceOrView guard;
   return pooling_ext::adaptive_max_pool_values(self, output_size);
 }

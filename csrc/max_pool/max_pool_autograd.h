@@ -1,6 +1,8 @@
 // Autograd of max pooling, in C++ so libtorch users get gradients too. One
-// set of Functions serves fixed, adaptive and fractional windows: a
-// SavedWindow says which, and which ops to call.
+// set of Functions (and the forward's own gradient node, used wherever no
+// torch.func transform or forward-mode tangent is active) serves fixed,
+// adaptive and fractional windows: a SavedWindow says which, and which ops to
+// call.
 //   forward   -> (output, window offset), saves only the offset
 //   backward  -> the gradient scattered to each window's argmax; its
 //                derivative in grad_output is the gather at the argmax
@@ -65,9 +67,11 @@ class MaxPoolGatherFunction : public torch::autograd::Function<MaxPoolGatherFunc
                                                  torch::autograd::variable_list grads);
 };
 
-// The saving forward and the backward of any window policy: through their
-// Functions where needs_autograd_function says so, else the kernels below the
-// autograd key.
+// The saving forward and the backward of any window policy: below the
+// autograd key where nothing is recorded; the forward with a gradient node of
+// its own where a gradient is (max_pool_autograd.cpp); through the Functions
+// under torch.func transforms and forward-mode tangents, and for the
+// backward's own graph (double backward).
 std::tuple<at::Tensor, at::Tensor> max_forward(const at::Tensor& self, const SavedWindow& w, bool ceil_mode);
 at::Tensor max_backward(const at::Tensor& grad_output, const at::Tensor& window_offset, c10::SymIntArrayRef input_size,
                         const SavedWindow& w);

@@ -54,12 +54,41 @@ class MaxUnpoolGatherFunction : public torch::autograd::Function<MaxUnpoolGather
   }
 };
 
-// The unpooling and its gather through their Functions where
-// needs_autograd_function says so, else the kernels below the autograd key.
+at::Tensor unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims);
+
+// The gradient node of an unpooling that records one: what
+// MaxUnpoolFunction's node does, built directly (make_gradient_node) since a
+// training step pays this on every call; the Function remains the path under
+// torch.func transforms and forward-mode tangents.
+struct MaxUnpoolBackwardNode final : torch::autograd::Node {
+  torch::autograd::SavedVariable indices;
+  int64_t dims = 0;
+
+  std::string name() const override { return "pooling_ext::MaxUnpoolBackward"; }
+  void release_variables() override { indices.reset_data(); }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {unpool_gather(grads[0], indices.unpack(), dims)};
+  }
+};
+
+// The unpooling: below the autograd key where nothing is recorded, with its
+// gradient node where a gradient is, through the Function under torch.func
+// transforms and forward-mode tangents. Its gather likewise, through its
+// Function where its own graph is recorded (double backward).
 at::Tensor unpool(const at::Tensor& self, const at::Tensor& indices, c10::SymIntArrayRef output_size) {
-  if (needs_autograd_function(self)) return MaxUnpoolFunction::apply(self, indices, output_size)[0];
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return pooling_ext::max_unpool(self, indices, output_size);
+  if (transform_or_tangent_active(self)) return MaxUnpoolFunction::apply(self, indices, output_size)[0];
+  at::Tensor output = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return pooling_ext::max_unpool(self, indices, output_size);
+  }();
+  if (records_gradient(self)) {
+    auto node = make_gradient_node<MaxUnpoolBackwardNode>();
+    node->indices = torch::autograd::SavedVariable(indices, /*is_output=*/false);
+    node->dims = static_cast<int64_t>(output_size.size());
+    record_gradient_node(node, output, self);
+  }
+  return output;
 }
 
 at::Tensor unpool_gather(const at::Tensor& grad_output, const at::Tensor& indices, int64_t dims) {

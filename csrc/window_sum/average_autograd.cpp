@@ -69,13 +69,43 @@ class AvgPoolBackwardFunction : public torch::autograd::Function<AvgPoolBackward
   }
 };
 
-// The forward and backward through their Functions where
-// needs_autograd_function says so, else the kernels below the autograd key.
+at::Tensor average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size, const AvgWindow& w);
+
+// The gradient node of a forward that records one: what AvgPoolFunction's
+// node does, built directly (make_gradient_node) since a training step pays
+// this on every call; the Function remains the path under torch.func transforms and
+// forward-mode tangents.
+struct AvgPoolBackwardNode final : torch::autograd::Node {
+  std::vector<c10::SymInt> input_size;
+  at::MemoryFormat input_format = at::MemoryFormat::Contiguous;
+  AvgWindow window;
+
+  std::string name() const override { return "pooling_ext::AvgPoolBackward"; }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {average_backward(grads[0], input_size, window).contiguous(input_format)};
+  }
+};
+
+// The forward: below the autograd key where nothing is recorded, with its
+// gradient node where a gradient is, through the Function under torch.func
+// transforms and forward-mode tangents. The backward likewise, through its
+// Function where its own graph is recorded (double backward).
 at::Tensor average_forward(const at::Tensor& self, const AvgWindow& w) {
-  if (needs_autograd_function(self)) return AvgPoolFunction::apply(self, w)[0];
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return pooling_ext::avg_pool_forward(self, w.kernel, w.stride, w.padding, w.ceil_mode, w.count_include_pad,
-                                       w.divisor_override);
+  if (transform_or_tangent_active(self)) return AvgPoolFunction::apply(self, w)[0];
+  at::Tensor output = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return pooling_ext::avg_pool_forward(self, w.kernel, w.stride, w.padding, w.ceil_mode, w.count_include_pad,
+                                         w.divisor_override);
+  }();
+  if (records_gradient(self)) {
+    auto node = make_gradient_node<AvgPoolBackwardNode>();
+    node->input_size = self.sym_sizes().vec();
+    node->input_format = pooling_memory_format(self, static_cast<int>(w.kernel.size()));
+    node->window = w;
+    record_gradient_node(node, output, self);
+  }
+  return output;
 }
 
 at::Tensor average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size, const AvgWindow& w) {
@@ -120,10 +150,37 @@ class AdaptiveAvgPoolBackwardFunction : public torch::autograd::Function<Adaptiv
   }
 };
 
+at::Tensor adaptive_average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,
+                                     at::IntArrayRef output_size);
+
+// As AvgPoolBackwardNode, for adaptive windows.
+struct AdaptiveAvgPoolBackwardNode final : torch::autograd::Node {
+  std::vector<c10::SymInt> input_size;
+  at::MemoryFormat input_format = at::MemoryFormat::Contiguous;
+  std::vector<int64_t> output_size;
+
+  std::string name() const override { return "pooling_ext::AdaptiveAvgPoolBackward"; }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {adaptive_average_backward(grads[0], input_size, output_size).contiguous(input_format)};
+  }
+};
+
+// As average_forward, for adaptive windows.
 at::Tensor adaptive_average_forward(const at::Tensor& self, at::IntArrayRef output_size) {
-  if (needs_autograd_function(self)) return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return pooling_ext::adaptive_avg_pool_forward(self, output_size);
+  if (transform_or_tangent_active(self)) return AdaptiveAvgPoolFunction::apply(self, output_size)[0];
+  at::Tensor output = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return pooling_ext::adaptive_avg_pool_forward(self, output_size);
+  }();
+  if (records_gradient(self)) {
+    auto node = make_gradient_node<AdaptiveAvgPoolBackwardNode>();
+    node->input_size = self.sym_sizes().vec();
+    node->input_format = pooling_memory_format(self, static_cast<int>(output_size.size()));
+    node->output_size = output_size.vec();
+    record_gradient_node(node, output, self);
+  }
+  return output;
 }
 
 at::Tensor adaptive_average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef input_size,

@@ -141,12 +141,43 @@ class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
   }
 };
 
-// The forwards and backwards through their Functions where
-// needs_autograd_function says so, else the kernels below the autograd key.
+// The gradient node of an LP pooling that records one: what LpPoolFunction's
+// node does, built directly (make_gradient_node) since a training step pays
+// this on every call; the Function remains the path under torch.func transforms and
+// forward-mode tangents.
+struct LpPoolBackwardNode final : torch::autograd::Node {
+  torch::autograd::SavedVariable input, output;
+  LpWindow window;
+
+  std::string name() const override { return "pooling_ext::LpPoolBackward"; }
+  void release_variables() override {
+    input.reset_data();
+    output.reset_data();
+  }
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+    return {lp_backward(grads[0], input.unpack(), output.unpack(owning_pointer(this)), window)};
+  }
+};
+
+// The forwards: below the autograd key where nothing is recorded, with their
+// gradient nodes where a gradient is, through the Functions under torch.func
+// transforms and forward-mode tangents. The backwards likewise, through their
+// Functions where their own graph is recorded (double backward).
 at::Tensor lp_forward(const at::Tensor& self, const LpWindow& w) {
-  if (needs_autograd_function(self)) return LpPoolFunction::apply(self, w)[0];
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return pooling_ext::lp_pool_forward(self, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm);
+  if (transform_or_tangent_active(self)) return LpPoolFunction::apply(self, w)[0];
+  at::Tensor output = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return pooling_ext::lp_pool_forward(self, w.norm_type, w.kernel, w.stride, w.ceil_mode, w.true_norm);
+  }();
+  if (records_gradient(self)) {
+    auto node = make_gradient_node<LpPoolBackwardNode>();
+    node->input = torch::autograd::SavedVariable(self, /*is_output=*/false);
+    node->window = w;
+    record_gradient_node(node, output, self);
+    node->output = torch::autograd::SavedVariable(output, /*is_output=*/true);  // after: it carries the node
+  }
+  return output;
 }
 
 at::Tensor lp_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, const LpWindow& w) {
@@ -223,10 +254,42 @@ class GemFunction : public torch::autograd::Function<GemFunction> {
   }
 };
 
+// As LpPoolBackwardNode, for GeM, whose exponent p may take a gradient too.
+struct GemBackwardNode final : torch::autograd::Node {
+  torch::autograd::SavedVariable input, p, output;
+  double eps = 0;
+
+  std::string name() const override { return "pooling_ext::GemBackward"; }
+  void release_variables() override {
+    input.reset_data();
+    p.reset_data();
+    output.reset_data();
+  }
+  variable_list apply(variable_list&& grads) override {
+    const bool input_needs_grad = should_compute_output(0), p_needs_grad = should_compute_output(1);
+    if (!grads[0].defined() || !(input_needs_grad || p_needs_grad)) return {at::Tensor(), at::Tensor()};
+    auto [grad_x, grad_p] =
+        gem_backward_of(grads[0], input.unpack(), output.unpack(owning_pointer(this)), p.unpack(), eps, p_needs_grad);
+    return {input_needs_grad ? grad_x : at::Tensor(), p_needs_grad ? grad_p : at::Tensor()};
+  }
+};
+
+// As lp_forward, for GeM.
 at::Tensor gem_forward_of(const at::Tensor& self, const at::Tensor& p, double eps) {
-  if (needs_autograd_function(self, p)) return GemFunction::apply(self, p, eps)[0];
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return pooling_ext::gem_forward(self, p, eps);
+  if (transform_or_tangent_active(self, p)) return GemFunction::apply(self, p, eps)[0];
+  at::Tensor output = [&] {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return pooling_ext::gem_forward(self, p, eps);
+  }();
+  if (records_gradient(self) || records_gradient(p)) {
+    auto node = make_gradient_node<GemBackwardNode>();
+    node->input = torch::autograd::SavedVariable(self, /*is_output=*/false);
+    node->p = torch::autograd::SavedVariable(p, /*is_output=*/false);
+    node->eps = eps;
+    record_gradient_node(node, output, self, p);
+    node->output = torch::autograd::SavedVariable(output, /*is_output=*/true);  // after: it carries the node
+  }
+  return output;
 }
 
 std::tuple<at::Tensor, at::Tensor> gem_backward_of(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
