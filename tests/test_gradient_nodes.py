@@ -114,3 +114,28 @@ def test_saved_tensors_are_guarded_against_in_place_changes():
     y.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.skipif(not hasattr(torch._dynamo, "compiled_autograd"), reason="no compiled autograd in this torch")
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_compiled_autograd_captures_the_nodes(name):
+    """Compiled autograd over an eager forward: each node's state is lifted
+    into the backward graph, which calls the node's backward (not an error,
+    as for C++ nodes without compiled_args), and the gradient is eager's."""
+    from torch._dynamo import compiled_autograd
+
+    ours, _, _ = CALLS[name]
+    x = positive_input()
+    y = ours(x)
+    grad = torch.randn_like(y)
+    (expected,) = torch.autograd.grad(y, x, grad, retain_graph=True)
+    graphs = []
+
+    def compiler(graph_module):
+        graphs.append(graph_module.code)
+        return torch.compile(graph_module, backend="eager")
+
+    with compiled_autograd._enable(compiler):
+        y.backward(grad)
+    assert len(graphs) == 1 and y.grad_fn.name().replace("::", "_") in graphs[0]
+    assert_same(x.grad, expected)

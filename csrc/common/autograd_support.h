@@ -7,9 +7,13 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
+#include <torch/version.h>
 
 #include <initializer_list>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -46,8 +50,8 @@ inline bool needs_autograd_function(const at::Tensor& input, const More&... more
   return transform_or_tangent_active(input, more...) || records_gradient(input) || (records_gradient(more) || ...);
 }
 
-// A gradient node built the way aten's generated autograd kernels build
-// theirs, for an op whose per-call cost matters: no AutogradContext, no
+// Gradient nodes built the way aten's generated autograd kernels build
+// theirs, for ops whose per-call cost matters: no AutogradContext, no
 // saved_data map, no output bookkeeping of Function::apply. Recent torch
 // (2.14 here) owns nodes through c10::intrusive_ptr; earlier releases through
 // std::shared_ptr with deleteNode, which frees long chains without deep
@@ -72,6 +76,109 @@ auto owning_pointer(NodeT* node) {
     return node->shared_from_this();
   }
 }
+
+// A saved tensor as a gradient node lists it (GradientNode::for_each_field).
+struct SavedField {
+  torch::autograd::SavedVariable& variable;
+  bool is_output;
+};
+
+// The base of our gradient nodes. Derived lists its saved state once,
+//   template <class Visit> void for_each_field(Visit&& visit)
+// calling visit(field) for each field (a SavedField for a saved tensor), and
+// computes its gradients from it,
+//   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad)
+// From that list the base frees the saved tensors after a backward, and (on
+// torch 2.7 and later) lets compiled autograd capture the node: its state is
+// lifted into the compiled graph, which calls `functional` with it, as torch
+// does for its own nodes and C++ Functions.
+template <class Derived>
+struct GradientNode : torch::autograd::Node {
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    std::lock_guard<std::mutex> lock(mutex_);  // the saved tensors, as aten's nodes guard them
+    return self().backward(grads, needs_grad());
+  }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    self().for_each_field([](auto&& field) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(field)>, SavedField>) field.variable.reset_data();
+    });
+  }
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 7)
+  void compiled_args(torch::dynamo::autograd::CompiledNodeArgs& args) const override {
+    args.collect(name());
+    const_cast<Derived&>(self()).for_each_field([&](auto&& field) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(field)>, SavedField>) {
+        args.collect(field.variable, field.is_output);
+      } else {
+        args.collect(field);
+      }
+    });
+  }
+
+  torch::autograd::variable_list apply_with_saved(const torch::autograd::variable_list& grads,
+                                                  torch::dynamo::autograd::SwapSavedVariables& saved) override {
+    namespace ca = torch::dynamo::autograd;
+    self().for_each_field([&](auto&& field) { saved.before(unwrap(field)); });
+    ca::PackedArgs packed;
+    self().for_each_field([&](auto&& field) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(field)>, SavedField>) {
+        packed.pack(field.is_output ? field.variable.unpack(owning_pointer(this)) : field.variable.unpack());
+      } else {
+        packed.pack(field);
+      }
+    });
+    packed.pack(needs_grad());
+    const std::vector<c10::IValue>& args = packed.vec();
+    std::vector<at::TypePtr> schema;
+    for (const c10::IValue& value : args) schema.push_back(value.isTensor() ? at::TensorType::get() : value.type());
+    const auto& compiler = ca::getPyCompilerInterface();
+    // Bound anew on each capture (a numbered name, as torch's C++ Functions
+    // are): the schema follows the values, and an undefined tensor packs as None.
+    const std::string fn_name = compiler->bind_function(saved.get_py_compiler(), name(), &GradientNode::functional,
+                                                        schema, /*is_custom_function=*/true, /*is_traceable=*/true);
+    const auto output_metadata = ca::IValuePacker<std::vector<std::optional<torch::autograd::InputMetadata>>>::pack(
+        ca::get_input_metadata(next_edges()));
+    torch::autograd::variable_list result =
+        compiler->call_function(saved.get_py_compiler(), "apply_functional", fn_name, grads, args, output_metadata);
+    self().for_each_field([&](auto&& field) { saved.after(unwrap(field)); });
+    return result;
+  }
+
+  // The node's backward from its lifted state, in apply_with_saved's order.
+  static torch::autograd::variable_list functional(const torch::autograd::variable_list& grads,
+                                                   const std::vector<c10::IValue>& args) {
+    torch::dynamo::autograd::PackedArgs packed(args);
+    auto state = make_gradient_node<Derived>();
+    state->for_each_field([&](auto&& field) {
+      using Field = std::decay_t<decltype(field)>;
+      if constexpr (std::is_same_v<Field, SavedField>) {
+        field.variable = torch::autograd::SavedVariable(packed.template unpack<at::Tensor>(), /*is_output=*/false);
+      } else {
+        field = packed.template unpack<Field>();
+      }
+    });
+    const auto needs = packed.template unpack<std::vector<bool>>();
+    return state->backward(grads, needs);
+  }
+#endif
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  std::vector<bool> needs_grad() const {
+    std::vector<bool> needs(num_outputs());
+    for (size_t i = 0; i < needs.size(); ++i) needs[i] = should_compute_output(i);
+    return needs;
+  }
+  // (what SwapSavedVariables swaps: the field, or a saved tensor's variable)
+  template <class Field>
+  static Field& unwrap(Field& field) {
+    return field;
+  }
+  static torch::autograd::SavedVariable& unwrap(SavedField& field) { return field.variable; }
+};
 
 // Makes `node` the gradient node of `output` (the op's one differentiable
 // output), its next edges those of `inputs`.

@@ -53,15 +53,21 @@ at::Tensor gather_op(const at::Tensor& source, const at::Tensor& offset, const S
 // directly (make_gradient_node) since a training step pays this on every
 // call; the Function remains the path under torch.func transforms and
 // forward-mode tangents.
-struct MaxPoolBackwardNode final : torch::autograd::Node {
+struct MaxPoolBackwardNode final : GradientNode<MaxPoolBackwardNode> {
   torch::autograd::SavedVariable window_offset;
   std::vector<c10::SymInt> input_size;
   SavedWindow window;
 
   std::string name() const override { return "pooling_ext::MaxPoolBackward"; }
-  void release_variables() override { window_offset.reset_data(); }
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(SavedField{window_offset, /*is_output=*/false});
+    visit(input_size);
+    visit(window.kernel), visit(window.stride), visit(window.padding), visit(window.dilation);
+    visit(window.adaptive_output_size), visit(window.fractional_output_size), visit(window.fractional_samples);
+  }
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {max_backward(grads[0], window_offset.unpack(), input_size, window)};
   }
 };

@@ -60,14 +60,17 @@ at::Tensor unpool_gather(const at::Tensor& grad_output, const at::Tensor& indice
 // MaxUnpoolFunction's node does, built directly (make_gradient_node) since a
 // training step pays this on every call; the Function remains the path under
 // torch.func transforms and forward-mode tangents.
-struct MaxUnpoolBackwardNode final : torch::autograd::Node {
+struct MaxUnpoolBackwardNode final : GradientNode<MaxUnpoolBackwardNode> {
   torch::autograd::SavedVariable indices;
   int64_t dims = 0;
 
   std::string name() const override { return "pooling_ext::MaxUnpoolBackward"; }
-  void release_variables() override { indices.reset_data(); }
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(SavedField{indices, /*is_output=*/false}), visit(dims);
+  }
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {unpool_gather(grads[0], indices.unpack(), dims)};
   }
 };

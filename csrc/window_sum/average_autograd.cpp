@@ -75,14 +75,20 @@ at::Tensor average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef i
 // node does, built directly (make_gradient_node) since a training step pays
 // this on every call; the Function remains the path under torch.func transforms and
 // forward-mode tangents.
-struct AvgPoolBackwardNode final : torch::autograd::Node {
+struct AvgPoolBackwardNode final : GradientNode<AvgPoolBackwardNode> {
   std::vector<c10::SymInt> input_size;
   at::MemoryFormat input_format = at::MemoryFormat::Contiguous;
   AvgWindow window;
 
   std::string name() const override { return "pooling_ext::AvgPoolBackward"; }
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(input_size), visit(input_format);
+    visit(window.kernel), visit(window.stride), visit(window.padding);
+    visit(window.ceil_mode), visit(window.count_include_pad), visit(window.divisor_override);
+  }
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {average_backward(grads[0], input_size, window).contiguous(input_format)};
   }
 };
@@ -154,14 +160,18 @@ at::Tensor adaptive_average_backward(const at::Tensor& grad_output, c10::SymIntA
                                      at::IntArrayRef output_size);
 
 // As AvgPoolBackwardNode, for adaptive windows.
-struct AdaptiveAvgPoolBackwardNode final : torch::autograd::Node {
+struct AdaptiveAvgPoolBackwardNode final : GradientNode<AdaptiveAvgPoolBackwardNode> {
   std::vector<c10::SymInt> input_size;
   at::MemoryFormat input_format = at::MemoryFormat::Contiguous;
   std::vector<int64_t> output_size;
 
   std::string name() const override { return "pooling_ext::AdaptiveAvgPoolBackward"; }
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(input_size), visit(input_format), visit(output_size);
+  }
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {adaptive_average_backward(grads[0], input_size, output_size).contiguous(input_format)};
   }
 };

@@ -145,17 +145,19 @@ class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
 // node does, built directly (make_gradient_node) since a training step pays
 // this on every call; the Function remains the path under torch.func transforms and
 // forward-mode tangents.
-struct LpPoolBackwardNode final : torch::autograd::Node {
+struct LpPoolBackwardNode final : GradientNode<LpPoolBackwardNode> {
   torch::autograd::SavedVariable input, output;
   LpWindow window;
 
   std::string name() const override { return "pooling_ext::LpPoolBackward"; }
-  void release_variables() override {
-    input.reset_data();
-    output.reset_data();
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(SavedField{input, /*is_output=*/false}), visit(SavedField{output, /*is_output=*/true});
+    visit(window.norm_type), visit(window.kernel), visit(window.stride), visit(window.ceil_mode),
+        visit(window.true_norm);
   }
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined() || !should_compute_output(0)) return {at::Tensor()};
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {lp_backward(grads[0], input.unpack(), output.unpack(owning_pointer(this)), window)};
   }
 };
@@ -255,22 +257,21 @@ class GemFunction : public torch::autograd::Function<GemFunction> {
 };
 
 // As LpPoolBackwardNode, for GeM, whose exponent p may take a gradient too.
-struct GemBackwardNode final : torch::autograd::Node {
+struct GemBackwardNode final : GradientNode<GemBackwardNode> {
   torch::autograd::SavedVariable input, p, output;
   double eps = 0;
 
   std::string name() const override { return "pooling_ext::GemBackward"; }
-  void release_variables() override {
-    input.reset_data();
-    p.reset_data();
-    output.reset_data();
+  template <class Visit>
+  void for_each_field(Visit&& visit) {
+    visit(SavedField{input, /*is_output=*/false}), visit(SavedField{p, /*is_output=*/false});
+    visit(SavedField{output, /*is_output=*/true}), visit(eps);
   }
-  variable_list apply(variable_list&& grads) override {
-    const bool input_needs_grad = should_compute_output(0), p_needs_grad = should_compute_output(1);
-    if (!grads[0].defined() || !(input_needs_grad || p_needs_grad)) return {at::Tensor(), at::Tensor()};
+  variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
+    if (!grads[0].defined() || !(needs_grad[0] || needs_grad[1])) return {at::Tensor(), at::Tensor()};
     auto [grad_x, grad_p] =
-        gem_backward_of(grads[0], input.unpack(), output.unpack(owning_pointer(this)), p.unpack(), eps, p_needs_grad);
-    return {input_needs_grad ? grad_x : at::Tensor(), p_needs_grad ? grad_p : at::Tensor()};
+        gem_backward_of(grads[0], input.unpack(), output.unpack(owning_pointer(this)), p.unpack(), eps, needs_grad[1]);
+    return {needs_grad[0] ? grad_x : at::Tensor(), needs_grad[1] ? grad_p : at::Tensor()};
   }
 };
 
