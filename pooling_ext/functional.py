@@ -219,6 +219,8 @@ def gem(input, p=3.0, eps=1e-6):
 def _adaptive_output_size(op, dims, input, output_size):
     """output_size as a list of `dims` ints: an int, or a sequence of `dims`
     entries where (2d and 3d only) None keeps that input size."""
+    if type(output_size) is int:  # the common case, before the checks' ABC isinstance (a per-call cost)
+        return [output_size] * dims
     sequence = isinstance(output_size, (tuple, list, torch.Size))
     if sequence and dims > 1 and isinstance(input, torch.Tensor) and input.dim() <= len(output_size):
         # torch's 2d and 3d functionals check this first, whatever the entries.
