@@ -9,6 +9,7 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -86,7 +87,8 @@ struct SavedField {
 // The base of our gradient nodes. Derived lists its saved state once,
 //   template <class Visit> void for_each_field(Visit&& visit)
 // calling visit(field) for each field (a SavedField for a saved tensor), and
-// computes its gradients from it,
+// computes its gradients from it (called only where the output has a
+// gradient and some input needs one),
 //   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad)
 // From that list the base frees the saved tensors after a backward, and (on
 // torch 2.7 and later) lets compiled autograd capture the node: its state is
@@ -96,7 +98,7 @@ template <class Derived>
 struct GradientNode : torch::autograd::Node {
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     std::lock_guard<std::mutex> lock(mutex_);  // the saved tensors, as aten's nodes guard them
-    return self().backward(grads, needs_grad());
+    return run_backward(self(), grads, needs_grad());
   }
   void release_variables() override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -159,12 +161,18 @@ struct GradientNode : torch::autograd::Node {
         field = packed.template unpack<Field>();
       }
     });
-    const auto needs = packed.template unpack<std::vector<bool>>();
-    return state->backward(grads, needs);
+    return run_backward(*state, grads, packed.template unpack<std::vector<bool>>());
   }
 #endif
 
  private:
+  // Derived's backward, where the output has a gradient and an input needs one.
+  static torch::autograd::variable_list run_backward(Derived& node, const torch::autograd::variable_list& grads,
+                                                     const std::vector<bool>& needs_grad) {
+    const bool any_needed = std::find(needs_grad.begin(), needs_grad.end(), true) != needs_grad.end();
+    if (!grads[0].defined() || !any_needed) return torch::autograd::variable_list(needs_grad.size());
+    return node.backward(grads, needs_grad);
+  }
   Derived& self() { return static_cast<Derived&>(*this); }
   const Derived& self() const { return static_cast<const Derived&>(*this); }
   std::vector<bool> needs_grad() const {

@@ -67,7 +67,6 @@ struct MaxPoolBackwardNode final : GradientNode<MaxPoolBackwardNode> {
     visit(window.adaptive_output_size), visit(window.fractional_output_size), visit(window.fractional_samples);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {max_backward(grads[0], window_offset.unpack(), input_size, window)};
   }
 };

@@ -70,7 +70,6 @@ struct MaxUnpoolBackwardNode final : GradientNode<MaxUnpoolBackwardNode> {
     visit(SavedField{indices, /*is_output=*/false}), visit(dims);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {unpool_gather(grads[0], indices.unpack(), dims)};
   }
 };

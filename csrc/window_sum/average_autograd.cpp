@@ -73,8 +73,8 @@ at::Tensor average_backward(const at::Tensor& grad_output, c10::SymIntArrayRef i
 
 // The gradient node of a forward that records one: what AvgPoolFunction's
 // node does, built directly (make_gradient_node) since a training step pays
-// this on every call; the Function remains the path under torch.func transforms and
-// forward-mode tangents.
+// this on every call; the Function remains the path under torch.func
+// transforms and forward-mode tangents.
 struct AvgPoolBackwardNode final : GradientNode<AvgPoolBackwardNode> {
   std::vector<c10::SymInt> input_size;
   at::MemoryFormat input_format = at::MemoryFormat::Contiguous;
@@ -88,7 +88,6 @@ struct AvgPoolBackwardNode final : GradientNode<AvgPoolBackwardNode> {
     visit(window.ceil_mode), visit(window.count_include_pad), visit(window.divisor_override);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {average_backward(grads[0], input_size, window).contiguous(input_format)};
   }
 };
@@ -171,7 +170,6 @@ struct AdaptiveAvgPoolBackwardNode final : GradientNode<AdaptiveAvgPoolBackwardN
     visit(input_size), visit(input_format), visit(output_size);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {adaptive_average_backward(grads[0], input_size, output_size).contiguous(input_format)};
   }
 };

@@ -143,8 +143,8 @@ class LpPoolFunction : public torch::autograd::Function<LpPoolFunction> {
 
 // The gradient node of an LP pooling that records one: what LpPoolFunction's
 // node does, built directly (make_gradient_node) since a training step pays
-// this on every call; the Function remains the path under torch.func transforms and
-// forward-mode tangents.
+// this on every call; the Function remains the path under torch.func
+// transforms and forward-mode tangents.
 struct LpPoolBackwardNode final : GradientNode<LpPoolBackwardNode> {
   torch::autograd::SavedVariable input, output;
   LpWindow window;
@@ -157,7 +157,6 @@ struct LpPoolBackwardNode final : GradientNode<LpPoolBackwardNode> {
         visit(window.true_norm);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !needs_grad[0]) return {at::Tensor()};
     return {lp_backward(grads[0], input.unpack(), output.unpack(owning_pointer(this)), window)};
   }
 };
@@ -268,7 +267,6 @@ struct GemBackwardNode final : GradientNode<GemBackwardNode> {
     visit(SavedField{output, /*is_output=*/true}), visit(eps);
   }
   variable_list backward(const variable_list& grads, const std::vector<bool>& needs_grad) {
-    if (!grads[0].defined() || !(needs_grad[0] || needs_grad[1])) return {at::Tensor(), at::Tensor()};
     auto [grad_x, grad_p] =
         gem_backward_of(grads[0], input.unpack(), output.unpack(owning_pointer(this)), p.unpack(), eps, needs_grad[1]);
     return {needs_grad[0] ? grad_x : at::Tensor(), needs_grad[1] ? grad_p : at::Tensor()};
