@@ -182,6 +182,44 @@ def test_global_average_of_16_bit_planes(dtype):
         assert torch.equal(ga.view(torch.int16), gb.view(torch.int16))
 
 
+def _bfloat16_plane_averages_in_lane_order(x, divide_by):
+    """What the CPU computes for global bfloat16 averages, in float32 numpy: a plane's whole
+    16-element vectors added in order, lanes j + j+8, then j + j+4, then (q0 + q2) + (q1 + q3),
+    then its last elements in order; the sum divided by each of divide_by in turn."""
+    planes = x.float().reshape(x.shape[0] * x.shape[1], -1).numpy()
+    f32 = np.float32
+    n = planes.shape[1]
+    whole = n - n % 16
+    lanes = np.zeros((planes.shape[0], 16), f32)
+    for i in range(0, whole, 16):
+        lanes = (lanes + planes[:, i:i + 16]).astype(f32)
+    half = (lanes[:, :8] + lanes[:, 8:]).astype(f32)
+    quarter = (half[:, :4] + half[:, 4:]).astype(f32)
+    sums = ((quarter[:, 0] + quarter[:, 2]).astype(f32) + (quarter[:, 1] + quarter[:, 3]).astype(f32)).astype(f32)
+    for i in range(whole, n):
+        sums = (sums + planes[:, i]).astype(f32)
+    for d in divide_by:
+        sums = (sums / f32(d)).astype(f32)
+    return torch.from_numpy(sums).to(torch.bfloat16).reshape(x.shape[:2] + (1,) * (x.dim() - 2))
+
+
+def test_global_bfloat16_average_sums_planes_in_a_fixed_order():
+    """On AVX-512 CPUs sixteen bfloat16 planes are summed at once, their lane trees reduced
+    together (the last planes of a thread's span fewer than 16), the last elements gathered:
+    each average has the bits of one plane summed alone in the order above, for planes under,
+    at and over the lane width, with and without last elements, network heads included."""
+    for shape in [(8, 2048, 7, 7), (3, 5, 4, 4), (2, 17, 5, 7), (1, 33, 16, 16), (2, 3, 9, 9), (1, 40, 1, 31),
+                  (3, 7, 3, 3), (1, 21, 5, 33)]:
+        x = (torch.randn(shape) * 3).to(torch.bfloat16)
+        for ours, divide_by in ((PF.adaptive_avg_pool2d(x, 1), (shape[2], shape[3])),
+                                (PF.avg_pool2d(x, shape[2:]), (shape[2] * shape[3],))):
+            expected = _bfloat16_plane_averages_in_lane_order(x, divide_by)
+            assert torch.equal(ours.view(torch.int16), expected.view(torch.int16)), (shape, divide_by)
+    x = torch.randn(4, 40, 4, 7, 7).to(torch.bfloat16)  # a video head: planes of 196
+    assert torch.equal(PF.adaptive_avg_pool3d(x, 1).view(torch.int16),
+                       _bfloat16_plane_averages_in_lane_order(x, (4, 7, 7)).view(torch.int16))
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_half_dtypes(dims, dtype, device):

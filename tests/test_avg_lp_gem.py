@@ -439,6 +439,32 @@ def test_lp_channels_last_rows_inside_with_overflow(channels, dtype):
         torch.testing.assert_close(ours.double(), ref, equal_nan=True, **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("width", [40, 75])
+def test_lp_contiguous_long_rows_with_overflow(width, dtype):
+    """Contiguous LP rows of p = 2 and 4 (of x, or of |x| with true_norm) sum their interior
+    windows in blocks of 16 outputs, two blocks at a time, with the roots in registers; a
+    window whose sum overflows is redone through the scaled sum. Rows longer than one block
+    (and a last partial block), strides 1, 2 and 3: each result equals the channels-last
+    layout's bit for bit (loops of their own), and torch's in float64. (Partial windows at a
+    ceil_mode border run the body in one layout and the lanes in the other, which may round
+    the last bit apart.)"""
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == torch.bfloat16 else dict(rtol=2e-5, atol=1e-5)
+    windows = [(2, dict(kernel_size=3, stride=2)), (2, dict(kernel_size=3, stride=1, ceil_mode=True)),
+               (2, dict(kernel_size=(2, 4), stride=(1, 3))), (3, dict(kernel_size=2, stride=(1, 1, 2)))]
+    for (dims, kwargs), p, true_norm in itertools.product(windows, (2, 4), (False, True)):
+        x = make_input((2, 3) + (3, 6, width)[3 - dims:], dtype=torch.float64)
+        x.view(-1)[7::97] = -1e30 if p == 2 else 1e12  # x^p overflows: those windows take the scaled sum
+        x = x.to(dtype)
+        with torch.no_grad():
+            ours = LP[dims][0](x, p, true_norm=true_norm, **kwargs)
+            channels_last = LP[dims][0](x.contiguous(memory_format=CL[dims]), p, true_norm=true_norm, **kwargs)
+            ref = LP[dims][1](x.double().abs() if true_norm else x.double(), p, **kwargs)
+        assert torch.equal(ours.view(bits), channels_last.contiguous().view(bits)), (kwargs, p, true_norm)
+        torch.testing.assert_close(ours.double(), ref, equal_nan=True, **tol)
+
+
 @pytest.mark.parametrize("p", [2, 3, 1.5, -1.5])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_lp_true_norm(dims, p, device):

@@ -3,7 +3,9 @@
 // registers (two rows at a time where a row is one block; two 2x2 s2 rows
 // of at most 8 outputs share one register), each tap one
 // (masked, strided) load and one add in the body's order, then one division
-// (a multiplication where that is exact). Adaptive
+// (a multiplication where that is exact). Power means of p = 2 and 4 (LP
+// pooling's usual norms) take the same walk, adding each tap's x^p and
+// finishing with square roots. Adaptive
 // windows: blocks of columns picked from one load per window row, the sum
 // divided by the window's depth, height and width in turn, as torch does. GCC's vectoriser
 // made the portable row loop (forward_rows.cpp) a pass over a sums buffer per
@@ -42,7 +44,8 @@ struct Divisor {
 
 // One block of up to 16 outputs of a row: its window rows start at
 // plane + rows[r], its lane 0's first tap is element `first` of each, and its
-// `lanes` averages go to out.
+// `lanes` values go to out; lane 0 is output column `column` of output row
+// `row` of the run (for a power mean's overflow fallback).
 template <typename value_t>
 struct AverageBlock {
   const value_t* plane;
@@ -50,22 +53,60 @@ struct AverageBlock {
   int64_t first;
   value_t* out;
   int64_t lanes;
-  const Divisor* divisor;
+  const Divisor* divisor;  // averages
+  float padded = 0;        // power means: the padded window size
+  int64_t row = 0, column = 0;
 };
+
+// What a block adds up per tap: x for an average (kPower 0), x^p for a power
+// mean of p = 2 or 4 (raise<p>'s products, so the portable loop's bits; the
+// base is x or |x|, whose even powers are the same).
+template <int kPower>
+POOLING_EXT_AVX512_INLINE __m512 tap_term(__m512 x) {
+  static_assert(kPower == 0 || kPower == 2 || kPower == 4, "tap_term: averages and p = 2, 4 only");
+  if constexpr (kPower == 0) return x;
+  const __m512 square = _mm512_mul_ps(x, x);
+  if constexpr (kPower == 2) return square;
+  return _mm512_mul_ps(square, square);
+}
+
+// A block's values from its sums, stored: the average (one division), or the
+// power mean's root, as power_mean_root computes it; lanes whose power sum
+// is not finite are then recomputed by the body, as the portable loop does.
+template <int kPower, typename value_t>
+POOLING_EXT_AVX512_INLINE void finish_block(const AverageBlock<value_t>& block, __m512 sum,
+                                            const PowerRowFinish* power) {
+  if constexpr (kPower == 0) {
+    store_rounded(block.out, block.divisor->divide(sum), block.lanes);
+  } else {
+    __m512 mean = sum;
+    if (block.padded != power->numerator) {
+      mean = _mm512_mul_ps(_mm512_div_ps(sum, _mm512_set1_ps(block.padded)), _mm512_set1_ps(power->numerator));
+    }
+    __m512 root = _mm512_sqrt_ps(mean);
+    if constexpr (kPower == 4) root = _mm512_sqrt_ps(root);
+    store_rounded(block.out, root, block.lanes);
+    const __mmask16 finite = _mm512_cmp_ps_mask(_mm512_abs_ps(sum), _mm512_set1_ps(__builtin_inff()), _CMP_LT_OQ);
+    uint32_t overflowed = static_cast<uint32_t>(lanes16(block.lanes) & ~finite);
+    for (; overflowed != 0; overflowed &= overflowed - 1) {
+      power->recompute(power->context, block.row, block.column + __builtin_ctz(overflowed));
+    }
+  }
+}
 
 // kBlocks blocks (all of row_count window rows and kw taps) in independent
 // registers: each tap one (masked, strided) load and one add in the body's
-// order, then one division.
-template <int kBlocks, int kStride, typename value_t>
+// order, then the blocks' values.
+template <int kBlocks, int kPower, int kStride, typename value_t>
 POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, int64_t kw, int64_t row_count,
-                                              const AverageBlock<value_t>* block) {
+                                              const AverageBlock<value_t>* block, const PowerRowFinish* power) {
   __m512 sum[kBlocks];
   __mmask16 inside[kBlocks];
   for (int k = 0; k < kBlocks; ++k) {
     sum[k] = _mm512_setzero_ps();
     inside[k] = lanes16(block[k].lanes);
   }
-  if constexpr (kStride == 2) {
+  if constexpr (kStride == 2 && kPower == 0) {
     if (kw == 2) {  // 2x2 s2: both taps of a window row from one load
       for (int64_t r = 0; r < row_count; ++r) {
         for (int k = 0; k < kBlocks; ++k) {
@@ -84,11 +125,11 @@ POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, in
     for (int64_t tw = 0; tw < kw; ++tw) {
       for (int k = 0; k < kBlocks; ++k) {
         const value_t* x = element_address(block[k].plane, block[k].rows[r] + block[k].first + tw);
-        sum[k] = _mm512_add_ps(sum[k], l.load(x, inside[k]));
+        sum[k] = _mm512_add_ps(sum[k], tap_term<kPower>(l.load(x, inside[k])));
       }
     }
   }
-  for (int k = 0; k < kBlocks; ++k) store_rounded(block[k].out, block[k].divisor->divide(sum[k]), block[k].lanes);
+  for (int k = 0; k < kBlocks; ++k) finish_block<kPower>(block[k], sum[k], power);
 }
 
 // A Divisor for output row j of a plane, rebuilt only where the divisor
@@ -137,8 +178,9 @@ POOLING_EXT_AVX512_INLINE void average_row_pair_2x2(int64_t row_count, const Ave
 // two independent chains of additions; a row alone is one chain whose
 // latency, not the work, sets the pace (VGG's head 20% faster; four rows at a
 // time were no faster than two).
-template <int kStride, typename value_t>
-POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l, const RowRun<value_t>& run) {
+template <int kPower, int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                                  const PowerRowFinish* power) {
   constexpr int kRows = 2;
   RowDivisor divisors[kRows];
   const int64_t first = run.first_output * l.stride - run.pad;
@@ -153,23 +195,28 @@ POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l
                      .first = first,
                      .out = run.output + walk.row * run.out_width + run.first_output,
                      .lanes = run.outputs,
-                     .divisor = divisors[count].of(run.divisor[walk.j])};
+                     .divisor = kPower == 0 ? divisors[count].of(run.divisor[walk.j]) : nullptr,
+                     .padded = run.divisor[walk.j],
+                     .row = walk.row,
+                     .column = run.first_output};
     }
-    if (count == 2 && kStride == 2 && run.kw == 2 && run.outputs <= 8) {
+    if (kPower == 0 && count == 2 && kStride == 2 && run.kw == 2 && run.outputs <= 8) {
       average_row_pair_2x2(row_count, rows);
     } else if (count == 2) {
-      average_blocks<2>(l, run.kw, row_count, rows);
+      average_blocks<2, kPower>(l, run.kw, row_count, rows, power);
     } else {
-      average_blocks<1>(l, run.kw, row_count, rows);
+      average_blocks<1, kPower>(l, run.kw, row_count, rows, power);
     }
   }
 }
 
-// kBlocks blocks of one row from output i0 (l.lanes each, `lanes` in the last).
-template <int kBlocks, int kStride, typename value_t>
+// kBlocks blocks of output row `row` of the run from output i0 (l.lanes each,
+// `lanes` in the last).
+template <int kBlocks, int kPower, int kStride, typename value_t>
 POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
                                           const value_t* plane, const int64_t* rows, int64_t row_count,
-                                          const Divisor* divisor, value_t* out, int64_t i0, int64_t lanes) {
+                                          const Divisor* divisor, const PowerRowFinish* power, int64_t row, int64_t j,
+                                          value_t* out, int64_t i0, int64_t lanes) {
   AverageBlock<value_t> block[kBlocks];
   for (int k = 0; k < kBlocks; ++k) {
     const int64_t i = i0 + l.lanes * k;
@@ -178,29 +225,35 @@ POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const 
                 .first = (run.first_output + i) * l.stride - run.pad,
                 .out = out + i,
                 .lanes = k == kBlocks - 1 ? lanes : l.lanes,
-                .divisor = divisor};
+                .divisor = divisor,
+                .padded = run.divisor[j],
+                .row = row,
+                .column = run.first_output + i};
   }
-  average_blocks<kBlocks>(l, run.kw, row_count, block);
+  average_blocks<kBlocks, kPower>(l, run.kw, row_count, block, power);
 }
 
-template <int kStride, typename value_t>
-POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run) {
+// kPower 0: averages (run.divisor: each row's divisor); 2 or 4: power means
+// (`power`; run.divisor: each row's padded window size).
+template <int kPower, int kStride, typename value_t>
+POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run, const PowerRowFinish* power) {
   const StridedLanes<kStride> l = strided_lanes<kStride>(run.stride);
   const int64_t n = run.outputs;
-  if (n <= l.lanes) return average_short_rows(l, run);
+  if (n <= l.lanes) return average_short_rows<kPower>(l, run, power);
   RowDivisor divisor;
   for (cpu::RunRowWalk<value_t> walk(run); walk.more(); walk.next()) {
     const value_t* plane = walk.plane();
     const int64_t* rows = walk.window_rows();
     const int64_t row_count = walk.window_row_count();
-    const Divisor* row_divisor = divisor.of(run.divisor[walk.j]);
+    const Divisor* row_divisor = kPower == 0 ? divisor.of(run.divisor[walk.j]) : nullptr;
     value_t* out = run.output + walk.row * run.out_width + run.first_output;
     int64_t i0 = 0;
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
-      row_blocks<2>(l, run, plane, rows, row_count, row_divisor, out, i0, l.lanes);
+      row_blocks<2, kPower>(l, run, plane, rows, row_count, row_divisor, power, walk.row, walk.j, out, i0, l.lanes);
     }
     for (; i0 < n; i0 += l.lanes) {
-      row_blocks<1>(l, run, plane, rows, row_count, row_divisor, out, i0, n - i0 < l.lanes ? n - i0 : l.lanes);
+      row_blocks<1, kPower>(l, run, plane, rows, row_count, row_divisor, power, walk.row, walk.j, out, i0,
+                            n - i0 < l.lanes ? n - i0 : l.lanes);
     }
   }
 }
@@ -244,10 +297,99 @@ POOLING_EXT_AVX512_TARGET void adaptive_run(const RowRun<value_t>& run, const cp
   }
 }
 
+// The halving tree of sum_of_lanes (lane_vectors.h) over 16 vectors at once:
+// lane i of the result is vector i's sum, ((l0..7 + l8..15) halved twice
+// more), pairing the same lanes in the same order as the tree of one vector,
+// so the same bits, at a quarter of its shuffles and additions per vector.
+// One level: vector i of `count` pairs lane j with lane j + kHalf in each
+// group of 2 * kHalf lanes of in[2i] (lanes [0, 8)) and in[2i + 1] (the rest).
+template <int kHalf>
+POOLING_EXT_AVX512_INLINE void halve_lane_groups(__m512* in, int count) {
+  constexpr int kGroup = 2 * kHalf;
+  const __m512i take_low = _mm512_setr_epi32(
+      0 / kHalf * kGroup + 0 % kHalf, 1 / kHalf * kGroup + 1 % kHalf, 2 / kHalf * kGroup + 2 % kHalf,
+      3 / kHalf * kGroup + 3 % kHalf, 4 / kHalf * kGroup + 4 % kHalf, 5 / kHalf * kGroup + 5 % kHalf,
+      6 / kHalf * kGroup + 6 % kHalf, 7 / kHalf * kGroup + 7 % kHalf, 8 / kHalf * kGroup + 8 % kHalf,
+      9 / kHalf * kGroup + 9 % kHalf, 10 / kHalf * kGroup + 10 % kHalf, 11 / kHalf * kGroup + 11 % kHalf,
+      12 / kHalf * kGroup + 12 % kHalf, 13 / kHalf * kGroup + 13 % kHalf, 14 / kHalf * kGroup + 14 % kHalf,
+      15 / kHalf * kGroup + 15 % kHalf);
+  const __m512i take_high = _mm512_add_epi32(take_low, _mm512_set1_epi32(kHalf));
+  for (int i = 0; i < count; ++i) {
+    in[i] = _mm512_add_ps(_mm512_permutex2var_ps(in[2 * i], take_low, in[2 * i + 1]),
+                          _mm512_permutex2var_ps(in[2 * i], take_high, in[2 * i + 1]));
+  }
+}
+
+// The halving tree of sum_of_lanes (lane_vectors.h) over 16 vectors at once:
+// lane i of the result is vector i's sum (lanes j + j+8, then j + j+4, then
+// (q0 + q2) + (q1 + q3)), the same lanes paired in the same order as the
+// tree of one vector, so the same bits, at a quarter of its shuffles and
+// additions per vector.
+POOLING_EXT_AVX512_INLINE __m512 sum_lanes_of_16(__m512* v) {
+  halve_lane_groups<8>(v, 8);
+  halve_lane_groups<4>(v, 4);
+  halve_lane_groups<2>(v, 2);
+  halve_lane_groups<1>(v, 1);
+  return v[0];
+}
+
+// Sixteen planes (count of them, the rest zero) of sum_bfloat16_planes: each
+// plane's whole vectors added in order, the 16 partial vectors reduced
+// together, then the planes' last elements in order, gathered as the high
+// halves of the 32-bit words that end at them (an element and the one
+// before: inside the tensor, as a plane's tail follows at least 16 elements).
+POOLING_EXT_AVX512_INLINE __m512 sum_16_bfloat16_planes(const uint16_t* x, int count, int64_t plane_size, int64_t whole,
+                                                        __m512i plane_starts) {
+  __m512 lanes[16];
+  for (int k = 0; k < 16; ++k) {
+    lanes[k] = _mm512_setzero_ps();
+    if (k >= count) continue;
+    const uint16_t* plane = x + k * plane_size;
+    for (int64_t i = 0; i < whole; i += 16) {
+      lanes[k] = _mm512_add_ps(lanes[k], widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(plane + i))));
+    }
+  }
+  __m512 sum = sum_lanes_of_16(lanes);
+  const __mmask16 planes = lanes16(count);
+  for (int64_t i = whole; i < plane_size; ++i) {
+    const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), planes, plane_starts, x + i - 1, 2);
+    sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(int32_t(0xffff0000)))));
+  }
+  return sum;
+}
+
+POOLING_EXT_AVX512_TARGET void average_bfloat16_planes_run(const uint16_t* x, int64_t planes, int64_t plane_size,
+                                                           const float* divide_by, uint16_t* out) {
+  const int64_t whole = plane_size - plane_size % 16;
+  const __m512i plane_starts =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int32_t>(plane_size)));
+  for (int64_t p = 0; p < planes; p += 16) {
+    const int count = planes - p < 16 ? static_cast<int>(planes - p) : 16;
+    __m512 average = sum_16_bfloat16_planes(x + p * plane_size, count, plane_size, whole, plane_starts);
+    for (int d = 0; d < 3; ++d) average = _mm512_div_ps(average, _mm512_set1_ps(divide_by[d]));
+    store_rounded(out + p, average, count);
+  }
+}
+
 template <typename value_t>
 bool average_run_dispatch(const RowRun<value_t>& run) {
   if (!cpu_has_avx512()) return false;
-  with_lane_stride(run.stride, [&](auto stride) { average_run<decltype(stride)::value>(run); });
+  with_lane_stride(run.stride, [&](auto stride) { average_run<0, decltype(stride)::value>(run, nullptr); });
+  return true;
+}
+
+template <typename value_t>
+bool power_run_dispatch(const RowRun<value_t>& run, const PowerRowFinish& power) {
+  if (!cpu_has_avx512() || (power.power != 2 && power.power != 4)) return false;
+  with_lane_stride(run.stride, [&](auto stride) {
+    constexpr int kStride = decltype(stride)::value;
+    if (power.power == 2) {
+      average_run<2, kStride>(run, &power);
+    } else {
+      average_run<4, kStride>(run, &power);
+    }
+  });
   return true;
 }
 
@@ -256,6 +398,20 @@ bool average_run_dispatch(const RowRun<value_t>& run) {
 bool average_rows_avx512_supported() { return cpu_has_avx512(); }
 bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
+bool power_rows_avx512(const cpu::RowRun<float>& run, const PowerRowFinish& power) {
+  return power_run_dispatch(run, power);
+}
+bool power_rows_avx512(const cpu::RowRun<uint16_t>& run, const PowerRowFinish& power) {
+  return power_run_dispatch(run, power);
+}
+
+bool average_bfloat16_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size, const float* divide_by,
+                                    uint16_t* out) {
+  // (gather offsets of 16 planes in 32 bits)
+  if (!cpu_has_avx512() || plane_size < 16 || plane_size > (int64_t{1} << 26)) return false;
+  average_bfloat16_planes_run(x, planes, plane_size, divide_by, out);
+  return true;
+}
 
 bool average_adaptive_rows_avx512(const cpu::RowRun<float>& run, const cpu::ColumnBlocks& blocks) {
   if (!cpu_has_avx512() || blocks.empty()) return false;
@@ -274,6 +430,9 @@ bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>& run, const cpu::C
 bool average_rows_avx512_supported() { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
+bool power_rows_avx512(const cpu::RowRun<float>&, const PowerRowFinish&) { return false; }
+bool power_rows_avx512(const cpu::RowRun<uint16_t>&, const PowerRowFinish&) { return false; }
+bool average_bfloat16_planes_avx512(const uint16_t*, int64_t, int64_t, const float*, uint16_t*) { return false; }
 bool average_adaptive_rows_avx512(const cpu::RowRun<float>&, const cpu::ColumnBlocks&) { return false; }
 bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>&, const cpu::ColumnBlocks&) { return false; }
 

@@ -1,7 +1,8 @@
 // Average pooling's row loops in AVX-512 intrinsics (average_avx512.cpp), for
-// CPUs that have them: forward_rows.cpp calls them first for float32 and
-// bfloat16 (fixed windows, and adaptive ones of contiguous tensors), and the
-// portable loops where they are not supported.
+// CPUs that have them, and the same walk for power means of p = 2 and 4:
+// forward_rows.cpp calls them first for float32 and bfloat16 (fixed windows,
+// and adaptive averages of contiguous tensors), and the portable loops where
+// they are not supported.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,38 @@ bool average_rows_avx512_supported();
 // bfloat16 outputs. False, having done nothing, on a CPU without AVX-512.
 bool average_rows_avx512(const cpu::RowRun<float>& run);
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run);
+
+// How power_rows_avx512 finishes a window: the root of sum / padded *
+// numerator (padded: the row's padded window size, from the run's divisor;
+// the sum itself where padded == numerator), as
+// power_mean_root; where the power sum is not finite, recompute(context, row,
+// column) writes output `column` of the run's output row `row` (the body's
+// overflow-safe path).
+struct PowerRowFinish {
+  int power = 0;  // 2 or 4
+  float numerator = 0;
+  void (*recompute)(const void* context, int64_t row, int64_t column) = nullptr;
+  const void* context = nullptr;
+};
+
+// The run's rows' power means of p = power.power (2 or 4) of x or |x| (their
+// even powers are the same): the sum of x^p over each window in the body's
+// order, then its root (run.divisor: each row's padded window size). False,
+// having done nothing, on a CPU without AVX-512 or for another p.
+bool power_rows_avx512(const cpu::RowRun<float>& run, const PowerRowFinish& power);
+bool power_rows_avx512(const cpu::RowRun<uint16_t>& run, const PowerRowFinish& power);
+
+// The averages of `planes` consecutive bfloat16 planes (global average
+// pooling): each plane's sum bit for bit as global_window.cpp's
+// sum_bfloat16_planes adds it (whole vectors in order, sum_of_lanes' tree,
+// the last elements in order), divided by divide_by[0], [1] and [2] in turn
+// (pass 1 for a division not made: exact), rounded to bfloat16 in out[p].
+// Sixteen planes at a time, their trees taken together (a network head's
+// plane is 49 elements: one tree per plane cost more than its loads). False,
+// having done nothing, on a CPU without AVX-512, or for planes of under 16
+// or over 2^26 elements.
+bool average_bfloat16_planes_avx512(const uint16_t* x, int64_t planes, int64_t plane_size, const float* divide_by,
+                                    uint16_t* out);
 
 // Adaptive windows, contiguous: the run's rows, all their outputs (the
 // run's kw, stride and pad unused; divisor[2j] and divisor[2j + 1]: the depth

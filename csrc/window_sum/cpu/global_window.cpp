@@ -12,6 +12,7 @@
 
 #include "../../common/cpu/loop_support.h"
 #include "../../common/dtype_dispatch.h"
+#include "average_avx512.h"
 #include "lane_vectors.h"
 #include "terms.h"
 #include "window_sum_cpu_loops.h"
@@ -97,12 +98,24 @@ void forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body, const T
   const WindowBox<int64_t> box = window_box<int64_t>(g, 0, 0, 0);
   const auto finish = window_finish<acc_t, Term>(body.r, box);
   const int64_t planes = g.batch * g.channels;
+  // bfloat16 averages: finished in the AVX-512 kernel, by average_of_sum's divisions.
+  float divide_by[3] = {static_cast<float>(average_divisor(body.r, box)), 1.0f, 1.0f};
+  if (body.r.divide_in_turn) {
+    divide_by[0] = static_cast<float>(box.d.end - box.d.first);
+    divide_by[1] = static_cast<float>(box.h.end - box.h.first);
+    divide_by[2] = static_cast<float>(box.w.end - box.w.first);
+  }
   at::parallel_for(0, planes, grain_for(g.in_plane()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sums(stop - begin);
     const scalar_t* planes_start = body.input + begin * g.in_plane();
     if constexpr (Term::kAverage && std::is_same_v<scalar_t, acc_t>) {
       sum_float_planes<acc_t>(planes_start, stop - begin, g.in_plane(), sums.data(), body.input + g.in_numel());
     } else if constexpr (Term::kAverage && std::is_same_v<scalar_t, c10::BFloat16>) {
+      if (simd::average_bfloat16_planes_avx512(reinterpret_cast<const uint16_t*>(planes_start), stop - begin,
+                                               g.in_plane(), divide_by,
+                                               reinterpret_cast<uint16_t*>(body.output + begin))) {
+        return;
+      }
       sum_bfloat16_planes(planes_start, stop - begin, g.in_plane(), sums.data());
     } else {
       sum_planes_in_lanes<scalar_t, acc_t>(planes_start, stop - begin, g.in_plane(), sums.data(), term);

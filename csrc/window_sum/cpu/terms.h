@@ -64,6 +64,7 @@ template <typename acc_t>
 struct AverageTerm {
   static constexpr bool kAverage = true;
   static constexpr bool kRootsInLanes = false;  // (no roots)
+  static constexpr bool kEvenUnrolledPower = false;
   POOLING_EXT_ALWAYS_INLINE acc_t value(acc_t x) const { return x; }
   template <class V>  // (a GCC vector of lanes)
   POOLING_EXT_ALWAYS_INLINE V value_lanes(const V& x) const {
@@ -80,6 +81,10 @@ struct PowerTerm {
   // root_lanes exists: the roots of p = 1, 2, 4 are square roots or none (a
   // cube root has no vector instruction).
   static constexpr bool kRootsInLanes = kPower == 1 || kPower == 2 || kPower == 4;
+  // x^p for p = 2 or 4 of x or |x| (the same even powers): what the AVX-512
+  // row kernels add up (average_avx512.cpp).
+  static constexpr bool kEvenUnrolledPower = (kPower == 2 || kPower == 4) && kBase != PowerBase::kClampMin;
+  static constexpr int kPowerValue = kPower;
   acc_t p;
   acc_t clamp_min;
 

@@ -5,9 +5,11 @@
 //             contiguous adaptive average, float32/bfloat16 on AVX-512 CPUs -> average_forward_adaptive_rows_avx512
 //             contiguous adaptive, small planes, many channels -> the channels-last loops on copies
 //             channels-last                             -> sum_forward_channels_last
-//             window = whole plane                      -> sum_forward_global
+//             window = whole plane                      -> sum_forward_global (bfloat16 averages: 16
+//                                                          planes at a time in AVX-512)
 //             adaptive (average)                        -> average_forward_adaptive_planes
-//             fixed windows                             -> sum_forward_rows (borders: the body)
+//             fixed windows                             -> sum_forward_rows (interiors of averages and of
+//                                                          p = 2, 4 in AVX-512; borders: the body)
 //   backward  p = +-inf                                 -> the body, per input
 //             contiguous adaptive average, small planes -> the channels-last loops on copies
 //             channels-last: average, disjoint windows  -> average_backward_disjoint_channels_last
