@@ -64,13 +64,24 @@ def test_avg_disjoint_windows_backward(dims):
                                                                  count_include_pad=False)]
     if dims > 1:
         calls.append(dict(kernel_size=2, stride=2, divisor_override=3))
+    # Channels-last (2-d, 3-d): each output row's shares written into its first input row,
+    # copied into the window's other rows and columns; each share 0 + g / divisor as torch's.
+    layouts = [torch.contiguous_format] + ([CL[dims]] if dims > 1 else [])
     for dtype, tol in ((torch.float64, F64), (torch.float32, F32)):
+        for kwargs, layout in itertools.product(calls, layouts):
+            x = make_input((2, 3) + (11, 10, 9)[:dims], dtype=dtype).contiguous(memory_format=layout)
+            check_avg(dims, x, kwargs, tol, layout=dims < 3)  # (3-d: see test_layout_like_torch)
+    if dims > 1:  # channels-last float32 gradients: torch's bits (its CL kernel adds g / divisor to 0)
         for kwargs in calls:
-            check_avg(dims, make_input((2, 3) + (11, 10, 9)[:dims], dtype=dtype), kwargs, tol)
-    x = torch.randn((1, 2) + (4,) * dims, requires_grad=True)
-    out = AVG[dims][0](x, 2)
-    (g,) = torch.autograd.grad(out, x, torch.full_like(out, -0.0))
-    assert not torch.signbit(g).any()
+            x = make_input((2, 19) + (11, 10, 9)[:dims]).contiguous(memory_format=CL[dims]).requires_grad_()
+            out, ref = AVG[dims][0](x, **kwargs), AVG[dims][1](x, **kwargs)
+            grad = torch.randn(ref.shape)
+            assert torch.equal(torch.autograd.grad(out, x, grad)[0], torch.autograd.grad(ref, x, grad)[0]), kwargs
+    for layout in layouts:
+        x = torch.randn((1, 2) + (4,) * dims).contiguous(memory_format=layout).requires_grad_()
+        out = AVG[dims][0](x, 2)
+        (g,) = torch.autograd.grad(out, x, torch.full_like(out, -0.0))
+        assert not torch.signbit(g).any()
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
