@@ -476,6 +476,22 @@ def test_lp_contiguous_long_rows_with_overflow(width, dtype):
         torch.testing.assert_close(ours.double(), ref, equal_nan=True, **tol)
 
 
+@pytest.mark.parametrize("width", [31, 32, 33, 75, 112])
+def test_lp_contiguous_backward_rows_by_phase(width):
+    """The contiguous LP backward of stride 2 works on rows split into even and odd inputs
+    (float32 rows: 32 elements at a time by shuffles, then the rest one by one) and merges them
+    back; rows around and past the vectors' width, odd and even, against torch in float64."""
+    for p, kwargs in ((2, dict(kernel_size=3, stride=2)), (2, dict(kernel_size=(2, 4), stride=2)),
+                      (4, dict(kernel_size=2, stride=2, ceil_mode=True))):
+        x = make_input((2, 3, 5, width), dtype=torch.float64).abs() + 0.1
+        xf = x.float().requires_grad_()
+        xd = x.requires_grad_()
+        out, ref = PF.lp_pool2d(xf, p, **kwargs), TF.lp_pool2d(xd, p, **kwargs)
+        grad = torch.randn(ref.shape, dtype=torch.float64)
+        (ours,), (theirs,) = torch.autograd.grad(out, xf, grad.float()), torch.autograd.grad(ref, xd, grad)
+        torch.testing.assert_close(ours.double(), theirs, rtol=2e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("p", [2, 3, 1.5, -1.5])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_lp_true_norm(dims, p, device):

@@ -14,10 +14,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "../../common/dtype_dispatch.h"
+#include "lane_vectors.h"
 #include "terms.h"
 #include "window_sum_cpu_loops.h"
 #include "window_tables.h"
@@ -57,20 +59,84 @@ POOLING_EXT_ISA_CLONES void add_tap_in_phase(acc_t* __restrict__ acc, const acc_
   }
 }
 
-// dst[j] = src[j * stride] and back: the permutation into and out of phase-major rows.
-// (kStride > 0: the stride at compile time, which lets these loops vectorise.)
+// The permutation of a plane's rows into phase-major order (input iw of a
+// row to offset[iw % stride] + iw / stride) and back, a whole plane per call
+// (a call per row and phase cost as much as its few dozen elements). Float
+// rows of stride 2 split into even and odd halves (and merge back) 32
+// elements at a time with two shuffles of two vectors; GCC's loop over a
+// strided store (`dst[2j] = src[j]`) was mostly scalar moves. kStride > 0:
+// the stride at compile time, which lets the other loops vectorise.
 template <int kStride, typename scalar_t, typename acc_t>
-POOLING_EXT_ISA_CLONES void load_strided(const scalar_t* __restrict__ src, int64_t stride, acc_t* __restrict__ dst,
-                                         int64_t count) {
+POOLING_EXT_ISA_CLONES void permute_plane_rows(const scalar_t* __restrict__ x, acc_t* __restrict__ permuted,
+                                               int64_t rows, int64_t width, int64_t stride, const int64_t* phase_offset,
+                                               const int64_t* phase_count) {
   const int64_t step = kStride > 0 ? kStride : stride;
-  for (int64_t j = 0; j < count; ++j) dst[j] = static_cast<acc_t>(src[j * step]);
+  for (int64_t row = 0; row < rows; ++row) {
+    const scalar_t* __restrict__ src = x + row * width;
+    acc_t* __restrict__ dst = permuted + row * width;
+    int64_t j = 0;
+    if constexpr (kStride == 2 && std::is_same_v<scalar_t, float> && std::is_same_v<acc_t, float>) {
+      using V = LaneVectors<float>::Full;
+      using I = LaneVectors<float>::FullInt;
+      float* __restrict__ odd = dst + phase_offset[1];
+      const int64_t pairs = width / 2;
+      // Blocks of 16 pairs; the last one overlaps the one before (the same
+      // values written again) rather than leaving up to 15 pairs to the
+      // scalar loop; an odd row's last even input is left to it.
+      for (int64_t next = 0; pairs >= 16 && j < pairs; j = next) {
+        next = std::min(j + 16, pairs);
+        if (next - j < 16) j = pairs - 16;
+        V a, b;
+        std::memcpy(&a, src + 2 * j, sizeof(V));
+        std::memcpy(&b, src + 2 * j + 16, sizeof(V));
+        const V even_lanes = __builtin_shuffle(a, b, I{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+        const V odd_lanes = __builtin_shuffle(a, b, I{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+        std::memcpy(dst + j, &even_lanes, sizeof(V));
+        std::memcpy(odd + j, &odd_lanes, sizeof(V));
+      }
+    }
+    for (int64_t phase = 0; phase < step; ++phase) {  // (the rest: each phase from input j * step + phase)
+      for (int64_t k = j; k < phase_count[phase]; ++k) {
+        dst[phase_offset[phase] + k] = static_cast<acc_t>(src[k * step + phase]);
+      }
+    }
+  }
 }
 
 template <int kStride, typename scalar_t, typename acc_t>
-POOLING_EXT_ISA_CLONES void store_strided(const acc_t* __restrict__ src, scalar_t* __restrict__ dst, int64_t stride,
-                                          int64_t count) {
+POOLING_EXT_ISA_CLONES void unpermute_plane_rows(const acc_t* __restrict__ permuted, scalar_t* __restrict__ x,
+                                                 int64_t rows, int64_t width, int64_t stride,
+                                                 const int64_t* phase_offset, const int64_t* phase_count) {
   const int64_t step = kStride > 0 ? kStride : stride;
-  for (int64_t j = 0; j < count; ++j) dst[j * step] = static_cast<scalar_t>(src[j]);
+  for (int64_t row = 0; row < rows; ++row) {
+    const acc_t* __restrict__ src = permuted + row * width;
+    scalar_t* __restrict__ dst = x + row * width;
+    int64_t j = 0;
+    if constexpr (kStride == 2 && std::is_same_v<scalar_t, float> && std::is_same_v<acc_t, float>) {
+      using V = LaneVectors<float>::Full;
+      using I = LaneVectors<float>::FullInt;
+      const float* __restrict__ odd = src + phase_offset[1];
+      const int64_t pairs = width / 2;
+      for (int64_t next = 0; pairs >= 16 && j < pairs; j = next) {  // (as permute_plane_rows' blocks)
+        next = std::min(j + 16, pairs);
+        if (next - j < 16) j = pairs - 16;
+        V even_lanes, odd_lanes;
+        std::memcpy(&even_lanes, src + j, sizeof(V));
+        std::memcpy(&odd_lanes, odd + j, sizeof(V));
+        const V low =
+            __builtin_shuffle(even_lanes, odd_lanes, I{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
+        const V high =
+            __builtin_shuffle(even_lanes, odd_lanes, I{8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
+        std::memcpy(dst + 2 * j, &low, sizeof(V));
+        std::memcpy(dst + 2 * j + 16, &high, sizeof(V));
+      }
+    }
+    for (int64_t phase = 0; phase < step; ++phase) {
+      for (int64_t k = j; k < phase_count[phase]; ++k) {
+        dst[k * step + phase] = static_cast<scalar_t>(src[phase_offset[phase] + k]);
+      }
+    }
+  }
 }
 
 // Per output of a row: the average's share grad / divisor, or the power
@@ -243,21 +309,13 @@ class PlaneScatter {
   }
 
   void permute_rows(const scalar_t* x_plane, acc_t* permuted) const {
-    for (int64_t row = 0; row < g_.in_plane(); row += g_.in[2]) {
-      for (int64_t phase = 0; phase < stride_; ++phase) {
-        load_strided<kStride, scalar_t, acc_t>(x_plane + row + phase, stride_, permuted + row + layout_.offset[phase],
-                                               layout_.count[phase]);
-      }
-    }
+    permute_plane_rows<kStride, scalar_t, acc_t>(x_plane, permuted, g_.in[0] * g_.in[1], g_.in[2], stride_,
+                                                 layout_.offset.data(), layout_.count.data());
   }
 
   void unpermute_rows(const acc_t* acc, scalar_t* grad_in) const {
-    for (int64_t row = 0; row < g_.in_plane(); row += g_.in[2]) {
-      for (int64_t phase = 0; phase < stride_; ++phase) {
-        store_strided<kStride, scalar_t, acc_t>(acc + row + layout_.offset[phase], grad_in + row + phase, stride_,
-                                                layout_.count[phase]);
-      }
-    }
+    unpermute_plane_rows<kStride, scalar_t, acc_t>(acc, grad_in, g_.in[0] * g_.in[1], g_.in[2], stride_,
+                                                   layout_.offset.data(), layout_.count.data());
   }
 
   const WindowSumBackwardBody<scalar_t, int64_t>& body_;
