@@ -66,6 +66,17 @@ POOLING_EXT_ISA_CLONES void add_tap_in_phase(acc_t* __restrict__ acc, const acc_
 // strided store (`dst[2j] = src[j]`) was mostly scalar moves (LP's 3x3 s2
 // backward 8% faster). kStride > 0: the stride at compile time, which lets
 // the other loops vectorise.
+// f(j) for blocks of 16 pairs [j, j + 16) covering a row's `pairs` pairs,
+// the last block overlapping the one before (its values written again)
+// rather than leaving up to 15 pairs to a scalar loop; returns the pairs
+// covered (none where the row has fewer than 16).
+template <class F>
+POOLING_EXT_ALWAYS_INLINE int64_t for_each_block_of_16_pairs(int64_t pairs, const F& f) {
+  if (pairs < 16) return 0;
+  for (int64_t j = 0; j < pairs; j += 16) f(std::min(j, pairs - 16));
+  return pairs;
+}
+
 template <int kStride, typename scalar_t, typename acc_t>
 POOLING_EXT_ISA_CLONES void permute_plane_rows(const scalar_t* __restrict__ x, acc_t* __restrict__ permuted,
                                                int64_t rows, int64_t width, int64_t stride, const int64_t* phase_offset,
@@ -79,21 +90,16 @@ POOLING_EXT_ISA_CLONES void permute_plane_rows(const scalar_t* __restrict__ x, a
       using V = LaneVectors<float>::Full;
       using I = LaneVectors<float>::FullInt;
       float* __restrict__ odd = dst + phase_offset[1];
-      const int64_t pairs = width / 2;
-      // Blocks of 16 pairs; the last one overlaps the one before (the same
-      // values written again) rather than leaving up to 15 pairs to the
-      // scalar loop; an odd row's last even input is left to it.
-      for (int64_t next = 0; pairs >= 16 && j < pairs; j = next) {
-        next = std::min(j + 16, pairs);
-        if (next - j < 16) j = pairs - 16;
+      // (an odd row's last even input is left to the loop below)
+      j = for_each_block_of_16_pairs(width / 2, [&](int64_t k) POOLING_EXT_LAMBDA_ALWAYS_INLINE {
         V a, b;
-        std::memcpy(&a, src + 2 * j, sizeof(V));
-        std::memcpy(&b, src + 2 * j + 16, sizeof(V));
+        std::memcpy(&a, src + 2 * k, sizeof(V));
+        std::memcpy(&b, src + 2 * k + 16, sizeof(V));
         const V even_lanes = __builtin_shuffle(a, b, I{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
         const V odd_lanes = __builtin_shuffle(a, b, I{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
-        std::memcpy(dst + j, &even_lanes, sizeof(V));
-        std::memcpy(odd + j, &odd_lanes, sizeof(V));
-      }
+        std::memcpy(dst + k, &even_lanes, sizeof(V));
+        std::memcpy(odd + k, &odd_lanes, sizeof(V));
+      });
     }
     for (int64_t phase = 0; phase < step; ++phase) {  // (the rest: each phase from input j * step + phase)
       for (int64_t k = j; k < phase_count[phase]; ++k) {
@@ -116,20 +122,17 @@ POOLING_EXT_ISA_CLONES void unpermute_plane_rows(const acc_t* __restrict__ permu
       using V = LaneVectors<float>::Full;
       using I = LaneVectors<float>::FullInt;
       const float* __restrict__ odd = src + phase_offset[1];
-      const int64_t pairs = width / 2;
-      for (int64_t next = 0; pairs >= 16 && j < pairs; j = next) {  // (as permute_plane_rows' blocks)
-        next = std::min(j + 16, pairs);
-        if (next - j < 16) j = pairs - 16;
+      j = for_each_block_of_16_pairs(width / 2, [&](int64_t k) POOLING_EXT_LAMBDA_ALWAYS_INLINE {
         V even_lanes, odd_lanes;
-        std::memcpy(&even_lanes, src + j, sizeof(V));
-        std::memcpy(&odd_lanes, odd + j, sizeof(V));
+        std::memcpy(&even_lanes, src + k, sizeof(V));
+        std::memcpy(&odd_lanes, odd + k, sizeof(V));
         const V low =
             __builtin_shuffle(even_lanes, odd_lanes, I{0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
         const V high =
             __builtin_shuffle(even_lanes, odd_lanes, I{8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31});
-        std::memcpy(dst + 2 * j, &low, sizeof(V));
-        std::memcpy(dst + 2 * j + 16, &high, sizeof(V));
-      }
+        std::memcpy(dst + 2 * k, &low, sizeof(V));
+        std::memcpy(dst + 2 * k + 16, &high, sizeof(V));
+      });
     }
     for (int64_t phase = 0; phase < step; ++phase) {
       for (int64_t k = j; k < phase_count[phase]; ++k) {

@@ -85,9 +85,9 @@ void interior_row_runs(const WindowSumForwardBody<scalar_t, int64_t>& body, cons
 // the AVX-512 row kernels (average_avx512.cpp): averages, and power means of
 // p = 2 and 4 of x or |x|. False (nothing done) for other dtypes, terms or
 // a CPU without AVX-512.
-template <typename scalar_t, class Term>
-bool interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const Term& term,
-                      const ExtentTables& extents, int64_t first, int64_t end) {
+template <class Term, typename scalar_t>
+bool interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents, int64_t first,
+                      int64_t end) {
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
     if (!simd::average_rows_avx512_supported()) return false;
@@ -118,7 +118,6 @@ bool interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const
       return true;
     }
   }
-  (void)term;
   return false;
 }
 
@@ -130,7 +129,7 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
   const auto [first, end] = interior_range(g);
   const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
   // Interiors in AVX-512 where the CPU has it; then only the borders are left.
-  const bool interiors_done = first < end && interiors_avx512(body, term, extents, first, end);
+  const bool interiors_done = first < end && interiors_avx512<Term>(body, extents, first, end);
   if (interiors_done && first == 0 && end == g.out[2]) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sum_buffer(g.out[2]);

@@ -106,16 +106,18 @@ void forward_global(const WindowSumForwardBody<scalar_t, int64_t>& body, const T
     divide_by[2] = static_cast<float>(box.w.end - box.w.first);
   }
   at::parallel_for(0, planes, grain_for(g.in_plane()), [&](int64_t begin, int64_t stop) {
-    std::vector<acc_t> sums(stop - begin);
     const scalar_t* planes_start = body.input + begin * g.in_plane();
-    if constexpr (Term::kAverage && std::is_same_v<scalar_t, acc_t>) {
-      sum_float_planes<acc_t>(planes_start, stop - begin, g.in_plane(), sums.data(), body.input + g.in_numel());
-    } else if constexpr (Term::kAverage && std::is_same_v<scalar_t, c10::BFloat16>) {
+    if constexpr (Term::kAverage && std::is_same_v<scalar_t, c10::BFloat16>) {
       if (simd::average_bfloat16_planes_avx512(reinterpret_cast<const uint16_t*>(planes_start), stop - begin,
                                                g.in_plane(), divide_by,
                                                reinterpret_cast<uint16_t*>(body.output + begin))) {
-        return;
+        return;  // (averages stored: no sums buffer)
       }
+    }
+    std::vector<acc_t> sums(stop - begin);
+    if constexpr (Term::kAverage && std::is_same_v<scalar_t, acc_t>) {
+      sum_float_planes<acc_t>(planes_start, stop - begin, g.in_plane(), sums.data(), body.input + g.in_numel());
+    } else if constexpr (Term::kAverage && std::is_same_v<scalar_t, c10::BFloat16>) {
       sum_bfloat16_planes(planes_start, stop - begin, g.in_plane(), sums.data());
     } else {
       sum_planes_in_lanes<scalar_t, acc_t>(planes_start, stop - begin, g.in_plane(), sums.data(), term);
