@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as TF
 
 import pooling_ext.functional as PF
-from conftest import assert_same, make_input, same_layout
+from conftest import assert_bitwise_same_across_thread_counts, assert_same, make_input, same_layout
 from pool_cases import has_empty_window, torch_accepts, window_cases
 
 FUNCS = {1: (PF.max_pool1d, TF.max_pool1d), 2: (PF.max_pool2d, TF.max_pool2d), 3: (PF.max_pool3d, TF.max_pool3d)}
@@ -315,14 +315,18 @@ def test_overlapping_gradients_sum_in_output_order(dims, shape, kwargs, layout):
 
 
 # "Same" windows (odd, stride 1, padded to the input's size: YOLO's SPP) run
-# separably on AVX-512 CPUs, along rows then down columns, in blocks of 16
-# consecutive plane elements: planes narrower than a block (rows run into each
-# other), wider than one, kernels taller than the plane, kh != kw.
+# separably on AVX-512 CPUs, along rows then down columns. Contiguous: in
+# blocks of 16 consecutive plane elements: planes narrower than a block (rows
+# run into each other), wider than one, kernels taller than the plane, kh !=
+# kw. Channels-last (values only): 64 channels at a time, a partial block
+# (2, 3, 6 or 40 channels), rows split between threads inside a sample.
 SAME_WINDOW_CASES = [
     ((2, 3, 20, 20), (5, 5)),
     ((2, 2, 7, 5), (3, 3)),
     ((1, 3, 9, 37), (13, 3)),
     ((3, 2, 4, 18), (9, 7)),
+    ((2, 70, 6, 9), (5, 3)),
+    ((3, 40, 7, 5), (3, 5)),
 ]
 
 
@@ -330,11 +334,19 @@ SAME_WINDOW_CASES = [
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_same_windows_match_torch_bitwise(shape, kernel, dtype):
     """Values (values-only and saving forwards), indices and gradients with
-    torch's bits on ties, NaNs of both signs, -inf and signed zeros."""
+    torch's bits on ties, NaNs of both signs, -inf and signed zeros. The
+    values-only loops take a plane (contiguous) or an input row
+    (channels-last) without NaNs by vmaxps alone and one with a NaN by
+    torch's rule: "one nan" mixes both kinds in one call. Channels-last
+    values equal the contiguous ones bit for bit (torch's own bfloat16
+    channels-last kernel flips NaNs' sign bits), at 1, 2 and 3 threads."""
     kwargs = dict(kernel_size=kernel, stride=1, padding=(kernel[0] // 2, kernel[1] // 2))
     torch.manual_seed(shape[-1] * 100 + kernel[0])
-    for values in ("ties", "nans", "minus inf", "signed zeros"):
-        if values == "signed zeros":
+    for values in ("ties", "nans", "one nan", "minus inf", "signed zeros"):
+        if values == "one nan":
+            x = make_input(shape, ties=True)
+            x[-1, -1].view(-1)[x[-1, -1].numel() // 2] = float("nan")
+        elif values == "signed zeros":
             x = torch.where(torch.rand(shape) < 0.5, 0.0, -0.0)
         elif values == "minus inf":
             x = torch.randn(shape).masked_fill(torch.rand(shape) < 0.7, float("-inf"))
@@ -351,6 +363,16 @@ def test_same_windows_match_torch_bitwise(shape, kernel, dtype):
         numbers = ~ref.isnan() if dtype == torch.bfloat16 else torch.ones_like(ref, dtype=torch.bool)
         assert torch.equal(values_only.isnan(), ref.isnan())
         assert torch.equal(values_only.view(int_type)[numbers], ref.view(int_type)[numbers])
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+
+        def channels_last_bits():
+            with torch.no_grad():
+                return [PF.max_pool2d(x_cl, **kwargs).view(int_type)]
+
+        assert_bitwise_same_across_thread_counts(channels_last_bits, (1, 2, 3))
+        bits_cl = channels_last_bits()[0]
+        assert bits_cl.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(bits_cl.contiguous(), values_only.view(int_type))
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2, stride=2), dict(kernel_size=7), dict(kernel_size=3, stride=2)])

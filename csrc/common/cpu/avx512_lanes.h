@@ -54,6 +54,13 @@ POOLING_EXT_AVX512_INLINE __m512 load_lanes(const uint16_t* x, int64_t n) {
   return widen_bf16(_mm256_maskz_loadu_epi16(lanes16(n), x));
 }
 
+// x[0, 16) as float, every lane read.
+POOLING_EXT_AVX512_INLINE __m512 load_16(const float* x) { return _mm512_loadu_ps(x); }
+
+POOLING_EXT_AVX512_INLINE __m512 load_16(const uint16_t* x) {
+  return widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+
 // The lanes in `mask` of x[0, 16) as float (the others 0), reading only those.
 POOLING_EXT_AVX512_INLINE __m512 load_lanes_where(const float* x, __mmask16 mask) {
   return _mm512_maskz_loadu_ps(mask, x);

@@ -76,6 +76,23 @@ bool max_same_planes_with_taps_avx512(const SamePlanes<float>& s, uint8_t* windo
 bool max_same_planes_with_taps_avx512(const SamePlanes<float>& s, int32_t* window_offset);
 bool max_same_planes_with_taps_avx512(const SamePlanes<uint16_t>& s, uint8_t* window_offset);
 bool max_same_planes_with_taps_avx512(const SamePlanes<uint16_t>& s, int32_t* window_offset);
+// The same windows over one channels-last sample, values only: output rows
+// [first_h, end_h), `input` and `output` at the sample's start.
+template <typename value_t>
+struct SameChannelsLast {
+  const value_t* input;
+  value_t* output;
+  int64_t height, width, channels, kh, kw;
+  int64_t first_h, end_h;
+  int64_t slot_channels;  // channels rounded up to 64: a scratch position's floats
+};
+
+// In AVX-512, separably as max_same_planes_avx512 (each row's maxima, then
+// those down each column: torch's bits), the maxima along the kh input rows
+// an output row spans in `scratch` (kh * width * slot_channels floats).
+// False, having done nothing, on a CPU without AVX-512.
+bool max_same_channels_last_values_avx512(const SameChannelsLast<float>& s, float* scratch);
+bool max_same_channels_last_values_avx512(const SameChannelsLast<uint16_t>& s, float* scratch);
 // Whether max_rows_values_avx512 and max_rows_with_taps_avx512 run on this CPU.
 bool max_row_values_avx512_supported();
 // In AVX-512, one plane's maximum (of n >= 1 elements) by its order key;

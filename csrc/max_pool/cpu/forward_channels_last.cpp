@@ -108,11 +108,51 @@ void max_window_run(const WindowRun<scalar_t>& run, offset_t* window_offset, std
   }
 }
 
+// "Same" windows (YOLO's SPP), values only, float32 and bfloat16 on a CPU
+// with AVX-512: separably (a pass costs kh or kw taps per output instead of
+// kh * kw), the threads splitting the samples' output rows. False (nothing
+// done) elsewhere.
+template <typename scalar_t, typename offset_t>
+bool same_windows_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    if (body.window_offset != nullptr || !simd::max_row_values_avx512_supported() || !same_size_windows(g)) {
+      return false;
+    }
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const int64_t H = g.in[1], sample = g.in_plane() * g.channels, slot_channels = (g.channels + 63) / 64 * 64;
+    const auto* input = reinterpret_cast<const bits_t*>(body.input);
+    auto* output = reinterpret_cast<bits_t*>(body.output);
+    at::parallel_for(0, g.batch * H, grain_for(g.in[2] * g.channels, g.kernel[1] + g.kernel[2]),
+                     [&](int64_t begin, int64_t end) {
+                       std::vector<float> scratch(g.kernel[1] * g.in[2] * slot_channels);
+                       // Each sample's share of rows [begin, end).
+                       for (int64_t n = begin / H; n * H < end; ++n) {
+                         const simd::SameChannelsLast<bits_t> s{input + n * sample,
+                                                                output + n * sample,
+                                                                H,
+                                                                g.in[2],
+                                                                g.channels,
+                                                                g.kernel[1],
+                                                                g.kernel[2],
+                                                                std::max(begin - n * H, int64_t{0}),
+                                                                std::min(end - n * H, H),
+                                                                slot_channels};
+                         simd::max_same_channels_last_values_avx512(s, scratch.data());
+                       }
+                     });
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 template <typename scalar_t, typename offset_t>
 void max_forward_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   using value_t = running_t<scalar_t>;
+  if (same_windows_channels_last(body)) return;
   const PoolGeometry& g = body.g;
   const int64_t C = g.channels;
   const int64_t empty = empty_window_offset(g.kernel_volume());

@@ -136,21 +136,6 @@ bool whole_rows_avx512(const MaxPoolForwardBody<scalar_t, offset_t>& body) {
   return false;
 }
 
-// Whether windows are "same" 2-d windows (odd kh x kw, stride 1, padded to
-// the input's size; no dilation) over planes small enough for a scratch plane.
-bool same_size_windows(const PoolGeometry& g) {
-  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1) return false;
-  for (int d = 1; d < kMaxSpatialDims; ++d) {
-    // (Up to 31 taps a dim: each pass costs a tap per output, and its lane
-    // masks a mask per tap per block.)
-    if (g.kernel[d] < 3 || g.kernel[d] > 31 || g.stride[d] != 1 || g.dilation[d] != 1 ||
-        2 * g.pad[d] != g.kernel[d] - 1) {
-      return false;
-    }
-  }
-  return g.in_plane() <= (int64_t{1} << 20);
-}
-
 // A forward of "same" windows, float32 or bfloat16, through the separable
 // AVX-512 kernel (a row pass, then a column pass), planes split among the
 // threads; false (nothing done) for other windows or dtypes, a CPU without

@@ -272,10 +272,102 @@ POOLING_EXT_AVX512_INLINE __m512 max_along(const Taps& taps, const __mmask16* ma
   return best;
 }
 
+// Whether any of x[0, n) is a NaN: float32, or bfloat16 bits (a NaN's
+// magnitude bits above infinity's 0x7f80).
+POOLING_EXT_AVX512_INLINE bool any_nan(const float* x, int64_t n) {
+  __mmask16 nan = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 v = load_lanes(x + i, n - i);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  return nan != 0;
+}
+
+POOLING_EXT_AVX512_INLINE bool any_nan(const uint16_t* x, int64_t n) {
+  __mmask32 nan = 0;
+  for (int64_t i = 0; i < n; i += 32) {
+    const __mmask32 lanes = n - i >= 32 ? ~__mmask32{0} : (__mmask32{1} << (n - i)) - 1;
+    const __m512i magnitude = _mm512_and_si512(_mm512_maskz_loadu_epi16(lanes, x + i), _mm512_set1_epi16(0x7fff));
+    nan |= _mm512_cmpgt_epu16_mask(magnitude, _mm512_set1_epi16(0x7f80));
+  }
+  return nan != 0;
+}
+
+// The passes of a plane without NaNs, where vmaxps(v, best) alone is torch's
+// rule (greater replaces; ties, -0 against +0 included, keep the first).
+// A block whose taps all lie in the plane's memory reads each tap whole (its
+// lanes outside the window's row or column are left out by the max's mask,
+// or have none where every lane's tap is inside); the blocks at the plane's
+// ends read masked. kTaps: the window's extent along the pass at compile
+// time (unrolled), or 0 for a runtime `k`.
+template <int kTaps, bool kWholeLoads, typename value_t>
+POOLING_EXT_AVX512_INLINE __m512 row_block_no_nan(const value_t* x, int64_t first, const __mmask16* masks, int64_t k) {
+  const int64_t count = kTaps > 0 ? kTaps : k;
+  __m512 best = _mm512_set1_ps(-__builtin_inff());
+#pragma GCC unroll 16
+  for (int64_t t = 0; t < count; ++t) {
+    const __m512 v = kWholeLoads ? load_16(x + first + t) : load_lanes_where(element_address(x, first + t), masks[t]);
+    best = _mm512_mask_max_ps(best, masks[t], v, best);
+  }
+  return best;
+}
+
+// Row pass: each element's maximum along its row's window, into row_max.
+template <int kTaps, typename value_t>
+POOLING_EXT_AVX512_INLINE void row_pass_no_nan(const value_t* x, int64_t n, int64_t k, const __mmask16* masks,
+                                               float* row_max) {
+  const int64_t before = (k - 1) / 2, after = k - 1 - before;
+  for (int64_t b = 0; 16 * b < n; ++b) {
+    const int64_t first = 16 * b - before;
+    const __m512 best = first >= 0 && 16 * b + 15 + after < n
+                            ? row_block_no_nan<kTaps, true>(x, first, masks + b * k, k)
+                            : row_block_no_nan<kTaps, false>(x, first, masks + b * k, k);
+    _mm512_storeu_ps(row_max + 16 * b, best);
+  }
+}
+
+// Column pass: the maxima of the row pass's down each column's window, into
+// the output; the blocks whose windows lie whole inside the plane unmasked.
+template <int kTaps, typename value_t>
+POOLING_EXT_AVX512_INLINE void column_pass_no_nan(const float* row_max, int64_t n, int64_t width, int64_t k,
+                                                  const __mmask16* masks, value_t* out) {
+  const int64_t count = kTaps > 0 ? kTaps : k, before = (k - 1) / 2 * width, after = (k - 1) * width - before;
+  for (int64_t b = 0; 16 * b < n; ++b) {
+    const int64_t first = 16 * b - before;
+    __m512 best;
+    if (first >= 0 && 16 * b + 15 + after < n) {
+      best = _mm512_loadu_ps(row_max + first);
+#pragma GCC unroll 16
+      for (int64_t t = 1; t < count; ++t) best = _mm512_max_ps(_mm512_loadu_ps(row_max + first + t * width), best);
+    } else {
+      best = _mm512_set1_ps(-__builtin_inff());
+      for (int64_t t = 0; t < count; ++t) {
+        const __mmask16 inside = masks[b * k + t];
+        best = _mm512_mask_max_ps(best, inside, load_lanes_where(element_address(row_max, first + t * width), inside),
+                                  best);
+      }
+    }
+    store_lanes(out + 16 * b, best, n - 16 * b);
+  }
+}
+
+// A plane without NaNs, values only; kRowTaps and kColumnTaps the window's
+// width and height at compile time, or 0.
+template <int kRowTaps, int kColumnTaps, typename value_t>
+POOLING_EXT_AVX512_INLINE void same_plane_no_nan(const SamePlanes<value_t>& s, const value_t* x, value_t* out,
+                                                 const __mmask16* along_row, const __mmask16* down_column,
+                                                 float* row_max) {
+  const int64_t n = s.height * s.width;
+  row_pass_no_nan<kRowTaps>(x, n, s.kw, along_row, row_max);
+  column_pass_no_nan<kColumnTaps>(row_max, n, s.width, s.kh, down_column, out);
+}
+
 // "Same" planes, separably (max_same_planes_avx512): per plane, the row
 // pass into a scratch plane of float maxima (and their taps along the row),
 // then the column pass from it into the output. kKeepsTaps: window offsets
-// into `offset`.
+// into `offset`. Values only, a plane without NaNs (nearly every one) takes
+// the passes without NaN handling; YOLO's SPP (5x5, and 9x9, 13x13 at the
+// runtime count) and 3x3 windows unrolled.
 template <bool kKeepsTaps, typename value_t, typename offset_t>
 POOLING_EXT_AVX512_TARGET void same_planes(const SamePlanes<value_t>& s, offset_t* offset) {
   const int64_t W = s.width, n = s.height * W, blocks = (n + 15) / 16;
@@ -284,6 +376,21 @@ POOLING_EXT_AVX512_TARGET void same_planes(const SamePlanes<value_t>& s, offset_
   std::vector<float> row_max(blocks * 16);
   std::vector<int32_t> row_tap(kKeepsTaps ? blocks * 16 : 0);
   for (int64_t p = 0; p < s.planes; ++p) {
+    if constexpr (!kKeepsTaps) {
+      const value_t* x = s.input + p * n;
+      value_t* out = s.output + p * n;
+      if (!any_nan(x, n)) {
+        const __mmask16 *row_masks = along_row.data(), *column_masks = down_column.data();
+        if (s.kh == 5 && s.kw == 5) {
+          same_plane_no_nan<5, 5>(s, x, out, row_masks, column_masks, row_max.data());
+        } else if (s.kh == 3 && s.kw == 3) {
+          same_plane_no_nan<3, 3>(s, x, out, row_masks, column_masks, row_max.data());
+        } else {
+          same_plane_no_nan<0, 0>(s, x, out, row_masks, column_masks, row_max.data());
+        }
+        continue;
+      }
+    }
     for (int64_t b = 0; b < blocks; ++b) {
       __m512i tap = _mm512_setzero_si512();
       const AlongRow<value_t> taps{s.input + p * n, 16 * b - (s.kw - 1) / 2};
@@ -296,6 +403,179 @@ POOLING_EXT_AVX512_TARGET void same_planes(const SamePlanes<value_t>& s, offset_
       const int64_t at = p * n + 16 * b, lanes = n - 16 * b;
       store_lanes(s.output + at, max_along<kKeepsTaps>(taps, &down_column[b * s.kh], s.kh, tap), lanes);
       if constexpr (kKeepsTaps) store_taps(offset + at, tap, lanes);
+    }
+  }
+}
+
+// A running maximum of kRegs registers of channels by torch's rule: vmaxps,
+// and with kNaNs the last NaN kept aside (vmaxps alone drops a NaN). A block
+// of 64 channels is read whole (kWhole), a partial one through `masks`.
+template <int kRegs, bool kNaNs, bool kWhole>
+struct ChannelMaxima {
+  const __mmask16* masks;
+  __m512 best[kRegs], last_nan[kRegs];
+  POOLING_EXT_AVX512_INLINE explicit ChannelMaxima(const __mmask16* lane_masks) : masks(lane_masks) {
+    for (int k = 0; k < kRegs; ++k) best[k] = _mm512_set1_ps(-__builtin_inff()), last_nan[k] = _mm512_setzero_ps();
+  }
+  template <typename value_t>
+  POOLING_EXT_AVX512_INLINE __m512 load(const value_t* x, int k) const {
+    return kWhole ? load_16(x + 16 * k) : load_lanes_where(x + 16 * k, masks[k]);
+  }
+  template <typename value_t>
+  POOLING_EXT_AVX512_INLINE void take(const value_t* x) {
+    for (int k = 0; k < kRegs; ++k) {
+      const __m512 v = load(x, k);
+      best[k] = _mm512_max_ps(v, best[k]);
+      if constexpr (kNaNs) last_nan[k] = _mm512_mask_mov_ps(last_nan[k], _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+    }
+  }
+  // The lanes of x that are NaNs, ORed into `nan`.
+  template <typename value_t>
+  POOLING_EXT_AVX512_INLINE void find_nans(const value_t* x, __mmask16& nan) const {
+    for (int k = 0; k < kRegs; ++k) {
+      const __m512 v = load(x, k);
+      nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    }
+  }
+  template <typename value_t>
+  POOLING_EXT_AVX512_INLINE void store(value_t* out) const {
+    for (int k = 0; k < kRegs; ++k) {
+      __m512 result = best[k];
+      if constexpr (kNaNs) {
+        result = _mm512_mask_mov_ps(result, _mm512_cmp_ps_mask(last_nan[k], last_nan[k], _CMP_UNORD_Q), last_nan[k]);
+      }
+      if constexpr (kWhole) {
+        store_lanes(out + 16 * k, result, 16);
+      } else {
+        store_lanes(out + 16 * k, result, __builtin_popcount(masks[k]));
+      }
+    }
+  }
+};
+
+// One channel block's maxima along input row `row` into `slot`; without
+// kNaNs, whether the row holds a NaN (each element checked once, at its
+// window's centre), in which case the row must be taken again with kNaNs.
+template <int kRegs, bool kNaNs, bool kWhole, typename value_t>
+POOLING_EXT_AVX512_INLINE bool row_maxima_channels_last(const SameChannelsLast<value_t>& s, const value_t* row,
+                                                        float* slot, const __mmask16* masks) {
+  const int64_t W = s.width, C = s.channels, left = (s.kw - 1) / 2;
+  __mmask16 nan = 0;
+  for (int64_t w = 0; w < W; ++w) {
+    ChannelMaxima<kRegs, kNaNs, kWhole> m(masks);
+    const int64_t end = std::min(W, w - left + s.kw);
+    for (int64_t tw = std::max<int64_t>(0, w - left); tw < end; ++tw) m.take(row + tw * C);
+    if constexpr (!kNaNs) m.find_nans(row + w * C, nan);
+    m.store(slot + w * s.slot_channels);
+  }
+  return nan != 0;
+}
+
+// One channel block of output row h: the maxima of its `count` rows'
+// slots (top to bottom), each position's at slot + w * slot_channels.
+template <int kRegs, bool kNaNs, bool kWhole, typename value_t>
+POOLING_EXT_AVX512_INLINE void column_maxima_channels_last(const SameChannelsLast<value_t>& s,
+                                                           const float* const* slots, int64_t count, int64_t h,
+                                                           const __mmask16* masks) {
+  for (int64_t w = 0; w < s.width; ++w) {
+    ChannelMaxima<kRegs, kNaNs, kWhole> m(masks);
+    for (int64_t r = 0; r < count; ++r) m.take(slots[r] + w * s.slot_channels);
+    m.store(s.output + (h * s.width + w) * s.channels);
+  }
+}
+
+// A block of `lanes` channels' pass, pass.run<kRegs, kWhole>(): a whole
+// block of 64 unmasked, a partial one masked.
+template <class Pass>
+POOLING_EXT_AVX512_INLINE void with_channel_block(int64_t lanes, const Pass& pass) {
+  if (lanes == 64) return pass.template run<4, true>();
+  switch ((lanes + 15) / 16) {
+    case 1:
+      return pass.template run<1, false>();
+    case 2:
+      return pass.template run<2, false>();
+    case 3:
+      return pass.template run<3, false>();
+    default:
+      return pass.template run<4, false>();
+  }
+}
+
+// An input row's pass: by vmaxps alone, again by torch's rule where the row
+// holds a NaN (then `nan` is set).
+template <typename value_t>
+struct RowPassChannelsLast {
+  const SameChannelsLast<value_t>& s;
+  const value_t* row;
+  float* slot;
+  const __mmask16* masks;
+  bool& nan;
+  template <int kRegs, bool kWhole>
+  POOLING_EXT_AVX512_INLINE void run() const {
+    if (row_maxima_channels_last<kRegs, false, kWhole>(s, row, slot, masks)) {
+      row_maxima_channels_last<kRegs, true, kWhole>(s, row, slot, masks);
+      nan = true;
+    }
+  }
+};
+
+// An output row's pass: by torch's rule where a row it spans holds a NaN.
+template <typename value_t>
+struct ColumnPassChannelsLast {
+  const SameChannelsLast<value_t>& s;
+  const float* const* slots;
+  int64_t count, h;
+  const __mmask16* masks;
+  bool nan;
+  template <int kRegs, bool kWhole>
+  POOLING_EXT_AVX512_INLINE void run() const {
+    if (nan) {
+      column_maxima_channels_last<kRegs, true, kWhole>(s, slots, count, h, masks);
+    } else {
+      column_maxima_channels_last<kRegs, false, kWhole>(s, slots, count, h, masks);
+    }
+  }
+};
+
+// "Same" windows over a channels-last sample, output rows [s.first_h,
+// s.end_h): each input row's maxima along the row into scratch slot r % kh
+// as the output rows need them, then each output row from the slots of the
+// kh rows (fewer at the borders) it spans, top to bottom, 64 channels at a
+// time; torch's NaN rule only for a row that holds a NaN and the output rows
+// that span it.
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void same_channels_last(const SameChannelsLast<value_t>& s, float* scratch) {
+  const int64_t H = s.height, W = s.width, C = s.channels, up = (s.kh - 1) / 2;
+  const int64_t blocks = (C + 63) / 64;
+  std::vector<uint8_t> slot_has_nan(s.kh, 0);
+  std::vector<const float*> slots(s.kh);                    // an output row's rows' slots, top to bottom
+  int64_t next_row = std::max<int64_t>(0, s.first_h - up);  // the first input row not yet in scratch
+  for (int64_t h = s.first_h; h < s.end_h; ++h) {
+    const int64_t first_row = std::max<int64_t>(0, h - up), end_row = std::min(H, h - up + s.kh);
+    for (; next_row < end_row; ++next_row) {
+      bool nan = false;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t lanes = std::min<int64_t>(64, C - 64 * b);
+        const __mmask16 masks[4] = {lanes16(lanes), lanes16(lanes - 16), lanes16(lanes - 32), lanes16(lanes - 48)};
+        const RowPassChannelsLast<value_t> pass{s, s.input + next_row * W * C + 64 * b,
+                                                scratch + (next_row % s.kh) * W * s.slot_channels + 64 * b, masks, nan};
+        with_channel_block(lanes, pass);
+      }
+      slot_has_nan[next_row % s.kh] = nan;
+    }
+    bool nan = false;
+    for (int64_t r = first_row; r < end_row; ++r) {
+      nan |= slot_has_nan[r % s.kh] != 0;
+      slots[r - first_row] = scratch + (r % s.kh) * W * s.slot_channels;
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t lanes = std::min<int64_t>(64, C - 64 * b);
+      const __mmask16 masks[4] = {lanes16(lanes), lanes16(lanes - 16), lanes16(lanes - 32), lanes16(lanes - 48)};
+      SameChannelsLast<value_t> block = s;
+      block.output += 64 * b;
+      with_channel_block(lanes,
+                         ColumnPassChannelsLast<value_t>{block, slots.data(), end_row - first_row, h, masks, nan});
+      for (int64_t r = 0; r < end_row - first_row; ++r) slots[r] += 64;
     }
   }
 }
@@ -687,6 +967,18 @@ bool max_same_planes_avx512(const SamePlanes<uint16_t>& s) {
   return true;
 }
 
+bool max_same_channels_last_values_avx512(const SameChannelsLast<float>& s, float* scratch) {
+  if (!cpu_has_avx512()) return false;
+  same_channels_last(s, scratch);
+  return true;
+}
+
+bool max_same_channels_last_values_avx512(const SameChannelsLast<uint16_t>& s, float* scratch) {
+  if (!cpu_has_avx512()) return false;
+  same_channels_last(s, scratch);
+  return true;
+}
+
 bool max_window_run_values_avx512(const WindowRun<float>& run) {
   if (!cpu_has_avx512()) return false;
   window_run(run, static_cast<uint8_t*>(nullptr));
@@ -764,6 +1056,8 @@ bool max_rows_values_avx512(const cpu::RowRun<float>&) { return false; }
 bool max_rows_values_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool max_same_planes_avx512(const SamePlanes<float>&) { return false; }
 bool max_same_planes_avx512(const SamePlanes<uint16_t>&) { return false; }
+bool max_same_channels_last_values_avx512(const SameChannelsLast<float>&, float*) { return false; }
+bool max_same_channels_last_values_avx512(const SameChannelsLast<uint16_t>&, float*) { return false; }
 bool max_window_run_values_avx512(const WindowRun<float>&) { return false; }
 bool max_window_run_values_avx512(const WindowRun<uint16_t>&) { return false; }
 

@@ -132,6 +132,21 @@ inline bool windows_tile_input(const PoolGeometry& g) {
   return true;
 }
 
+// Whether windows are "same" 2-d windows (odd kh x kw, stride 1, padded to
+// the input's size; no dilation) over planes small enough for a scratch plane.
+inline bool same_size_windows(const PoolGeometry& g) {
+  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1) return false;
+  for (int d = 1; d < kMaxSpatialDims; ++d) {
+    // (Up to 31 taps a dim: each pass costs a tap per output, and its lane
+    // masks a mask per tap per block.)
+    if (g.kernel[d] < 3 || g.kernel[d] > 31 || g.stride[d] != 1 || g.dilation[d] != 1 ||
+        2 * g.pad[d] != g.kernel[d] - 1) {
+      return false;
+    }
+  }
+  return g.in_plane() <= (int64_t{1} << 20);
+}
+
 // The running maximum's type: the scalar type, or float for half and bfloat16.
 template <typename scalar_t>
 using running_t = std::conditional_t<std::is_arithmetic_v<scalar_t>, scalar_t, float>;
