@@ -108,9 +108,10 @@ def test_avg_grid_matches_torch(dims, dtype, device):
 # Contiguous rows that the CPU's row loops (AVX-512 where present) run: stride
 # 1, 2 (compile-time lanes) and 3, 4, 9 (permuted lanes: 11, 8 and 4 outputs
 # per block), rows of two blocks plus a rest, short rows (7 outputs; 2x2 s2
-# ones two to a register), borders
-# left to the body, and divisors that are and are not powers of two (the first
-# are a multiplication).
+# ones two to a register), borders (in the row loops, their taps outside the
+# row masked, where they share their row's divisor; else left to the body),
+# and divisors that are and are not powers of two (the first are a
+# multiplication).
 AVERAGE_ROW_CASES = [
     (2, (2, 3, 10, 75), dict(kernel_size=2, stride=2)),
     (2, (2, 3, 14, 14), dict(kernel_size=2, stride=2)),
@@ -136,6 +137,13 @@ AVERAGE_ROW_CASES = [
     (2, (3, 5, 9, 13), dict(kernel_size=2, stride=2, padding=1)),
     (2, (2, 3, 14, 14), dict(kernel_size=2, stride=2, divisor_override=3)),
     (3, (1, 3, 5, 7, 14), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
+    # "same" windows (stride 1, padded to the input's size) of one divisor,
+    # each plane flat in blocks of 16: 3x3 and 5x5 (unrolled) and 7x3, planes
+    # narrower than a block, a kernel taller than the plane, a divisor override
+    (2, (2, 3, 35, 35), dict(kernel_size=3, stride=1, padding=1)),
+    (2, (2, 3, 20, 20), dict(kernel_size=5, stride=1, padding=2)),
+    (2, (3, 2, 7, 5), dict(kernel_size=(7, 3), stride=1, padding=(3, 1))),
+    (2, (2, 2, 4, 18), dict(kernel_size=(9, 5), stride=1, padding=(4, 2), divisor_override=7)),
 ]
 
 

@@ -1,5 +1,6 @@
 // Average pooling's row outputs in AVX-512 intrinsics. Fixed windows (the
-// interior outputs): two blocks of outputs at a time in independent
+// interior outputs, or whole rows with the taps outside masked where the
+// borders share their row's divisor): two blocks of outputs at a time in independent
 // registers (two rows at a time where a row is one block; two 2x2 s2 rows
 // of at most 8 outputs share one register), each tap one
 // (masked, strided) load and one add in the body's order, then one division
@@ -7,10 +8,15 @@
 // pooling's usual norms) take the same walk, adding each tap's x^p and
 // finishing with square roots. Adaptive
 // windows: blocks of columns picked from one load per window row, the sum
-// divided by the window's depth, height and width in turn, as torch does. GCC's vectoriser
+// divided by the window's depth, height and width in turn, as torch does.
+// "Same" windows (stride 1, as many outputs as inputs): each plane flat, in
+// blocks of 16 consecutive outputs, per-tap lane masks. GCC's vectoriser
 // made the portable row loop (forward_rows.cpp) a pass over a sums buffer per
 // tap, with stride-2 loads part scalar.
 #include "average_avx512.h"
+
+#include <algorithm>
+#include <vector>
 
 #include "../../common/cpu/avx512_lanes.h"
 
@@ -94,20 +100,54 @@ POOLING_EXT_AVX512_INLINE void finish_block(const AverageBlock<value_t>& block, 
   }
 }
 
+// Whether every tap of the block's outputs lies inside a row of `width`.
+template <int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE bool taps_inside(const StridedLanes<kStride>& l, const AverageBlock<value_t>& block,
+                                           int64_t kw, int64_t width) {
+  return block.first >= 0 && block.first + (block.lanes - 1) * l.stride + kw - 1 < width;
+}
+
 // kBlocks blocks (all of row_count window rows and kw taps) in independent
 // registers: each tap one (masked, strided) load and one add in the body's
-// order, then the blocks' values.
+// order, then the blocks' values. A block at the row's ends (whole rows, the
+// borders' divisors being their row's) masks its taps outside the row: each
+// adds +0 there, which changes no sum (a sum that starts at +0 is never -0).
 template <int kBlocks, int kPower, int kStride, typename value_t>
-POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, int64_t kw, int64_t row_count,
-                                              const AverageBlock<value_t>* block, const PowerRowFinish* power) {
+POOLING_EXT_AVX512_INLINE void average_blocks(const StridedLanes<kStride>& l, int64_t kw, int64_t width,
+                                              int64_t row_count, const AverageBlock<value_t>* block,
+                                              const PowerRowFinish* power) {
   __m512 sum[kBlocks];
   __mmask16 inside[kBlocks];
+  bool all_inside = true;
   for (int k = 0; k < kBlocks; ++k) {
     sum[k] = _mm512_setzero_ps();
     inside[k] = lanes16(block[k].lanes);
+    all_inside = all_inside && taps_inside(l, block[k], kw, width);
+  }
+  if (!all_inside) {
+    // Each tap's lanes inside the row, computed once (past kMostTaps, per use).
+    constexpr int64_t kMostTaps = 16;
+    __mmask16 tap_inside[kBlocks][kMostTaps];
+    for (int k = 0; k < kBlocks; ++k) {
+      for (int64_t tw = 0; tw < std::min(kw, kMostTaps); ++tw) {
+        tap_inside[k][tw] = l.inside(block[k].first + tw, width, block[k].lanes);
+      }
+    }
+    for (int64_t r = 0; r < row_count; ++r) {
+      for (int64_t tw = 0; tw < kw; ++tw) {
+        for (int k = 0; k < kBlocks; ++k) {
+          const __mmask16 lanes =
+              tw < kMostTaps ? tap_inside[k][tw] : l.inside(block[k].first + tw, width, block[k].lanes);
+          const value_t* x = element_address(block[k].plane, block[k].rows[r] + block[k].first + tw);
+          sum[k] = _mm512_add_ps(sum[k], tap_term<kPower>(l.load(x, lanes)));
+        }
+      }
+    }
+    for (int k = 0; k < kBlocks; ++k) finish_block<kPower>(block[k], sum[k], power);
+    return;
   }
   if constexpr (kStride == 2 && kPower == 0) {
-    if (kw == 2) {  // 2x2 s2: both taps of a window row from one load
+    if (kw == 2 && all_inside) {  // 2x2 s2: both taps of a window row from one load
       for (int64_t r = 0; r < row_count; ++r) {
         for (int k = 0; k < kBlocks; ++k) {
           __m512 even, odd;
@@ -200,12 +240,13 @@ POOLING_EXT_AVX512_INLINE void average_short_rows(const StridedLanes<kStride>& l
                      .row = walk.row,
                      .column = run.first_output};
     }
-    if (kPower == 0 && count == 2 && kStride == 2 && run.kw == 2 && run.outputs <= 8) {
+    if (kPower == 0 && count == 2 && kStride == 2 && run.kw == 2 && run.outputs <= 8 &&
+        taps_inside(l, rows[0], run.kw, run.width)) {
       average_row_pair_2x2(row_count, rows);
     } else if (count == 2) {
-      average_blocks<2, kPower>(l, run.kw, row_count, rows, power);
+      average_blocks<2, kPower>(l, run.kw, run.width, row_count, rows, power);
     } else {
-      average_blocks<1, kPower>(l, run.kw, row_count, rows, power);
+      average_blocks<1, kPower>(l, run.kw, run.width, row_count, rows, power);
     }
   }
 }
@@ -230,7 +271,7 @@ POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const 
                 .row = row,
                 .column = run.first_output + i};
   }
-  average_blocks<kBlocks, kPower>(l, run.kw, row_count, block, power);
+  average_blocks<kBlocks, kPower>(l, run.kw, run.width, row_count, block, power);
 }
 
 // kPower 0: averages (run.divisor: each row's divisor); 2 or 4: power means
@@ -256,6 +297,72 @@ POOLING_EXT_AVX512_TARGET void average_run(const RowRun<value_t>& run, const Pow
                             n - i0 < l.lanes ? n - i0 : l.lanes);
     }
   }
+}
+
+// One block of 16 outputs of a "same" plane: its window's taps from `first`
+// (lane 0's first tap), rows `width` apart, in the body's order; kWhole: every
+// tap of every lane inside the plane (unmasked loads), else masks[t] (tap t's
+// lanes inside). kRows, kTaps: kh and kw at compile time (3x3, 5x5), or 0.
+template <int kRows, int kTaps, bool kWhole, typename value_t>
+POOLING_EXT_AVX512_INLINE __m512 same_block_sum(const value_t* x, int64_t first, int64_t width, int64_t kh, int64_t kw,
+                                                const __mmask16* masks) {
+  const int64_t rows = kRows > 0 ? kRows : kh, taps = kTaps > 0 ? kTaps : kw;
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t th = 0; th < rows; ++th) {
+#pragma GCC unroll 8
+    for (int64_t tw = 0; tw < taps; ++tw) {
+      const int64_t at = first + th * width + tw;
+      sum = _mm512_add_ps(sum,
+                          kWhole ? load_16(x + at) : load_lanes_where(element_address(x, at), masks[th * taps + tw]));
+    }
+  }
+  return sum;
+}
+
+template <int kRows, int kTaps, typename value_t>
+POOLING_EXT_AVX512_INLINE void same_average_planes(const SameAveragePlanes<value_t>& s, const __mmask16* masks,
+                                                   const uint8_t* whole) {
+  const int64_t W = s.width, n = s.height * W, taps = s.kh * s.kw;
+  const int64_t to_first = (s.kh - 1) / 2 * W + (s.kw - 1) / 2;  // from an output to its window's first tap
+  const Divisor divisor(s.divisor);
+  for (int64_t p = 0; p < s.planes; ++p) {
+    const value_t* x = s.input + p * n;
+    value_t* out = s.output + p * n;
+    for (int64_t b = 0; 16 * b < n; ++b) {
+      const int64_t first = 16 * b - to_first;
+      const __m512 sum = whole[b] ? same_block_sum<kRows, kTaps, true>(x, first, W, s.kh, s.kw, nullptr)
+                                  : same_block_sum<kRows, kTaps, false>(x, first, W, s.kh, s.kw, masks + b * taps);
+      store_rounded(out + 16 * b, divisor.divide(sum), n - 16 * b);
+    }
+  }
+}
+
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void same_average_planes(const SameAveragePlanes<value_t>& s) {
+  const int64_t H = s.height, W = s.width, n = H * W, blocks = (n + 15) / 16, taps = s.kh * s.kw;
+  const int64_t up = (s.kh - 1) / 2, left = (s.kw - 1) / 2;
+  // Per block and tap, the lanes whose tap lies inside the plane (its row and
+  // column); whole[b]: all 16 lanes, every tap.
+  std::vector<__mmask16> masks(blocks * taps, 0);
+  std::vector<uint8_t> whole(blocks, 0);
+  for (int64_t f = 0; f < n; ++f) {
+    const int64_t h = f / W, w = f % W;
+    for (int64_t th = 0; th < s.kh; ++th) {
+      for (int64_t tw = 0; tw < s.kw; ++tw) {
+        const int64_t ih = h - up + th, iw = w - left + tw;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+          masks[(f / 16) * taps + th * s.kw + tw] |= static_cast<__mmask16>(1u << (f % 16));
+        }
+      }
+    }
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    whole[b] =
+        std::all_of(masks.begin() + b * taps, masks.begin() + (b + 1) * taps, [](__mmask16 m) { return m == 0xffff; });
+  }
+  if (s.kh == 3 && s.kw == 3) return same_average_planes<3, 3>(s, masks.data(), whole.data());
+  if (s.kh == 5 && s.kw == 5) return same_average_planes<5, 5>(s, masks.data(), whole.data());
+  same_average_planes<0, 0>(s, masks.data(), whole.data());
 }
 
 // Adaptive windows (contiguous): each output row's blocks of columns, their
@@ -396,6 +503,18 @@ bool power_run_dispatch(const RowRun<value_t>& run, const PowerRowFinish& power)
 }  // namespace
 
 bool average_rows_avx512_supported() { return cpu_has_avx512(); }
+bool average_same_planes_avx512(const SameAveragePlanes<float>& s) {
+  if (!cpu_has_avx512()) return false;
+  same_average_planes(s);
+  return true;
+}
+
+bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>& s) {
+  if (!cpu_has_avx512()) return false;
+  same_average_planes(s);
+  return true;
+}
+
 bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
 bool power_rows_avx512(const cpu::RowRun<float>& run, const PowerRowFinish& power) {
@@ -428,6 +547,8 @@ bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>& run, const cpu::C
 #else  // no AVX-512 code in this build
 
 bool average_rows_avx512_supported() { return false; }
+bool average_same_planes_avx512(const SameAveragePlanes<float>&) { return false; }
+bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool power_rows_avx512(const cpu::RowRun<float>&, const PowerRowFinish&) { return false; }

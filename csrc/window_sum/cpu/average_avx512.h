@@ -22,6 +22,26 @@ bool average_rows_avx512_supported();
 bool average_rows_avx512(const cpu::RowRun<float>& run);
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run);
 
+// "Same" windows over contiguous planes: odd kh x kw, stride 1, padded by
+// (k - 1) / 2 (Inception's 3x3 s1 p1), as many outputs as inputs, every
+// window's divisor `divisor` (count_include_pad's padded size, or an
+// override).
+template <typename value_t>
+struct SameAveragePlanes {
+  const value_t* input;
+  value_t* output;
+  int64_t planes, height, width, kh, kw;
+  float divisor;
+};
+
+// Each plane flat, in blocks of 16 consecutive outputs (rows run into each
+// other), out = (the sum, from 0, of the window's taps in the body's order,
+// those outside the plane masked off: +0, which changes no sum) / divisor,
+// rounded as average_rows_avx512 does. False, having done nothing, on a CPU
+// without AVX-512.
+bool average_same_planes_avx512(const SameAveragePlanes<float>& s);
+bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>& s);
+
 // How power_rows_avx512 finishes a window: the root of sum / padded *
 // numerator (padded: the row's padded window size, from the run's divisor;
 // the sum itself where padded == numerator), as

@@ -7,7 +7,10 @@
 // p = 2 and 4 (LP pooling's usual norms; their interiors 2.9x faster on a
 // 3x3 s2 window) run their interiors through the AVX-512 row kernels
 // (average_avx512.cpp) where the CPU has them, and so do contiguous adaptive
-// averages, whole rows at a time.
+// averages, whole rows at a time. Averages whose border windows share their
+// row's divisor run whole rows there too (the body's pass over the borders
+// re-read the input), and "same" windows of one divisor (Inception's 3x3 s1
+// p1) whole planes, each plane flat.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
@@ -81,23 +84,77 @@ void interior_row_runs(const WindowSumForwardBody<scalar_t, int64_t>& body, cons
   });
 }
 
+// Whether every border window along W (outputs outside [first, end)) has
+// its row's interior divisor (count_include_pad's padded size, where the
+// padding holds the windows; a divisor_override): then a row's averages are
+// its sums divided alike, borders included.
+template <typename scalar_t>
+bool borders_share_row_divisor(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents,
+                               int64_t first, int64_t end) {
+  const PoolGeometry& g = body.g;
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      const int64_t divisor = average_divisor(body.r, extents.box(od, oh, first));
+      for (int64_t ow = 0; ow < g.out[2]; ow = ow + 1 == first ? end : ow + 1) {
+        if (average_divisor(body.r, extents.box(od, oh, ow)) != divisor) return false;
+      }
+    }
+  }
+  return true;
+}
+
+// What interiors_avx512 did: nothing, the interior outputs [first, end) of
+// every row, or whole rows.
+enum class RowKernelCoverage { kNone, kInteriors, kWholeRows };
+
+// "Same" 2-d average windows (odd kh x kw, stride 1, padded by (k - 1) / 2:
+// as many outputs as inputs) of one divisor (count_include_pad's padded
+// size, kh * kw for every such window, or an override), float32 or bfloat16,
+// at least a plane per thread: through average_same_planes_avx512, each
+// plane flat (a 35-wide Inception row is 3 blocks of 16 row by row, 2.2 of
+// them flat). False (nothing done) elsewhere.
+template <typename bits_t, typename scalar_t>
+bool same_average_planes(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents) {
+  const PoolGeometry& g = body.g;
+  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1 || g.batch * g.channels < at::get_num_threads()) return false;
+  if (body.r.divisor_override == 0 && !body.r.count_include_pad) return false;
+  for (int d = 1; d < kMaxSpatialDims; ++d) {
+    if (g.kernel[d] % 2 == 0 || g.stride[d] != 1 || g.dilation[d] != 1 || 2 * g.pad[d] != g.kernel[d] - 1) {
+      return false;
+    }
+  }
+  const int64_t n = g.in_plane(), taps = g.kernel[1] * g.kernel[2];
+  if (taps == 1 || (n + 15) / 16 * taps > (int64_t{1} << 20)) return false;  // (a lane mask per block and tap)
+  const float divisor = static_cast<float>(average_divisor(body.r, extents.box(0, 0, 0)));
+  at::parallel_for(0, g.batch * g.channels, grain_for(n, taps), [&](int64_t begin, int64_t end) {
+    simd::average_same_planes_avx512(simd::SameAveragePlanes<bits_t>{
+        reinterpret_cast<const bits_t*>(body.input) + begin * n, reinterpret_cast<bits_t*>(body.output) + begin * n,
+        end - begin, g.in[1], g.in[2], g.kernel[1], g.kernel[2], divisor});
+  });
+  return true;
+}
+
 // Every row's interior outputs [first, end) of float32 or bfloat16 through
-// the AVX-512 row kernels (average_avx512.cpp): averages, and power means of
-// p = 2 and 4 of x or |x|. False (nothing done) for other dtypes, terms or
-// a CPU without AVX-512.
+// the AVX-512 row kernels (average_avx512.cpp): averages (whole rows, their
+// taps outside the input masked off, where the border windows share their
+// row's divisor), and power means of p = 2 and 4 of x or |x|. Nothing for
+// other dtypes, terms or a CPU without AVX-512.
 template <class Term, typename scalar_t>
-bool interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents, int64_t first,
-                      int64_t end) {
+RowKernelCoverage interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents,
+                                   int64_t first, int64_t end) {
   constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
   if constexpr (kFloat || kBFloat16) {
-    if (!simd::average_rows_avx512_supported()) return false;
+    if (!simd::average_rows_avx512_supported()) return RowKernelCoverage::kNone;
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     if constexpr (Term::kAverage) {
+      if (same_average_planes<bits_t>(body, extents)) return RowKernelCoverage::kWholeRows;
+      const bool whole_rows = borders_share_row_divisor(body, extents, first, end);
+      const int64_t row_first = whole_rows ? 0 : first, row_end = whole_rows ? body.g.out[2] : end;
       interior_row_runs<bits_t>(
-          body, extents, first, end,
+          body, extents, row_first, row_end,
           [&](const WindowBox<int64_t>& box) { return static_cast<float>(average_divisor(body.r, box)); },
           [](const cpu::RowRun<bits_t>& run) { simd::average_rows_avx512(run); });
-      return true;
+      return whole_rows ? RowKernelCoverage::kWholeRows : RowKernelCoverage::kInteriors;
     } else if constexpr (Term::kEvenUnrolledPower) {
       // An overflowing power sum: the body's value for that output, as the portable loop.
       const auto recompute = [](const void* context, int64_t row, int64_t ow) {
@@ -115,10 +172,10 @@ bool interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>& body, const
           body, extents, first, end,
           [](const WindowBox<int64_t>& box) { return static_cast<float>(box.padded_count()); },
           [&](const cpu::RowRun<bits_t>& run) { simd::power_rows_avx512(run, finish); });
-      return true;
+      return RowKernelCoverage::kInteriors;
     }
   }
-  return false;
+  return RowKernelCoverage::kNone;
 }
 
 template <int kStride, typename scalar_t, class Term>
@@ -128,9 +185,11 @@ void forward_rows(const WindowSumForwardBody<scalar_t, int64_t>& body, const Ter
   const ExtentTables extents(g);
   const auto [first, end] = interior_range(g);
   const int64_t rows = g.batch * g.channels * g.out[0] * g.out[1];
-  // Interiors in AVX-512 where the CPU has it; then only the borders are left.
-  const bool interiors_done = first < end && interiors_avx512<Term>(body, extents, first, end);
-  if (interiors_done && first == 0 && end == g.out[2]) return;
+  // Interiors (or whole rows) in AVX-512 where the CPU has it; then only the borders are left.
+  const RowKernelCoverage covered =
+      first < end ? interiors_avx512<Term>(body, extents, first, end) : RowKernelCoverage::kNone;
+  const bool interiors_done = covered != RowKernelCoverage::kNone;
+  if (covered == RowKernelCoverage::kWholeRows || (interiors_done && first == 0 && end == g.out[2])) return;
   at::parallel_for(0, rows, grain_for(g.out[2], g.kernel_volume()), [&](int64_t begin, int64_t stop) {
     std::vector<acc_t> sum_buffer(g.out[2]);
     acc_t* sums = sum_buffer.data();

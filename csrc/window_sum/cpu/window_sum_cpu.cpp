@@ -9,7 +9,9 @@
 //                                                          planes at a time in AVX-512)
 //             adaptive (average)                        -> average_forward_adaptive_planes
 //             fixed windows                             -> sum_forward_rows (interiors of averages and of
-//                                                          p = 2, 4 in AVX-512; borders: the body)
+//                                                          p = 2, 4 in AVX-512; borders: the body, or
+//                                                          masked in AVX-512 where they share their row's
+//                                                          divisor; "same" averages: whole planes)
 //   backward  p = +-inf                                 -> the body, per input
 //             contiguous adaptive average, small planes -> the channels-last loops on copies
 //             channels-last: average, disjoint windows  -> average_backward_disjoint_channels_last
