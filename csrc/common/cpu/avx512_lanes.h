@@ -132,6 +132,22 @@ struct StridedLanes {
     }
   }
 
+  // All `lanes` lanes (a full block), their element masks known up front.
+  POOLING_EXT_AVX512_INLINE __m512 load_full(const float* x) const {
+    if constexpr (kStride == 1) {
+      return _mm512_loadu_ps(x);
+    } else {
+      const uint32_t raw = kStride == 2 ? 0x55555555u : spread;
+      const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), x);
+      const __m512 high = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), x + 16);
+      return _mm512_permutex2var_ps(low, pick_float, high);
+    }
+  }
+
+  POOLING_EXT_AVX512_INLINE __m512 load_full(const uint16_t* x) const {
+    return kStride == 1 ? widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))) : load(x, lanes16(lanes));
+  }
+
   POOLING_EXT_AVX512_INLINE __m512 load(const uint16_t* x, __mmask16 inside) const {
     if constexpr (kStride == 1) {
       return widen_bf16(_mm256_maskz_loadu_epi16(inside, x));

@@ -12,7 +12,9 @@
 //     compare-and-select per tap in the body's tap order, one call per run of
 //     output rows; values only (inference), or keeping each output's tap in a
 //     register beside its maximum (a forward that saves window offsets);
-//   - "same" windows at stride 1 separably, along rows then down columns;
+//     values only of windows 2 or 3 wide: vmaxps, the last NaN kept aside;
+//   - "same" windows at stride 1 separably, along rows then down columns
+//     (channels-last too, values only);
 //   - channels-last runs of windows, 64 channels per step;
 //   - the backward's gathers: a contiguous input row, 16 elements per phase
 //     of the stride per step, or a channels-last one, 64 channels per step;
@@ -115,6 +117,65 @@ POOLING_EXT_AVX512_INLINE void row_blocks(const StridedLanes<kStride>& l, const 
   }
 }
 
+// Values only, kBlocks blocks of kTaps taps per window row at compile time
+// (2: VGG's 2x2 windows; 3: ResNet's 3x3, video's 3x3x3): each window row's
+// address once, its taps unrolled, and vmaxps(v, best), which is torch's
+// rule wherever v is not a NaN (greater replaces; ties, -0 against +0
+// included, keep the first), a NaN v kept aside (the last one is the result
+// where there was one): three instructions a tap instead of the
+// compare-and-select's six, and a chain of one. kWhole: full blocks whose
+// taps all lie inside their rows, loaded without lane masks; else each
+// tap's lanes inside, computed once for all window rows.
+template <int kBlocks, int kTaps, bool kWhole, int kStride, typename value_t>
+POOLING_EXT_AVX512_INLINE void values_blocks(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                             int64_t row_count, const MaxBlock<value_t, NoTaps>* block) {
+  __m512 best[kBlocks], last_nan[kBlocks];
+  int64_t first[kBlocks];  // lane 0's first tap along its rows
+  __mmask16 tap_inside[kBlocks][kTaps];
+  for (int k = 0; k < kBlocks; ++k) {
+    best[k] = _mm512_set1_ps(-__builtin_inff()), last_nan[k] = _mm512_setzero_ps();
+    first[k] = block[k].i * l.stride - run.pad;
+    for (int tw = 0; tw < kTaps; ++tw) {
+      tap_inside[k][tw] = kWhole ? 0xffff : l.inside(first[k] + tw * run.dilation, run.width, block[k].lanes);
+    }
+  }
+  for (int64_t r = 0; r < row_count; ++r) {
+    for (int k = 0; k < kBlocks; ++k) {
+      const int64_t row = block[k].rows[r] + first[k];
+#pragma GCC unroll 4
+      for (int tw = 0; tw < kTaps; ++tw) {
+        const int64_t at = row + tw * run.dilation;
+        if constexpr (kWhole) {
+          const __m512 v = l.load_full(block[k].plane + at);
+          best[k] = _mm512_max_ps(v, best[k]);
+          last_nan[k] = _mm512_mask_mov_ps(last_nan[k], _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+        } else {
+          const __mmask16 inside = tap_inside[k][tw];
+          const __m512 v = l.load(element_address(block[k].plane, at), inside);
+          best[k] = _mm512_mask_max_ps(best[k], inside, v, best[k]);
+          last_nan[k] = _mm512_mask_mov_ps(last_nan[k], _mm512_mask_cmp_ps_mask(inside, v, v, _CMP_UNORD_Q), v);
+        }
+      }
+    }
+  }
+  for (int k = 0; k < kBlocks; ++k) {
+    const __m512 result =
+        _mm512_mask_mov_ps(best[k], _mm512_cmp_ps_mask(last_nan[k], last_nan[k], _CMP_UNORD_Q), last_nan[k]);
+    store_lanes(run.output + block[k].out_at, result, block[k].lanes);
+  }
+}
+
+// values_blocks for 2 or 3 taps per window row; false for other windows.
+template <int kBlocks, bool kWhole, int kStride, typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE bool values_blocks_of_fixed_width(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                                            int64_t row_count, const MaxBlock<value_t, Taps>* block) {
+  if constexpr (std::is_same_v<Taps, NoTaps>) {
+    if (run.kw == 3) return values_blocks<kBlocks, 3, kWhole>(l, run, row_count, block), true;
+    if (run.kw == 2) return values_blocks<kBlocks, 2, kWhole>(l, run, row_count, block), true;
+  }
+  return false;
+}
+
 // The blocks (their outputs within [first, last] of their rows), masked
 // only where some tap lies outside the row.
 template <int kBlocks, int kStride, typename value_t, class Taps>
@@ -126,6 +187,12 @@ POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, con
   }
   // The outputs have every tap inside when their first tap and last tap are.
   if (first * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
+    bool full = true;
+    for (int k = 0; k < kBlocks; ++k) full = full && block[k].lanes == l.lanes;
+    if (full ? values_blocks_of_fixed_width<kBlocks, true>(l, run, row_count, block)
+             : values_blocks_of_fixed_width<kBlocks, false>(l, run, row_count, block)) {
+      return;
+    }
     return row_blocks<kBlocks, true>(l, run, row_count, block, 0, run.kw);
   }
   // Lane i's tap tw lies inside when 0 <= i * stride - pad + tw * dilation < width:
@@ -135,6 +202,7 @@ POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, con
                 high = run.width + run.pad - first * l.stride;  // tw * dilation in [low, high)
   const int64_t tw_first = low <= 0 ? 0 : (low + run.dilation - 1) / run.dilation;
   const int64_t tw_end = high <= 0 ? 0 : std::min(run.kw, (high + run.dilation - 1) / run.dilation);
+  if (values_blocks_of_fixed_width<kBlocks, false>(l, run, row_count, block)) return;
   row_blocks<kBlocks, false>(l, run, row_count, block, tw_first, tw_end);
 }
 
@@ -188,6 +256,11 @@ POOLING_EXT_AVX512_TARGET void run_rows(const RowRun<value_t>& run, const Taps& 
     const int64_t row_count = walk.window_row_count();
     const MaxBlock<value_t, Taps> row = block_of_row(walk, taps, 0);
     int64_t i0 = 0;
+    if (run.pad > 0) {  // the first block, its taps in the padding, alone: then pairs of blocks inside
+      const MaxBlock<value_t, Taps> block = moved_to(row, 0, l.lanes);
+      row_blocks_at<1>(l, run, row_count, &block);
+      i0 = l.lanes;
+    }
     for (; i0 + 2 * l.lanes <= n; i0 += 2 * l.lanes) {
       const MaxBlock<value_t, Taps> blocks[2] = {moved_to(row, i0, l.lanes), moved_to(row, i0 + l.lanes, l.lanes)};
       row_blocks_at<2>(l, run, row_count, blocks);
