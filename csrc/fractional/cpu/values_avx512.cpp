@@ -48,6 +48,7 @@ POOLING_EXT_AVX512_TARGET void plane_windows(const value_t* plane, const int64_t
       const value_t* corner = plane + row_offset[r] + blocks.base[b];
       const __mmask16 inside = lanes16(lanes);
       __m512 best = _mm512_set1_ps(-__builtin_inff());
+      __m512 last_nan = _mm512_setzero_ps();  // values only: the last NaN a lane met
       __m512i tap = _mm512_setzero_si512();
       int32_t t = 0;
       for (int64_t td = 0; td < kernel[0]; ++td) {
@@ -55,11 +56,21 @@ POOLING_EXT_AVX512_TARGET void plane_windows(const value_t* plane, const int64_t
           const Loaded32 row = load32(corner + td * depth_step + th * row_step, mask);
           for (int64_t tw = 0; tw < kernel[2]; ++tw, ++t) {
             const __m512 v = pick(row, _mm512_add_epi32(index, _mm512_set1_epi32(static_cast<int32_t>(tw))), plane);
-            const __mmask16 take = replaces(best, v, inside);
-            best = _mm512_mask_mov_ps(best, take, v);
-            if constexpr (kKeepsTaps) tap = _mm512_mask_mov_epi32(tap, take, _mm512_set1_epi32(t));
+            if constexpr (kKeepsTaps) {
+              const __mmask16 take = replaces(best, v, inside);
+              best = _mm512_mask_mov_ps(best, take, v);
+              tap = _mm512_mask_mov_epi32(tap, take, _mm512_set1_epi32(t));
+            } else {
+              // vmaxps(v, best) is the rule wherever v is not a NaN (ties
+              // keep the first); a NaN v is kept aside, the last one wins.
+              best = _mm512_max_ps(v, best);
+              last_nan = _mm512_mask_mov_ps(last_nan, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+            }
           }
         }
+      }
+      if constexpr (!kKeepsTaps) {
+        best = _mm512_mask_mov_ps(best, _mm512_cmp_ps_mask(last_nan, last_nan, _CMP_UNORD_Q), last_nan);
       }
       store_lanes(out + first, best, lanes);
       if constexpr (kKeepsTaps) store_taps(taps + r * outputs + first, tap, lanes);
