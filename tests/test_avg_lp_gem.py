@@ -168,6 +168,36 @@ def test_avg_contiguous_rows_equal_torch_bitwise(case, dtype):
             assert torch.equal(ours.view(bits), AVG[dims][1](x, **kwargs).view(bits)), (scale, nans)
 
 
+# "Same" windows (stride 1, padded to the input's size) of one divisor: an
+# input's covering outputs are the window centred on it, so the backward is
+# the forward's flat sum over the outputs' shares. 3x3 and 5x5 (unrolled),
+# 7x3 taller than the plane, 9x5 with an override.
+SAME_AVERAGE_CASES = [
+    ((2, 3, 35, 35), dict(kernel_size=3, stride=1, padding=1)),
+    ((2, 3, 20, 20), dict(kernel_size=5, stride=1, padding=2)),
+    ((3, 2, 7, 5), dict(kernel_size=(7, 3), stride=1, padding=(3, 1))),
+    ((2, 2, 4, 18), dict(kernel_size=(9, 5), stride=1, padding=(4, 2), divisor_override=7)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape,kwargs", SAME_AVERAGE_CASES)
+def test_avg_same_windows_backward_sums_shares_in_output_order(shape, kwargs, dtype):
+    """Each share g / divisor added in output order, from 0: torch's float32
+    gradient bit for bit (torch's CPU backward adds them in that order);
+    bfloat16 shares and sums in float, rounded once: torch's float32
+    gradient of the same values, rounded (torch's bfloat16 kernel rounds
+    each addition)."""
+    torch.manual_seed(shape[-1])
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
+    grad = make_input(shape, dtype=torch.float64, nans=False).to(dtype)
+    ours, = torch.autograd.grad(PF.avg_pool2d(x, **kwargs), [x], grad)
+    x32 = x.detach().float().requires_grad_()
+    ref, = torch.autograd.grad(TF.avg_pool2d(x32, **kwargs), [x32], grad.float())
+    bits = torch.int32 if dtype == torch.float32 else torch.int16
+    assert torch.equal(ours.view(bits), ref.to(dtype).view(bits))
+
+
 # Channels-last windows of more than four rows keep their sums in registers
 # across the rows, in blocks of channels (bfloat16: 32 at a time, split into
 # even and odd channels): channel counts on both sides of the blocks, and

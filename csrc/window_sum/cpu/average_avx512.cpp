@@ -319,25 +319,44 @@ POOLING_EXT_AVX512_INLINE __m512 same_block_sum(const value_t* x, int64_t first,
   return sum;
 }
 
-template <int kRows, int kTaps, typename value_t>
+// One "same" plane's sums of x into out, each / divisor (or not, for
+// kDivide false).
+template <int kRows, int kTaps, bool kDivide, typename value_t, typename out_t>
+POOLING_EXT_AVX512_INLINE void same_plane_sums(const value_t* x, out_t* out, int64_t height, int64_t width, int64_t kh,
+                                               int64_t kw, const Divisor& divisor, const __mmask16* masks,
+                                               const uint8_t* whole) {
+  const int64_t n = height * width, taps = kh * kw;
+  const int64_t to_first = (kh - 1) / 2 * width + (kw - 1) / 2;  // from an output to its window's first tap
+  for (int64_t b = 0; 16 * b < n; ++b) {
+    const int64_t first = 16 * b - to_first;
+    const __m512 sum = whole[b] ? same_block_sum<kRows, kTaps, true>(x, first, width, kh, kw, nullptr)
+                                : same_block_sum<kRows, kTaps, false>(x, first, width, kh, kw, masks + b * taps);
+    store_rounded(out + 16 * b, kDivide ? divisor.divide(sum) : sum, n - 16 * b);
+  }
+}
+
+// The planes' averages; or, for kShares (the backward: input the gradient
+// of the outputs), each plane's shares g / divisor into `shares` first (as
+// the backward's body divides), then their sums: an input's covering
+// outputs are the window centred on it, taken in output order.
+template <int kRows, int kTaps, bool kShares, typename value_t>
 POOLING_EXT_AVX512_INLINE void same_average_planes(const SameAveragePlanes<value_t>& s, const __mmask16* masks,
-                                                   const uint8_t* whole) {
-  const int64_t W = s.width, n = s.height * W, taps = s.kh * s.kw;
-  const int64_t to_first = (s.kh - 1) / 2 * W + (s.kw - 1) / 2;  // from an output to its window's first tap
+                                                   const uint8_t* whole, float* shares) {
+  const int64_t n = s.height * s.width;
   const Divisor divisor(s.divisor);
   for (int64_t p = 0; p < s.planes; ++p) {
     const value_t* x = s.input + p * n;
     value_t* out = s.output + p * n;
-    for (int64_t b = 0; 16 * b < n; ++b) {
-      const int64_t first = 16 * b - to_first;
-      const __m512 sum = whole[b] ? same_block_sum<kRows, kTaps, true>(x, first, W, s.kh, s.kw, nullptr)
-                                  : same_block_sum<kRows, kTaps, false>(x, first, W, s.kh, s.kw, masks + b * taps);
-      store_rounded(out + 16 * b, divisor.divide(sum), n - 16 * b);
+    if constexpr (kShares) {
+      for (int64_t i = 0; i < n; i += 16) _mm512_storeu_ps(shares + i, divisor.divide(load_lanes(x + i, n - i)));
+      same_plane_sums<kRows, kTaps, false>(shares, out, s.height, s.width, s.kh, s.kw, divisor, masks, whole);
+    } else {
+      same_plane_sums<kRows, kTaps, true>(x, out, s.height, s.width, s.kh, s.kw, divisor, masks, whole);
     }
   }
 }
 
-template <typename value_t>
+template <bool kShares, typename value_t>
 POOLING_EXT_AVX512_TARGET void same_average_planes(const SameAveragePlanes<value_t>& s) {
   const int64_t H = s.height, W = s.width, n = H * W, blocks = (n + 15) / 16, taps = s.kh * s.kw;
   const int64_t up = (s.kh - 1) / 2, left = (s.kw - 1) / 2;
@@ -360,9 +379,10 @@ POOLING_EXT_AVX512_TARGET void same_average_planes(const SameAveragePlanes<value
     whole[b] =
         std::all_of(masks.begin() + b * taps, masks.begin() + (b + 1) * taps, [](__mmask16 m) { return m == 0xffff; });
   }
-  if (s.kh == 3 && s.kw == 3) return same_average_planes<3, 3>(s, masks.data(), whole.data());
-  if (s.kh == 5 && s.kw == 5) return same_average_planes<5, 5>(s, masks.data(), whole.data());
-  same_average_planes<0, 0>(s, masks.data(), whole.data());
+  std::vector<float> shares(kShares ? blocks * 16 : 0);
+  if (s.kh == 3 && s.kw == 3) return same_average_planes<3, 3, kShares>(s, masks.data(), whole.data(), shares.data());
+  if (s.kh == 5 && s.kw == 5) return same_average_planes<5, 5, kShares>(s, masks.data(), whole.data(), shares.data());
+  same_average_planes<0, 0, kShares>(s, masks.data(), whole.data(), shares.data());
 }
 
 // Adaptive windows (contiguous): each output row's blocks of columns, their
@@ -505,13 +525,25 @@ bool power_run_dispatch(const RowRun<value_t>& run, const PowerRowFinish& power)
 bool average_rows_avx512_supported() { return cpu_has_avx512(); }
 bool average_same_planes_avx512(const SameAveragePlanes<float>& s) {
   if (!cpu_has_avx512()) return false;
-  same_average_planes(s);
+  same_average_planes<false>(s);
   return true;
 }
 
 bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>& s) {
   if (!cpu_has_avx512()) return false;
-  same_average_planes(s);
+  same_average_planes<false>(s);
+  return true;
+}
+
+bool average_same_planes_backward_avx512(const SameAveragePlanes<float>& s) {
+  if (!cpu_has_avx512()) return false;
+  same_average_planes<true>(s);
+  return true;
+}
+
+bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>& s) {
+  if (!cpu_has_avx512()) return false;
+  same_average_planes<true>(s);
   return true;
 }
 
@@ -549,6 +581,8 @@ bool average_adaptive_rows_avx512(const cpu::RowRun<uint16_t>& run, const cpu::C
 bool average_rows_avx512_supported() { return false; }
 bool average_same_planes_avx512(const SameAveragePlanes<float>&) { return false; }
 bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
+bool average_same_planes_backward_avx512(const SameAveragePlanes<float>&) { return false; }
+bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool power_rows_avx512(const cpu::RowRun<float>&, const PowerRowFinish&) { return false; }

@@ -42,6 +42,14 @@ struct SameAveragePlanes {
 bool average_same_planes_avx512(const SameAveragePlanes<float>& s);
 bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>& s);
 
+// The backward (input: the outputs' gradient; output: the input's): each
+// plane's shares g / divisor in float, then for each input the sum, from 0,
+// of the shares of the outputs whose window covers it, in output order (the
+// window centred on it: the forward's walk), rounded once. False, having
+// done nothing, on a CPU without AVX-512.
+bool average_same_planes_backward_avx512(const SameAveragePlanes<float>& s);
+bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>& s);
+
 // How power_rows_avx512 finishes a window: the root of sum / padded *
 // numerator (padded: the row's padded window size, from the run's divisor;
 // the sum itself where padded == numerator), as

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../../common/dtype_dispatch.h"
+#include "average_avx512.h"
 #include "lane_vectors.h"
 #include "terms.h"
 #include "window_sum_cpu_loops.h"
@@ -332,6 +333,34 @@ class PlaneScatter {
   std::vector<acc_t> width_factor_;
 };
 
+// "Same" average windows of one divisor (same_windows_divisor; Inception's
+// 3x3 s1 p1), float32 and bfloat16 on a CPU with AVX-512: an input's
+// covering outputs are the window centred on it, so its gradient is the
+// forward's flat sum over the outputs' shares, in output order (torch's:
+// float32 gradients with its bits). False (nothing done) elsewhere.
+template <typename scalar_t>
+bool same_windows_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    const int64_t divisor = same_windows_divisor(g, body.r);
+    const int64_t n = g.in_plane(), taps = g.kernel[1] * g.kernel[2];
+    if (divisor == 0 || taps == 1 || !simd::average_rows_avx512_supported() ||
+        (n + 15) / 16 * taps > (int64_t{1} << 20)) {  // (a lane mask per block and tap)
+      return false;
+    }
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    at::parallel_for(0, g.batch * g.channels, grain_for(n, taps), [&](int64_t begin, int64_t end) {
+      simd::average_same_planes_backward_avx512(
+          simd::SameAveragePlanes<bits_t>{reinterpret_cast<const bits_t*>(body.grad_output) + begin * n,
+                                          reinterpret_cast<bits_t*>(body.grad_input) + begin * n, end - begin, g.in[1],
+                                          g.in[2], g.kernel[1], g.kernel[2], static_cast<float>(divisor)});
+    });
+    return true;
+  }
+  return false;
+}
+
 template <int kStride, typename scalar_t, class Term>
 void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
   const PlaneScatter<kStride, scalar_t, Term> scatter(body, term);
@@ -346,6 +375,7 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 
 template <typename scalar_t>
 void sum_backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
+  if (body.r.reduction == WindowReduction::kAverage && same_windows_backward(body)) return;
   with_term(body.r, [&](const auto& term) {
     with_row_stride<scalar_t>(body.g, [&](auto stride) { backward_planes<decltype(stride)::value>(body, term); });
   });

@@ -107,29 +107,23 @@ bool borders_share_row_divisor(const WindowSumForwardBody<scalar_t, int64_t>& bo
 // every row, or whole rows.
 enum class RowKernelCoverage { kNone, kInteriors, kWholeRows };
 
-// "Same" 2-d average windows (odd kh x kw, stride 1, padded by (k - 1) / 2:
-// as many outputs as inputs) of one divisor (count_include_pad's padded
-// size, kh * kw for every such window, or an override), float32 or bfloat16,
-// at least a plane per thread: through average_same_planes_avx512, each
-// plane flat (a 35-wide Inception row is 3 blocks of 16 row by row, 2.2 of
-// them flat). False (nothing done) elsewhere.
+// "Same" average windows of one divisor (same_windows_divisor), float32 or
+// bfloat16, at least a plane per thread: through average_same_planes_avx512,
+// each plane flat (a 35-wide Inception row is 3 blocks of 16 row by row, 2.2
+// of them flat). False (nothing done) elsewhere.
 template <typename bits_t, typename scalar_t>
-bool same_average_planes(const WindowSumForwardBody<scalar_t, int64_t>& body, const ExtentTables& extents) {
+bool same_average_planes(const WindowSumForwardBody<scalar_t, int64_t>& body) {
   const PoolGeometry& g = body.g;
-  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1 || g.batch * g.channels < at::get_num_threads()) return false;
-  if (body.r.divisor_override == 0 && !body.r.count_include_pad) return false;
-  for (int d = 1; d < kMaxSpatialDims; ++d) {
-    if (g.kernel[d] % 2 == 0 || g.stride[d] != 1 || g.dilation[d] != 1 || 2 * g.pad[d] != g.kernel[d] - 1) {
-      return false;
-    }
-  }
+  const int64_t divisor = same_windows_divisor(g, body.r);
   const int64_t n = g.in_plane(), taps = g.kernel[1] * g.kernel[2];
-  if (taps == 1 || (n + 15) / 16 * taps > (int64_t{1} << 20)) return false;  // (a lane mask per block and tap)
-  const float divisor = static_cast<float>(average_divisor(body.r, extents.box(0, 0, 0)));
+  if (divisor == 0 || taps == 1 || g.batch * g.channels < at::get_num_threads() ||
+      (n + 15) / 16 * taps > (int64_t{1} << 20)) {  // (a lane mask per block and tap)
+    return false;
+  }
   at::parallel_for(0, g.batch * g.channels, grain_for(n, taps), [&](int64_t begin, int64_t end) {
     simd::average_same_planes_avx512(simd::SameAveragePlanes<bits_t>{
         reinterpret_cast<const bits_t*>(body.input) + begin * n, reinterpret_cast<bits_t*>(body.output) + begin * n,
-        end - begin, g.in[1], g.in[2], g.kernel[1], g.kernel[2], divisor});
+        end - begin, g.in[1], g.in[2], g.kernel[1], g.kernel[2], static_cast<float>(divisor)});
   });
   return true;
 }
@@ -147,7 +141,7 @@ RowKernelCoverage interiors_avx512(const WindowSumForwardBody<scalar_t, int64_t>
     if (!simd::average_rows_avx512_supported()) return RowKernelCoverage::kNone;
     using bits_t = std::conditional_t<kFloat, float, uint16_t>;
     if constexpr (Term::kAverage) {
-      if (same_average_planes<bits_t>(body, extents)) return RowKernelCoverage::kWholeRows;
+      if (same_average_planes<bits_t>(body)) return RowKernelCoverage::kWholeRows;
       const bool whole_rows = borders_share_row_divisor(body, extents, first, end);
       const int64_t row_first = whole_rows ? 0 : first, row_end = whole_rows ? body.g.out[2] : end;
       interior_row_runs<bits_t>(

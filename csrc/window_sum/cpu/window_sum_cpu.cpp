@@ -21,7 +21,8 @@
 //             average, disjoint windows                 -> average_backward_disjoint_planes
 //             adaptive: average                         -> average_backward_adaptive_planes
 //                       power mean                      -> the body, per input
-//             fixed windows                             -> sum_backward_planes
+//             fixed windows                             -> sum_backward_planes ("same" averages of one
+//                                                          divisor: the forward's flat sums of the shares)
 //   GeM's gradient in p: gem_exponent_grad_partials, then fixed_order_sum.
 #include <ATen/OpMathType.h>
 

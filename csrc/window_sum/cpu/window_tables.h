@@ -89,6 +89,20 @@ struct CoveringTables {
   }
 };
 
+// The divisor of "same" 2-d average windows (odd kh x kw, stride 1, padded
+// by (k - 1) / 2: as many outputs as inputs) where every window has the
+// same one: an override, or count_include_pad's padded size (kh * kw for
+// every such window); 0 for other windows.
+template <typename acc_t>
+int64_t same_windows_divisor(const PoolGeometry& g, const ReductionSpec<acc_t>& r) {
+  if (g.adaptive || g.in[0] != 1 || g.kernel[0] != 1) return 0;
+  if (r.divisor_override == 0 && !r.count_include_pad) return 0;
+  for (int d = 1; d < kMaxSpatialDims; ++d) {
+    if (g.kernel[d] % 2 == 0 || g.stride[d] != 1 || g.dilation[d] != 1 || 2 * g.pad[d] != g.kernel[d] - 1) return 0;
+  }
+  return r.divisor_override != 0 ? r.divisor_override : g.kernel[1] * g.kernel[2];
+}
+
 // Output positions [first, end) along W whose window lies inside the input
 // and starts at ow * stride - pad (none for adaptive windows, whose outputs
 // all run the body).
