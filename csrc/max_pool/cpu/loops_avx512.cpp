@@ -176,6 +176,60 @@ POOLING_EXT_AVX512_INLINE bool values_blocks_of_fixed_width(const StridedLanes<k
   return false;
 }
 
+// Keeping taps, kBlocks blocks whose taps all lie inside their rows, kTaps
+// taps per window row at compile time: each lane's first tap taken as is,
+// then torch's rule (greater, or a NaN, replaces), each window row's address
+// once, its taps unrolled; kFull: loads without lane masks.
+template <int kBlocks, int kTaps, bool kFull, int kStride, typename value_t, typename offset_t>
+POOLING_EXT_AVX512_INLINE void inside_blocks_with_taps(const StridedLanes<kStride>& l, const RowRun<value_t>& run,
+                                                       int64_t row_count,
+                                                       const MaxBlock<value_t, TapOutput<offset_t>>* block) {
+  __m512 best[kBlocks];
+  __m512i tap[kBlocks];
+  int64_t first[kBlocks];  // lane 0's first tap along its rows
+  __mmask16 lanes[kBlocks];
+  for (int k = 0; k < kBlocks; ++k) {
+    first[k] = block[k].i * l.stride - run.pad;
+    lanes[k] = lanes16(block[k].lanes);
+  }
+  for (int64_t r = 0; r < row_count; ++r) {
+    for (int k = 0; k < kBlocks; ++k) {
+      const value_t* x = block[k].plane + block[k].rows[r] + first[k];
+      const int32_t row_tap = block[k].taps.row_tap[r];
+#pragma GCC unroll 4
+      for (int tw = 0; tw < kTaps; ++tw) {
+        const __m512 v = kFull ? l.load_full(x + tw * run.dilation) : l.load(x + tw * run.dilation, lanes[k]);
+        const __m512i tap_here = _mm512_set1_epi32(row_tap + tw);
+        if (r == 0 && tw == 0) {
+          best[k] = v, tap[k] = tap_here;
+          continue;
+        }
+        const __mmask16 take = _mm512_cmp_ps_mask(v, best[k], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        best[k] = _mm512_mask_mov_ps(best[k], take, v);
+        tap[k] = _mm512_mask_mov_epi32(tap[k], take, tap_here);
+      }
+    }
+  }
+  for (int k = 0; k < kBlocks; ++k) {
+    store_lanes(run.output + block[k].out_at, best[k], block[k].lanes);
+    store_taps(block[k].taps.offset + block[k].out_at, tap[k], block[k].lanes);
+  }
+}
+
+// inside_blocks_with_taps for 2 or 3 taps per window row (of at least one
+// window row); false for other windows.
+template <int kBlocks, bool kFull, int kStride, typename value_t, class Taps>
+POOLING_EXT_AVX512_INLINE bool inside_blocks_with_taps_of_fixed_width(const StridedLanes<kStride>& l,
+                                                                      const RowRun<value_t>& run, int64_t row_count,
+                                                                      const MaxBlock<value_t, Taps>* block) {
+  if constexpr (!std::is_same_v<Taps, NoTaps>) {
+    if (row_count == 0) return false;
+    if (run.kw == 3) return inside_blocks_with_taps<kBlocks, 3, kFull>(l, run, row_count, block), true;
+    if (run.kw == 2) return inside_blocks_with_taps<kBlocks, 2, kFull>(l, run, row_count, block), true;
+  }
+  return false;
+}
+
 // The blocks (their outputs within [first, last] of their rows), masked
 // only where some tap lies outside the row.
 template <int kBlocks, int kStride, typename value_t, class Taps>
@@ -189,8 +243,10 @@ POOLING_EXT_AVX512_INLINE void row_blocks_at(const StridedLanes<kStride>& l, con
   if (first * l.stride - run.pad >= 0 && last * l.stride - run.pad + (run.kw - 1) * run.dilation < run.width) {
     bool full = true;
     for (int k = 0; k < kBlocks; ++k) full = full && block[k].lanes == l.lanes;
-    if (full ? values_blocks_of_fixed_width<kBlocks, true>(l, run, row_count, block)
-             : values_blocks_of_fixed_width<kBlocks, false>(l, run, row_count, block)) {
+    if (full ? values_blocks_of_fixed_width<kBlocks, true>(l, run, row_count, block) ||
+                   inside_blocks_with_taps_of_fixed_width<kBlocks, true>(l, run, row_count, block)
+             : values_blocks_of_fixed_width<kBlocks, false>(l, run, row_count, block) ||
+                   inside_blocks_with_taps_of_fixed_width<kBlocks, false>(l, run, row_count, block)) {
       return;
     }
     return row_blocks<kBlocks, true>(l, run, row_count, block, 0, run.kw);
