@@ -84,6 +84,46 @@ def test_avg_disjoint_windows_backward(dims):
         assert not torch.signbit(g).any()
 
 
+# Windows that tile each row (kernel = stride along W, no padding, every
+# input covered) and share one divisor: on AVX-512 CPUs each output row's
+# shares are spread across its first input row by permutes and copied to the
+# window's other rows. 2x2, 2x3, 4-wide and 16-wide windows (17: the
+# portable loop), 3-d 2x2x2, a divisible adaptive size, a divisor override.
+TILED_BACKWARD_CASES = [
+    ((2, 3, 8, 10), dict(kernel_size=2)),
+    ((2, 3, 6, 12), dict(kernel_size=(2, 3))),
+    ((1, 2, 8, 40), dict(kernel_size=4)),
+    ((1, 2, 4, 32), dict(kernel_size=(2, 16))),
+    ((1, 2, 4, 34), dict(kernel_size=(2, 17))),
+    ((2, 3, 4, 6, 8), dict(kernel_size=2)),
+    ((2, 3, 14, 14), "adaptive 7"),
+    ((2, 3, 8, 10), dict(kernel_size=2, divisor_override=3)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape,kwargs", TILED_BACKWARD_CASES)
+def test_avg_tiled_windows_backward_is_each_share_once(shape, kwargs, dtype):
+    """Each input's gradient is its window's share 0 + g / divisor: torch's
+    float32 bits; bfloat16: the float share rounded once (torch's float32
+    gradient of the same values, rounded)."""
+    dims = len(shape) - 2
+    if kwargs == "adaptive 7":
+        ours_fn, ref_fn = (lambda t: PF.adaptive_avg_pool2d(t, 7)), (lambda t: TF.adaptive_avg_pool2d(t, 7))
+    else:
+        ours_fn, ref_fn = (lambda t: AVG[dims][0](t, **kwargs)), (lambda t: AVG[dims][1](t, **kwargs))
+    torch.manual_seed(shape[-1])
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
+    out = ours_fn(x)
+    grad = make_input(out.shape, dtype=torch.float64).to(dtype)
+    grad[(0,) * grad.dim()] = -0.0
+    ours, = torch.autograd.grad(out, [x], grad)
+    x32 = x.detach().float().requires_grad_()
+    ref, = torch.autograd.grad(ref_fn(x32), [x32], grad.float())
+    bits = torch.int32 if dtype == torch.float32 else torch.int16
+    assert torch.equal(ours.view(bits), ref.to(dtype).view(bits))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_avg_grid_matches_torch(dims, dtype, device):

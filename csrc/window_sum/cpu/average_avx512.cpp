@@ -16,6 +16,7 @@
 #include "average_avx512.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../../common/cpu/avx512_lanes.h"
@@ -385,6 +386,39 @@ POOLING_EXT_AVX512_TARGET void same_average_planes(const SameAveragePlanes<value
   same_average_planes<0, 0, kShares>(s, masks.data(), whole.data(), shares.data());
 }
 
+// Tiling windows' shares: 16 outputs' shares at a time, spread across their
+// 16 * kw inputs by kw permutes (input lane l of part p takes share
+// (16p + l) / kw).
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void tiled_planes_backward(const TiledPlanes<value_t>& t) {
+  const Divisor divisor(t.divisor);
+  const int64_t kw = t.kw, width = t.outputs * kw;
+  __m512i spread[16];
+  for (int64_t part = 0; part < kw; ++part) {
+    alignas(64) int32_t index[16];
+    for (int l = 0; l < 16; ++l) index[l] = static_cast<int32_t>((16 * part + l) / kw);
+    spread[part] = _mm512_load_si512(index);
+  }
+  for (int64_t p = 0; p < t.planes; ++p) {
+    const value_t* grad = t.grad + p * t.out_plane;
+    value_t* plane = t.grad_in + p * t.in_plane;
+    for (int64_t j = 0; j < t.out_rows; ++j, grad += t.outputs) {
+      const int64_t* rows = t.rows->offset.data() + t.rows->begin[j];
+      const int64_t row_count = t.rows->begin[j + 1] - t.rows->begin[j];
+      value_t* first_row = plane + rows[0];
+      for (int64_t o = 0; o < t.outputs; o += 16) {
+        const int64_t n = std::min<int64_t>(16, t.outputs - o);
+        const __m512 share = _mm512_add_ps(_mm512_setzero_ps(), divisor.divide(load_lanes(grad + o, n)));
+        for (int64_t part = 0; part < kw && 16 * part < n * kw; ++part) {
+          store_rounded(first_row + o * kw + 16 * part, _mm512_permutexvar_ps(spread[part], share),
+                        std::min<int64_t>(16, n * kw - 16 * part));
+        }
+      }
+      for (int64_t r = 1; r < row_count; ++r) std::memcpy(plane + rows[r], first_row, width * sizeof(value_t));
+    }
+  }
+}
+
 // Adaptive windows (contiguous): each output row's blocks of columns, their
 // windows' elements loaded once per window row and each output's taps picked
 // from them in order; the sum divided by the window's depth, height and
@@ -547,6 +581,18 @@ bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>& s) {
   return true;
 }
 
+bool average_tiled_planes_backward_avx512(const TiledPlanes<float>& t) {
+  if (!cpu_has_avx512() || t.kw > 16) return false;
+  tiled_planes_backward(t);
+  return true;
+}
+
+bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>& t) {
+  if (!cpu_has_avx512() || t.kw > 16) return false;
+  tiled_planes_backward(t);
+  return true;
+}
+
 bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
 bool power_rows_avx512(const cpu::RowRun<float>& run, const PowerRowFinish& power) {
@@ -583,6 +629,8 @@ bool average_same_planes_avx512(const SameAveragePlanes<float>&) { return false;
 bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
 bool average_same_planes_backward_avx512(const SameAveragePlanes<float>&) { return false; }
 bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
+bool average_tiled_planes_backward_avx512(const TiledPlanes<float>&) { return false; }
+bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool power_rows_avx512(const cpu::RowRun<float>&, const PowerRowFinish&) { return false; }

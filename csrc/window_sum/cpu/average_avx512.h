@@ -50,6 +50,25 @@ bool average_same_planes_avx512(const SameAveragePlanes<uint16_t>& s);
 bool average_same_planes_backward_avx512(const SameAveragePlanes<float>& s);
 bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>& s);
 
+// Disjoint windows that tile each row of contiguous planes (kw <= 16 taps
+// along W): per plane, output row j's shares, 0 + grad / divisor (torch's
+// share: a -0 gradient gives +0; bfloat16 rounded as c10 rounds), spread
+// so that element w of its first window row (rows.offset[rows.begin[j]]
+// from the plane's start) takes output w / kw's, and that row copied to
+// its other window rows.
+template <typename value_t>
+struct TiledPlanes {
+  const value_t* grad;  // planes * out_plane
+  value_t* grad_in;     // planes * in_plane
+  int64_t planes, out_plane, in_plane, out_rows, outputs, kw;
+  const cpu::WindowRowTable* rows;
+  float divisor;
+};
+
+// False, having done nothing, on a CPU without AVX-512 or for kw > 16.
+bool average_tiled_planes_backward_avx512(const TiledPlanes<float>& t);
+bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>& t);
+
 // How power_rows_avx512 finishes a window: the root of sum / padded *
 // numerator (padded: the row's padded window size, from the run's divisor;
 // the sum itself where padded == numerator), as

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../../common/cpu/isa_clones.h"
+#include "../../common/cpu/row_run.h"
 #include "../../common/dtype_dispatch.h"
+#include "average_avx512.h"
 #include "window_sum_cpu_loops.h"
 #include "window_tables.h"
 
@@ -49,6 +52,49 @@ void write_output_row(const PoolGeometry& g, const ExtentTables& extents, int64_
       }
     }
   }
+}
+
+// Float32 and bfloat16 planes whose windows tile each row (kernel = stride
+// along W, no padding, every input covered) and share one divisor, on a CPU
+// with AVX-512: per output row, its shares spread across the first input
+// row its windows cover, then copied to the window's other input rows
+// (average_tiled_planes_backward_avx512; the portable loop is a division and
+// a fill of kw elements per output). False (nothing done) elsewhere.
+template <typename scalar_t, typename acc_t>
+bool tiled_planes_avx512(const WindowSumBackwardBody<scalar_t, int64_t>& body, const ExtentTables& extents,
+                         const std::vector<acc_t>& divisor) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    const int64_t kw = g.in[2] / std::max<int64_t>(g.out[2], 1);
+    if (!simd::average_rows_avx512_supported() || kw > 16 || g.out[2] * kw != g.in[2] ||
+        !extents.disjoint_windows_cover_input(g) ||
+        std::any_of(divisor.begin(), divisor.end(), [&](acc_t d) { return d != divisor[0]; })) {
+      return false;
+    }
+    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+      const WindowExtent<int64_t>& ew = extents.dim[2][ow];
+      if (ew.first != ow * kw || ew.end != ew.first + kw) return false;
+    }
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const int64_t out_rows = g.out[0] * g.out[1];
+    const WindowRowTable rows(out_rows, [&](int64_t j, const auto& push) {
+      const WindowExtent<int64_t>& ed = extents.dim[0][j / g.out[1]];
+      const WindowExtent<int64_t>& eh = extents.dim[1][j % g.out[1]];
+      for (int64_t id = ed.first; id < ed.end; ++id) {
+        for (int64_t ih = eh.first; ih < eh.end; ++ih) push((id * g.in[1] + ih) * g.in[2]);
+      }
+    });
+    const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+    at::parallel_for(0, g.batch * g.channels, grain_for(in_plane + out_plane), [&](int64_t begin, int64_t stop) {
+      simd::average_tiled_planes_backward_avx512(simd::TiledPlanes<bits_t>{
+          reinterpret_cast<const bits_t*>(body.grad_output) + begin * out_plane,
+          reinterpret_cast<bits_t*>(body.grad_input) + begin * in_plane, stop - begin, out_plane, in_plane, out_rows,
+          g.out[2], kw, &rows, static_cast<float>(divisor[0])});
+    });
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -111,6 +157,7 @@ void average_backward_disjoint_planes(const WindowSumBackwardBody<scalar_t, int6
   const PoolGeometry& g = body.g;
   const ExtentTables extents(g);
   const std::vector<acc_t> divisor = divisor_table(body.r, g, extents);
+  if (tiled_planes_avx512(body, extents, divisor)) return;
   const bool all_covered = extents.disjoint_windows_cover_input(g);
   const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
   at::parallel_for(0, g.batch * g.channels, grain_for(in_plane + out_plane), [&](int64_t begin, int64_t stop) {

@@ -18,7 +18,8 @@
 //                            average                    -> average_backward_gather_channels_last
 //                            power mean                 -> power_backward_gather_channels_last
 //             window = whole plane                      -> sum_backward_global
-//             average, disjoint windows                 -> average_backward_disjoint_planes
+//             average, disjoint windows                 -> average_backward_disjoint_planes (tiling rows,
+//                                                          float32/bfloat16: shares spread in AVX-512)
 //             adaptive: average                         -> average_backward_adaptive_planes
 //                       power mean                      -> the body, per input
 //             fixed windows                             -> sum_backward_planes ("same" averages of one
