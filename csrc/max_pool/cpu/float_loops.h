@@ -88,8 +88,9 @@ struct SameChannelsLast {
 };
 
 // In AVX-512, separably as max_same_planes_avx512 (each row's maxima, then
-// those down each column: torch's bits), the maxima along the kh input rows
-// an output row spans in `scratch` (kh * width * slot_channels floats).
+// those down each column: torch's bits), the maxima along the input rows an
+// output row spans in `scratch` (min(kh, height) * width * slot_channels
+// floats).
 // False, having done nothing, on a CPU without AVX-512.
 bool max_same_channels_last_values_avx512(const SameChannelsLast<float>& s, float* scratch);
 bool max_same_channels_last_values_avx512(const SameChannelsLast<uint16_t>& s, float* scratch);

@@ -126,7 +126,7 @@ bool same_windows_channels_last(const MaxPoolForwardBody<scalar_t, offset_t>& bo
     auto* output = reinterpret_cast<bits_t*>(body.output);
     at::parallel_for(0, g.batch * H, grain_for(g.in[2] * g.channels, g.kernel[1] + g.kernel[2]),
                      [&](int64_t begin, int64_t end) {
-                       std::vector<float> scratch(g.kernel[1] * g.in[2] * slot_channels);
+                       std::vector<float> scratch(std::min(g.kernel[1], H) * g.in[2] * slot_channels);
                        // Each sample's share of rows [begin, end).
                        for (int64_t n = begin / H; n * H < end; ++n) {
                          const simd::SameChannelsLast<bits_t> s{input + n * sample,

@@ -667,17 +667,18 @@ struct ColumnPassChannelsLast {
 };
 
 // "Same" windows over a channels-last sample, output rows [s.first_h,
-// s.end_h): each input row's maxima along the row into scratch slot r % kh
-// as the output rows need them, then each output row from the slots of the
-// kh rows (fewer at the borders) it spans, top to bottom, 64 channels at a
-// time; torch's NaN rule only for a row that holds a NaN and the output rows
-// that span it.
+// s.end_h): each input row's maxima along the row into scratch slot r %
+// min(kh, H) as the output rows need them (the rows an output row spans are
+// consecutive, at most that many), then each output row from the slots of
+// the kh rows (fewer at the borders) it spans, top to bottom, 64 channels at
+// a time; torch's NaN rule only for a row that holds a NaN and the output
+// rows that span it.
 template <typename value_t>
 POOLING_EXT_AVX512_TARGET void same_channels_last(const SameChannelsLast<value_t>& s, float* scratch) {
   const int64_t H = s.height, W = s.width, C = s.channels, up = (s.kh - 1) / 2;
-  const int64_t blocks = (C + 63) / 64;
-  std::vector<uint8_t> slot_has_nan(s.kh, 0);
-  std::vector<const float*> slots(s.kh);                    // an output row's rows' slots, top to bottom
+  const int64_t blocks = (C + 63) / 64, slot_rows = std::min(s.kh, H);
+  std::vector<uint8_t> slot_has_nan(slot_rows, 0);
+  std::vector<const float*> slots(slot_rows);               // an output row's rows' slots, top to bottom
   int64_t next_row = std::max<int64_t>(0, s.first_h - up);  // the first input row not yet in scratch
   for (int64_t h = s.first_h; h < s.end_h; ++h) {
     const int64_t first_row = std::max<int64_t>(0, h - up), end_row = std::min(H, h - up + s.kh);
@@ -687,15 +688,16 @@ POOLING_EXT_AVX512_TARGET void same_channels_last(const SameChannelsLast<value_t
         const int64_t lanes = std::min<int64_t>(64, C - 64 * b);
         const __mmask16 masks[4] = {lanes16(lanes), lanes16(lanes - 16), lanes16(lanes - 32), lanes16(lanes - 48)};
         const RowPassChannelsLast<value_t> pass{s, s.input + next_row * W * C + 64 * b,
-                                                scratch + (next_row % s.kh) * W * s.slot_channels + 64 * b, masks, nan};
+                                                scratch + (next_row % slot_rows) * W * s.slot_channels + 64 * b, masks,
+                                                nan};
         with_channel_block(lanes, pass);
       }
-      slot_has_nan[next_row % s.kh] = nan;
+      slot_has_nan[next_row % slot_rows] = nan;
     }
     bool nan = false;
     for (int64_t r = first_row; r < end_row; ++r) {
-      nan |= slot_has_nan[r % s.kh] != 0;
-      slots[r - first_row] = scratch + (r % s.kh) * W * s.slot_channels;
+      nan |= slot_has_nan[r % slot_rows] != 0;
+      slots[r - first_row] = scratch + (r % slot_rows) * W * s.slot_channels;
     }
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t lanes = std::min<int64_t>(64, C - 64 * b);
