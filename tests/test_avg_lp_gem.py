@@ -238,6 +238,27 @@ def test_avg_same_windows_backward_sums_shares_in_output_order(shape, kwargs, dt
     assert torch.equal(ours.view(bits), ref.to(dtype).view(bits))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg1d_three_wide_stride_two_backward_gathers_shares(count_include_pad, dtype):
+    """avg_pool1d(3, 2, 1)'s backward as a gather (AVX-512 CPUs): even inputs
+    take one share, odd ones two (the last of an even-width row one), summed
+    in output order: torch's float32 bits (bfloat16: rounded once). Widths
+    around the 32 inputs a step writes, 1 and 2, a -0 gradient."""
+    for width in (1, 2, 17, 31, 32, 33, 34, 95):
+        torch.manual_seed(width)
+        x = torch.randn(2, 3, width, dtype=dtype, requires_grad=True)
+        out = PF.avg_pool1d(x, 3, 2, 1, count_include_pad=count_include_pad)
+        grad = make_input(out.shape, dtype=torch.float64).to(dtype)
+        grad[0, 0, 0] = -0.0
+        ours, = torch.autograd.grad(out, [x], grad)
+        x32 = x.detach().float().requires_grad_()
+        ref, = torch.autograd.grad(TF.avg_pool1d(x32, 3, 2, 1, count_include_pad=count_include_pad), [x32],
+                                   grad.float())
+        bits = torch.int32 if dtype == torch.float32 else torch.int16
+        assert torch.equal(ours.view(bits), ref.to(dtype).view(bits)), width
+
+
 # Channels-last windows of more than four rows keep their sums in registers
 # across the rows, in blocks of channels (bfloat16: 32 at a time, split into
 # even and odd channels): channel counts on both sides of the blocks, and

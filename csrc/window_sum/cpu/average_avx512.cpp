@@ -419,6 +419,38 @@ POOLING_EXT_AVX512_TARGET void tiled_planes_backward(const TiledPlanes<value_t>&
   }
 }
 
+// StrideTwoRows: each row's shares into `shares` (zeros past the row's
+// outputs), then 16 outputs' inputs at a time: the even inputs 0 + s[m],
+// the odd (0 + s[m]) + s[m + 1] (a share past the row adds +0: no change),
+// interleaved by two permutes.
+template <typename value_t>
+POOLING_EXT_AVX512_TARGET void stride_two_rows_backward(const StrideTwoRows<value_t>& t, float* shares) {
+  const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const value_t* grad = t.grad + r * t.outputs;
+    value_t* row = t.grad_in + r * t.width;
+    for (int64_t o = 0; o < t.outputs; o += 16) {
+      const int64_t n = std::min<int64_t>(16, t.outputs - o);
+      const __m512 share = _mm512_add_ps(zero, _mm512_div_ps(load_lanes(grad + o, n), load_lanes(t.divisor + o, n)));
+      _mm512_mask_storeu_ps(shares + o, lanes16(n), share);
+    }
+    _mm512_storeu_ps(shares + t.outputs, zero);
+    for (int64_t o = 0; o < t.outputs; o += 16) {
+      const __m512 share = _mm512_loadu_ps(shares + o);
+      const __m512 even = _mm512_add_ps(zero, share);
+      const __m512 odd = _mm512_add_ps(even, _mm512_loadu_ps(shares + o + 1));
+      const int64_t inputs = t.width - 2 * o;
+      store_rounded(row + 2 * o, _mm512_permutex2var_ps(even, first_half, odd), std::min<int64_t>(16, inputs));
+      if (inputs > 16) {
+        store_rounded(row + 2 * o + 16, _mm512_permutex2var_ps(even, second_half, odd),
+                      std::min<int64_t>(16, inputs - 16));
+      }
+    }
+  }
+}
+
 // Adaptive windows (contiguous): each output row's blocks of columns, their
 // windows' elements loaded once per window row and each output's taps picked
 // from them in order; the sum divided by the window's depth, height and
@@ -593,6 +625,20 @@ bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>& t) {
   return true;
 }
 
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<float>& t) {
+  if (!cpu_has_avx512()) return false;
+  std::vector<float> shares((t.outputs + 15) / 16 * 16 + 16);
+  stride_two_rows_backward(t, shares.data());
+  return true;
+}
+
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<uint16_t>& t) {
+  if (!cpu_has_avx512()) return false;
+  std::vector<float> shares((t.outputs + 15) / 16 * 16 + 16);
+  stride_two_rows_backward(t, shares.data());
+  return true;
+}
+
 bool average_rows_avx512(const cpu::RowRun<float>& run) { return average_run_dispatch(run); }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>& run) { return average_run_dispatch(run); }
 bool power_rows_avx512(const cpu::RowRun<float>& run, const PowerRowFinish& power) {
@@ -631,6 +677,8 @@ bool average_same_planes_backward_avx512(const SameAveragePlanes<float>&) { retu
 bool average_same_planes_backward_avx512(const SameAveragePlanes<uint16_t>&) { return false; }
 bool average_tiled_planes_backward_avx512(const TiledPlanes<float>&) { return false; }
 bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>&) { return false; }
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<float>&) { return false; }
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<uint16_t>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<float>&) { return false; }
 bool average_rows_avx512(const cpu::RowRun<uint16_t>&) { return false; }
 bool power_rows_avx512(const cpu::RowRun<float>&, const PowerRowFinish&) { return false; }

@@ -69,6 +69,24 @@ struct TiledPlanes {
 bool average_tiled_planes_backward_avx512(const TiledPlanes<float>& t);
 bool average_tiled_planes_backward_avx512(const TiledPlanes<uint16_t>& t);
 
+// The backward of 1-d rows of windows 3 wide at stride 2, padded by 1
+// (audio/text avg_pool1d(3, 2, 1)): input 2m takes output m's share, input
+// 2m + 1 outputs m's and m + 1's (those that exist), each share 0 + grad /
+// divisor[o] (divisor: a row's outputs'), summed in output order and
+// rounded once. `rows` rows of `outputs` gradients into rows of `width`
+// inputs, width / 2 rounded up being `outputs`.
+template <typename value_t>
+struct StrideTwoRows {
+  const value_t* grad;
+  value_t* grad_in;
+  int64_t rows, outputs, width;
+  const float* divisor;
+};
+
+// False, having done nothing, on a CPU without AVX-512.
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<float>& t);
+bool average_stride_two_rows_backward_avx512(const StrideTwoRows<uint16_t>& t);
+
 // How power_rows_avx512 finishes a window: the root of sum / padded *
 // numerator (padded: the row's padded window size, from the run's divisor;
 // the sum itself where padded == numerator), as

@@ -361,6 +361,39 @@ bool same_windows_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body)
   return false;
 }
 
+// 1-d average windows 3 wide at stride 2, padded by 1 (audio/text
+// avg_pool1d(3, 2, 1)), float32 and bfloat16 on a CPU with AVX-512: each
+// input has one or two covering outputs (even inputs one, odd two), so a
+// gather writes each input once instead of the by-phase scatter's
+// permutations; two shares sum alike in either order, so the same bits.
+// False (nothing done) elsewhere.
+template <typename scalar_t>
+bool stride_two_rows_backward(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
+  constexpr bool kFloat = std::is_same_v<scalar_t, float>, kBFloat16 = std::is_same_v<scalar_t, at::BFloat16>;
+  if constexpr (kFloat || kBFloat16) {
+    const PoolGeometry& g = body.g;
+    if (g.adaptive || g.in[0] != 1 || g.in[1] != 1 || g.kernel[2] != 3 || g.stride[2] != 2 || g.pad[2] != 1 ||
+        g.dilation[2] != 1 || g.out[2] != (g.in[2] + 1) / 2 || !simd::average_rows_avx512_supported()) {
+      return false;
+    }
+    using bits_t = std::conditional_t<kFloat, float, uint16_t>;
+    const ExtentTables extents(g);
+    std::vector<float> divisor(g.out[2]);
+    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+      divisor[ow] = static_cast<float>(average_divisor(body.r, extents.box(0, 0, ow)));
+    }
+    const int64_t rows = g.batch * g.channels;
+    at::parallel_for(0, rows, grain_for(g.in[2], 2), [&](int64_t begin, int64_t end) {
+      simd::average_stride_two_rows_backward_avx512(
+          simd::StrideTwoRows<bits_t>{reinterpret_cast<const bits_t*>(body.grad_output) + begin * g.out[2],
+                                      reinterpret_cast<bits_t*>(body.grad_input) + begin * g.in[2], end - begin,
+                                      g.out[2], g.in[2], divisor.data()});
+    });
+    return true;
+  }
+  return false;
+}
+
 template <int kStride, typename scalar_t, class Term>
 void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const Term& term) {
   const PlaneScatter<kStride, scalar_t, Term> scatter(body, term);
@@ -375,7 +408,10 @@ void backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body, const
 
 template <typename scalar_t>
 void sum_backward_planes(const WindowSumBackwardBody<scalar_t, int64_t>& body) {
-  if (body.r.reduction == WindowReduction::kAverage && same_windows_backward(body)) return;
+  if (body.r.reduction == WindowReduction::kAverage &&
+      (same_windows_backward(body) || stride_two_rows_backward(body))) {
+    return;
+  }
   with_term(body.r, [&](const auto& term) {
     with_row_stride<scalar_t>(body.g, [&](auto stride) { backward_planes<decltype(stride)::value>(body, term); });
   });

@@ -23,7 +23,8 @@
 //             adaptive: average                         -> average_backward_adaptive_planes
 //                       power mean                      -> the body, per input
 //             fixed windows                             -> sum_backward_planes ("same" averages of one
-//                                                          divisor: the forward's flat sums of the shares)
+//                                                          divisor: the forward's flat sums of the shares;
+//                                                          1-d 3 s2 p1 averages: a gather of 1-2 shares)
 //   GeM's gradient in p: gem_exponent_grad_partials, then fixed_order_sum.
 #include <ATen/OpMathType.h>
 
