@@ -223,17 +223,21 @@ SAME_AVERAGE_CASES = [
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("shape,kwargs", SAME_AVERAGE_CASES)
 def test_avg_same_windows_backward_sums_shares_in_output_order(shape, kwargs, dtype):
-    """Each share g / divisor added in output order, from 0: torch's float32
-    gradient bit for bit (torch's CPU backward adds them in that order);
-    bfloat16 shares and sums in float, rounded once: torch's float32
-    gradient of the same values, rounded (torch's bfloat16 kernel rounds
-    each addition)."""
+    """On AVX-512 CPUs (the kernel's), each share g / divisor added in output
+    order, from 0: torch's float32 gradient bit for bit (torch's CPU
+    backward adds them in that order); bfloat16 shares and sums in float,
+    rounded once: torch's float32 gradient of the same values, rounded
+    (torch's bfloat16 kernel rounds each addition). Elsewhere the portable
+    scatter adds a row's shares in another order: within rounding."""
     torch.manual_seed(shape[-1])
     x = torch.randn(shape, dtype=dtype, requires_grad=True)
     grad = make_input(shape, dtype=torch.float64, nans=False).to(dtype)
     ours, = torch.autograd.grad(PF.avg_pool2d(x, **kwargs), [x], grad)
     x32 = x.detach().float().requires_grad_()
     ref, = torch.autograd.grad(TF.avg_pool2d(x32, **kwargs), [x32], grad.float())
+    if pooling_ext.info()["cpu_capability"] != "avx512":
+        assert_same(ours, ref.to(dtype), exact=False, **(F32 if dtype == torch.float32 else dict(rtol=8e-3, atol=1e-3)))
+        return
     bits = torch.int32 if dtype == torch.float32 else torch.int16
     assert torch.equal(ours.view(bits), ref.to(dtype).view(bits))
 
